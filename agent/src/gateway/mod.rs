@@ -1,0 +1,1 @@
+//! Which gateway, agent and session a path belongs to.

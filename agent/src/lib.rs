@@ -1,0 +1,14 @@
+//! openclaw-livestatus: follows OpenClaw gateway sessions and shows each turn as a live status box.
+//!
+//! Data moves one way, one module per stage (see DESIGN.md):
+//! `watch` → `gateway` → `transcript` → `session` → `render` → `sink`, with `service` around them.
+
+pub mod gateway;
+pub mod layout;
+pub mod pipeline;
+pub mod render;
+pub mod service;
+pub mod session;
+pub mod sink;
+pub mod transcript;
+pub mod watch;

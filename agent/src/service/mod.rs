@@ -1,0 +1,3 @@
+//! Config, logging, signals: what makes the pipeline a service.
+
+pub mod config;

@@ -1,0 +1,1 @@
+//! tool labels (stub, being written).

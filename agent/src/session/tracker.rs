@@ -1,0 +1,1 @@
+//! tracker (stub, being written).

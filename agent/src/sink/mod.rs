@@ -1,0 +1,1 @@
+//! Where boxes go.

@@ -1,0 +1,1 @@
+//! inotify tier (stub, being written).

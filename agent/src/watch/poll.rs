@@ -1,0 +1,1 @@
+//! poll tier (stub, being written).
