@@ -3,9 +3,11 @@
 //! Data moves one way, one module per stage (see DESIGN.md):
 //! `watch` → `gateway` → `transcript` → `session` → `render` → `sink`, with `service` around them.
 
+pub mod cli;
 pub mod gateway;
 pub mod layout;
 pub mod pipeline;
+pub mod playback;
 pub mod render;
 pub mod service;
 pub mod session;

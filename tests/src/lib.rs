@@ -1,1 +1,203 @@
-//! End-to-end harnesses.
+//! End-to-end harnesses: real OpenClaw recordings played into temp state dirs, in the gateway's
+//! own order of writes, while the real pipeline follows them on a real watch tier.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use livestatus::pipeline::{self, RunOptions};
+use livestatus::playback::{Pace, Recording};
+use livestatus::service::config::TierChoice;
+use livestatus::session::tracker::SessionConfig;
+use livestatus::session::{BoxDelta, BoxId, BoxModel, BoxOp, LineStatus};
+use livestatus::sink::Sink;
+use livestatus::watch::{Scope, WatchOptions};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openclaw")
+}
+
+pub fn scenario_dir(scenario: &str) -> PathBuf {
+    fixtures().join(scenario)
+}
+
+pub fn recording(scenario: &str) -> Recording {
+    let dir = scenario_dir(scenario);
+    Recording::from_dir(&dir.join("sessions"), &dir.join("fs-events.log"))
+        .unwrap_or_else(|e| panic!("recording {scenario}: {e:#}"))
+}
+
+/// Every scenario recorded from real gateways and kept in the repo.
+pub const SCENARIOS: [&str; 7] = [
+    "2026.4.27/a_channel_tools",
+    "2026.4.27/c_dm",
+    "2026.7.1/a_channel_tools",
+    "2026.7.1/b_thread_reply",
+    "2026.7.1/c_dm",
+    "2026.7.1/d_tool_error",
+    "2026.7.1/e_subagent",
+];
+
+/// A sink that keeps every box and when each delta arrived.
+#[derive(Clone, Default)]
+pub struct Collector {
+    pub inner: Arc<Mutex<Collected>>,
+}
+
+#[derive(Default)]
+pub struct Collected {
+    pub boxes: BTreeMap<BoxId, BoxModel>,
+    pub order: Vec<BoxId>,
+    pub arrivals: Vec<(Instant, BoxDelta)>,
+    pub errors: Vec<String>,
+}
+
+impl Sink for Collector {
+    fn deliver(&mut self, deltas: &[BoxDelta], _now_ms: i64) {
+        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        for delta in deltas {
+            c.arrivals.push((now, delta.clone()));
+            match c.boxes.get_mut(&delta.id) {
+                Some(model) => {
+                    if let Err(e) = model.apply(delta) {
+                        c.errors.push(e.to_string());
+                    }
+                }
+                None => match BoxModel::open(delta) {
+                    Ok(model) => {
+                        c.order.push(delta.id.clone());
+                        c.boxes.insert(delta.id.clone(), model);
+                    }
+                    Err(e) => c.errors.push(e.to_string()),
+                },
+            }
+        }
+    }
+    fn tick(&mut self, _now_ms: i64) {}
+    fn finish(&mut self, _now_ms: i64) {}
+}
+
+impl Collector {
+    /// Boxes in the order they opened, retracted ones left out.
+    pub fn boxes(&self) -> Vec<BoxModel> {
+        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        c.order
+            .iter()
+            .filter_map(|id| c.boxes.get(id))
+            .filter(|m| !m.retracted)
+            .cloned()
+            .collect()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .errors
+            .clone()
+    }
+
+    pub fn open_boxes(&self) -> usize {
+        self.boxes().iter().filter(|m| !m.is_finished()).count()
+    }
+}
+
+/// A box reduced to what a person sees: lines with their marks, final state, tokens.
+pub fn summary(model: &BoxModel) -> Vec<String> {
+    let mut out = vec![format!("{} {}", model.session_key, model.state.tag())];
+    for line in &model.lines {
+        let mark = match line.status {
+            LineStatus::Ok => " [OK]",
+            LineStatus::Err => " [ERR]",
+            LineStatus::None => "",
+        };
+        out.push(format!("{}{}{}", "  ".repeat(line.depth as usize), line.text, mark));
+    }
+    out.push(format!("tokens {}", model.tokens));
+    out
+}
+
+pub fn tier_options(scope: Scope, tier: TierChoice) -> RunOptions {
+    RunOptions {
+        scope,
+        tier,
+        watch: WatchOptions {
+            poll_interval: Duration::from_millis(100),
+            safety_net_interval: Duration::from_secs(10),
+        },
+        session: SessionConfig::default(),
+    }
+}
+
+/// Plays `recordings` (in order) into a fresh state dir while the pipeline follows it on
+/// `tier`; returns the collected boxes once the playback is over and every box has closed
+/// (or `settle` has passed).
+pub fn run_live(recordings: Vec<Recording>, tier: TierChoice, pace: Pace, settle: Duration) -> Collector {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let state_dir = tmp.path().join("home/alice/.openclaw");
+    std::fs::create_dir_all(&state_dir).expect("state dir");
+    let opts = tier_options(Scope::Gateways(vec![state_dir.clone()]), tier);
+    let collector = Collector::default();
+    let mut sink = collector.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let player_state = state_dir.clone();
+    let mut start = Some(move || {
+        std::thread::spawn(move || {
+            let result = (|| -> anyhow::Result<()> {
+                for rec in recordings {
+                    let mut player = rec.prepare(&player_state, "main")?;
+                    player.play(pace, |_| {})?;
+                }
+                Ok(())
+            })();
+            let _ = done_tx.send(result.map_err(|e| format!("{e:#}")));
+        });
+    });
+    let watcher = collector.clone();
+    let stopper = std::thread::spawn(move || {
+        let played = done_rx.recv_timeout(Duration::from_secs(120));
+        let deadline = Instant::now() + settle;
+        while Instant::now() < deadline && (watcher.open_boxes() > 0 || watcher.boxes().is_empty()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = stop_tx.send(());
+        played
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(pipeline::run(
+            opts,
+            &mut sink,
+            async {
+                let _ = stop_rx.await;
+            },
+            |_| {
+                if let Some(start) = start.take() {
+                    start();
+                }
+            },
+        ))
+        .expect("pipeline runs");
+    let played = stopper.join().expect("stopper thread");
+    match played {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("playback failed: {e}"),
+        Err(e) => panic!("playback did not finish: {e}"),
+    }
+    drop(tmp);
+    collector
+}
+
+/// True when the delta adds a line with this text.
+pub fn adds_line(delta: &BoxDelta, needle: &str) -> bool {
+    delta
+        .ops
+        .iter()
+        .any(|op| matches!(op, BoxOp::AddLine(l) if l.text.contains(needle)))
+}

@@ -1,1 +1,33 @@
-//! Where boxes go.
+//! Where boxes go. A sink receives the session stage's deltas in order and owns its own
+//! pacing (throttles, redraws), which it does on `tick`.
+
+pub mod log;
+pub mod terminal;
+
+use crate::session::{BoxDelta, BoxId};
+
+pub trait Sink {
+    fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64);
+    /// Called a few times a second: redraws, trailing flushes.
+    fn tick(&mut self, now_ms: i64);
+    /// The daemon is stopping: push out everything still pending.
+    fn finish(&mut self, now_ms: i64);
+}
+
+/// A short, stable title for a box: the session key, and the gateway when it is not the usual one.
+pub fn box_title(id: &BoxId) -> String {
+    let gateway = id
+        .session
+        .gateway
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let owner = id
+        .session
+        .gateway
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{owner}/{gateway} {} #{}", id.session.key, id.turn)
+}

@@ -1,0 +1,249 @@
+//! `replay`: the boxes a transcript (or a whole state dir) produces, in the order the turns
+//! happened, timed by the transcript's own timestamps so the output is reproducible.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use crate::gateway::{AgentRef, Registry};
+use crate::render::{RenderOptions, render_text};
+use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
+use crate::session::{BoxDelta, BoxId, BoxModel, SessionId, SessionRef};
+use crate::transcript::{JsonlTailer, SessionsDir, TranscriptRecord};
+use crate::watch::Scope;
+
+use super::ReplayArgs;
+use super::settings;
+
+/// One transcript to replay and the session it belongs to.
+struct Source {
+    dir: PathBuf,
+    name: String,
+    session: SessionRef,
+}
+
+pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    settings::init_logging("warn");
+    let render = RenderOptions {
+        max_lines: args.max_lines.unwrap_or(usize::MAX),
+        ..RenderOptions::default()
+    };
+    let cfg = SessionConfig {
+        labels: settings::labels(args.tool_labels.as_deref())?,
+        ..SessionConfig::default()
+    };
+    let text = replay_to_string(&args.path, cfg, &render)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replays `path` and returns what `replay` prints.
+pub fn replay_to_string(
+    path: &Path,
+    cfg: SessionConfig,
+    render: &RenderOptions,
+) -> anyhow::Result<String> {
+    let sources = sources(path)?;
+    if sources.is_empty() {
+        bail!(
+            "{} holds no OpenClaw transcript (expected a <id>.jsonl file, a sessions dir or a state dir)",
+            path.display()
+        );
+    }
+    // Every record of every transcript, in time order, so sub-agents interleave with parents.
+    let mut timeline: Vec<(i64, usize, usize, TranscriptRecord)> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let dir = SessionsDir::open(&source.dir)?;
+        let mut tailer = JsonlTailer::open(&dir, &source.name, None)
+            .with_context(|| format!("opening {}", source.dir.join(&source.name).display()))?;
+        let records = tailer.read_new()?;
+        let mut last = 0;
+        for (j, record) in records.into_iter().enumerate() {
+            let at = record.event.ts_ms().unwrap_or(last);
+            last = at;
+            timeline.push((at, i, j, record));
+        }
+    }
+    timeline.sort_by_key(|(at, i, j, _)| (*at, *i, *j));
+
+    let mut tracker = Tracker::new(cfg);
+    let mut boxes: BTreeMap<BoxId, BoxModel> = BTreeMap::new();
+    let mut order: Vec<BoxId> = Vec::new();
+    let mut fold = |deltas: Vec<BoxDelta>| {
+        for delta in deltas {
+            match boxes.get_mut(&delta.id) {
+                Some(model) => {
+                    let _ = model.apply(&delta);
+                }
+                None => {
+                    if let Ok(model) = BoxModel::open(&delta) {
+                        order.push(delta.id.clone());
+                        boxes.insert(delta.id.clone(), model);
+                    }
+                }
+            }
+        }
+    };
+    let mut last_at = 0;
+    for (at, i, _, record) in timeline {
+        fold(tracker.tick(at));
+        fold(tracker.handle(&sources[i].session, SessionInput::Record(record), at));
+        last_at = at;
+    }
+    fold(tracker.tick(last_at));
+
+    let mut text = String::new();
+    for id in &order {
+        let Some(model) = boxes.get(id) else { continue };
+        if model.retracted {
+            continue;
+        }
+        let at = model.ended_ms.unwrap_or(last_at);
+        text.push_str(&format!(
+            "== {} · turn {} · {} ==\n",
+            id.session.key,
+            id.turn,
+            iso_utc(model.started_ms)
+        ));
+        text.push_str(&render_text(model, at, render));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if !model.is_finished() {
+            text.push_str("(the transcript ends while this turn is still running)\n");
+        }
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Transcripts under `path` with their sessions, per the sessions index beside them.
+fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut session = sessions_in(&dir)
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.session)
+            .unwrap_or_else(|| standin(&dir, &name));
+        // Alone, a sub-agent has no parent box to nest in: show it as its own.
+        session.spawned_by = None;
+        return Ok(vec![Source {
+            dir,
+            name,
+            session,
+        }]);
+    }
+    if path.join(crate::layout::SESSIONS_INDEX).is_file() || has_transcripts(path) {
+        return Ok(sessions_in(path));
+    }
+    let mut all = Vec::new();
+    for agent in crate::layout::agent_ids(path) {
+        all.extend(sessions_in(&crate::layout::sessions_dir(path, &agent)));
+    }
+    Ok(all)
+}
+
+fn has_transcripts(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            crate::layout::transcript_session_id(&e.file_name().to_string_lossy()).is_some()
+        })
+    })
+}
+
+/// Every transcript of a sessions dir: those the index names, then any others.
+fn sessions_in(dir: &Path) -> Vec<Source> {
+    let (state_dir, agent_id) = match crate::layout::place_of(dir) {
+        Some(crate::layout::Place::SessionsDir {
+            state_dir,
+            agent_id,
+        }) => (state_dir, agent_id),
+        _ => (dir.to_path_buf(), "main".to_owned()),
+    };
+    let agent = AgentRef {
+        gateway: state_dir.clone(),
+        agent_id,
+    };
+    let mut registry = Registry::new(Scope::Gateways(vec![state_dir]));
+    registry.discover();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| crate::layout::transcript_session_id(n).is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let session = registry
+                .session_for(&agent, &name)
+                .unwrap_or_else(|| standin(dir, &name));
+            Source {
+                dir: dir.to_path_buf(),
+                name,
+                session,
+            }
+        })
+        .collect()
+}
+
+fn standin(dir: &Path, name: &str) -> SessionRef {
+    SessionRef {
+        id: SessionId {
+            gateway: dir.to_path_buf(),
+            agent_id: "main".into(),
+            key: format!(
+                "transcript:{}",
+                crate::layout::transcript_session_id(name).unwrap_or(name)
+            ),
+        },
+        spawned_by: None,
+        label: None,
+    }
+}
+
+/// `2026-11-22T03:50:29Z` for a box title (civil-from-days, proleptic Gregorian, UTC).
+pub fn iso_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates_are_civil_utc() {
+        assert_eq!(super::iso_utc(1_795_319_429_391), "2026-11-22T03:50:29Z");
+        assert_eq!(super::iso_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::iso_utc(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

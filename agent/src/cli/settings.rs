@@ -1,0 +1,134 @@
+//! From config file + environment + flags to the options of each stage, and logging setup.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::pipeline::RunOptions;
+use crate::render::RenderOptions;
+use crate::service::config::{self, Config, ConfigSource, TierChoice};
+use crate::session::labels::ToolLabels;
+use crate::session::tracker::SessionConfig;
+use crate::watch::{Scope, WatchOptions};
+
+use super::{CheckConfigArgs, FollowArgs};
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Loads the config the way every command does: file, then environment, then flags.
+pub fn load(follow: &FollowArgs) -> anyhow::Result<Config> {
+    let source = match &follow.config {
+        Some(path) => ConfigSource::Explicit(path),
+        None => ConfigSource::Default,
+    };
+    let loaded = config::load(source, &process_env)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let mut config = loaded.config;
+    if !follow.gateways.is_empty() {
+        config.watch.gateways = follow.gateways.clone();
+    }
+    if let Some(tier) = follow.tier {
+        config.watch.tier = tier;
+    }
+    Ok(config)
+}
+
+pub fn scope(config: &Config) -> Scope {
+    if config.watch.gateways.is_empty() {
+        Scope::Discover {
+            fs_root: "/".into(),
+        }
+    } else {
+        Scope::Gateways(config.watch.gateways.clone())
+    }
+}
+
+pub fn labels(file: Option<&Path>) -> anyhow::Result<Arc<ToolLabels>> {
+    Ok(Arc::new(match file {
+        Some(path) => ToolLabels::from_file(path)?,
+        None => ToolLabels::builtin(),
+    }))
+}
+
+pub fn session_config(config: &Config) -> anyhow::Result<SessionConfig> {
+    Ok(SessionConfig {
+        idle_timeout_ms: config.session.idle_timeout_s as i64 * 1000,
+        max_duration_ms: config.session.max_session_duration_s as i64 * 1000,
+        labels: labels(config.render.tool_labels_file.as_deref())?,
+        ..SessionConfig::default()
+    })
+}
+
+pub fn render_options(config: &Config, max_lines: Option<usize>) -> RenderOptions {
+    RenderOptions {
+        max_lines: max_lines.unwrap_or(config.render.max_status_lines),
+        ..RenderOptions::default()
+    }
+}
+
+pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
+    Ok(RunOptions {
+        scope: scope(config),
+        tier: config.watch.tier,
+        watch: WatchOptions {
+            poll_interval: Duration::from_millis(config.watch.poll_interval_ms),
+            safety_net_interval: Duration::from_millis(config.watch.safety_net_interval_ms),
+        },
+        session: session_config(config)?,
+    })
+}
+
+/// Logs go to journald when systemd started us (it sets JOURNAL_STREAM), else to stderr.
+pub fn init_logging(level: &str) {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        if let Ok(journald) = tracing_journald::layer() {
+            let _ = registry.with(journald).try_init();
+            return;
+        }
+    }
+    let _ = registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .try_init();
+}
+
+pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let source = match &args.file {
+        Some(path) => ConfigSource::Explicit(path),
+        None => ConfigSource::Default,
+    };
+    let loaded = config::load(source, &process_env)?;
+    match &loaded.file {
+        Some(file) => eprintln!("config: {} is valid", file.display()),
+        None => eprintln!(
+            "config: no file at {} — built-in defaults and environment apply",
+            config::DEFAULT_CONFIG_PATH
+        ),
+    }
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &loaded.config.render.tool_labels_file {
+        ToolLabels::from_file(path).with_context(|| "render.tool_labels_file")?;
+    }
+    print!("{}", loaded.config.to_toml_redacted());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn tier_name(tier: TierChoice) -> String {
+    tier.to_string()
+}

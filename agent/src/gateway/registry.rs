@@ -1,0 +1,429 @@
+//! The gateways this host has, their agents and sessions indexes, and what a filesystem event
+//! means in their terms. Paths come in; typed changes go out to the transcript side.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::layout::{self, Place, SessionFile};
+use crate::session::{SessionId, SessionRef};
+use crate::watch::{FsEvent, FsEventKind, Scope};
+
+use super::sessions_index::{IndexChange, SessionsIndex};
+
+/// `sessions.json` larger than this is not read (a real one is a few hundred KiB).
+pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One agent of one gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentRef {
+    pub gateway: PathBuf,
+    pub agent_id: String,
+}
+
+impl AgentRef {
+    pub fn sessions_dir(&self) -> PathBuf {
+        layout::sessions_dir(&self.gateway, &self.agent_id)
+    }
+}
+
+/// What an event meant, for the stages below.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A sessions dir to (re)scan: new gateway or agent, or a tier that lost events.
+    Scan(AgentRef),
+    /// The sessions index was reloaded.
+    Index(AgentRef, IndexChange),
+    /// A transcript file changed.
+    Transcript {
+        agent: AgentRef,
+        name: String,
+        kind: FsEventKind,
+    },
+    /// A transcript's lock appeared or went away.
+    Lock {
+        agent: AgentRef,
+        transcript: String,
+        held: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Agent {
+    index: SessionsIndex,
+}
+
+#[derive(Debug, Default)]
+struct Gateway {
+    agents: BTreeMap<String, Agent>,
+}
+
+pub struct Registry {
+    scope: Scope,
+    gateways: BTreeMap<PathBuf, Gateway>,
+}
+
+impl Registry {
+    pub fn new(scope: Scope) -> Registry {
+        Registry {
+            scope,
+            gateways: BTreeMap::new(),
+        }
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Where discovery looks, for messages like "no gateway found (looked in …)".
+    pub fn search_places(&self) -> Vec<PathBuf> {
+        match &self.scope {
+            Scope::Discover { fs_root } => layout::home_roots_under(fs_root)
+                .into_iter()
+                .map(|home| home.join(".openclaw*"))
+                .collect(),
+            Scope::Gateways(dirs) => dirs.clone(),
+        }
+    }
+
+    /// State dirs in scope that exist now.
+    fn state_dirs_now(&self) -> Vec<PathBuf> {
+        match &self.scope {
+            Scope::Discover { fs_root } => layout::home_roots_under(fs_root)
+                .iter()
+                .flat_map(|home| layout::state_dirs_in_home(home))
+                .collect(),
+            Scope::Gateways(dirs) => dirs.iter().filter(|d| d.is_dir()).cloned().collect(),
+        }
+    }
+
+    fn in_scope(&self, state_dir: &Path) -> bool {
+        match &self.scope {
+            Scope::Discover { fs_root } => {
+                let Some(home) = state_dir.parent() else {
+                    return false;
+                };
+                let is_state = state_dir.file_name().is_some_and(layout::is_state_dir_name);
+                is_state
+                    && (home == fs_root.join("root") || home.parent() == Some(&fs_root.join("home")))
+            }
+            Scope::Gateways(dirs) => dirs.iter().any(|d| d == state_dir),
+        }
+    }
+
+    /// Finds every gateway and agent in scope; returns the sessions dirs to scan.
+    pub fn discover(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for state_dir in self.state_dirs_now() {
+            changes.extend(self.add_gateway(&state_dir));
+        }
+        changes
+    }
+
+    pub fn gateway_count(&self) -> usize {
+        self.gateways.len()
+    }
+
+    pub fn gateways(&self) -> impl Iterator<Item = &Path> {
+        self.gateways.keys().map(PathBuf::as_path)
+    }
+
+    pub fn agents(&self) -> Vec<AgentRef> {
+        self.gateways
+            .iter()
+            .flat_map(|(g, gw)| {
+                gw.agents.keys().map(|a| AgentRef {
+                    gateway: g.clone(),
+                    agent_id: a.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn add_gateway(&mut self, state_dir: &Path) -> Vec<Change> {
+        if !self.gateways.contains_key(state_dir) {
+            tracing::info!(gateway = %state_dir.display(), "gateway found");
+            self.gateways.insert(state_dir.to_path_buf(), Gateway::default());
+        }
+        let mut changes = Vec::new();
+        for agent_id in layout::agent_ids(state_dir) {
+            changes.extend(self.add_agent(state_dir, &agent_id));
+        }
+        changes
+    }
+
+    fn add_agent(&mut self, state_dir: &Path, agent_id: &str) -> Vec<Change> {
+        let gateway = self.gateways.entry(state_dir.to_path_buf()).or_default();
+        if gateway.agents.contains_key(agent_id) {
+            return Vec::new();
+        }
+        if !layout::sessions_dir(state_dir, agent_id).is_dir() {
+            // Not yet: the sessions dir appears with the first message; its creation brings us back.
+            return Vec::new();
+        }
+        tracing::info!(gateway = %state_dir.display(), agent_id, "agent found");
+        gateway.agents.insert(agent_id.to_owned(), Agent::default());
+        let agent = AgentRef {
+            gateway: state_dir.to_path_buf(),
+            agent_id: agent_id.to_owned(),
+        };
+        let mut changes = vec![];
+        if let Some(index) = self.reload_index(&agent) {
+            changes.push(Change::Index(agent.clone(), index));
+        }
+        changes.push(Change::Scan(agent));
+        changes
+    }
+
+    /// Re-reads an agent's `sessions.json`; None when it is absent or unreadable.
+    pub fn reload_index(&mut self, agent: &AgentRef) -> Option<IndexChange> {
+        let path = agent.sessions_dir().join(layout::SESSIONS_INDEX);
+        let bytes = match read_bounded(&path, MAX_INDEX_BYTES) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(err) => {
+                tracing::warn!(file = %path.display(), error = %err, "cannot read the sessions index");
+                return None;
+            }
+        };
+        let slot = self
+            .gateways
+            .get_mut(&agent.gateway)?
+            .agents
+            .get_mut(&agent.agent_id)?;
+        Some(slot.index.load(&bytes, &path))
+    }
+
+    fn index(&self, agent: &AgentRef) -> Option<&SessionsIndex> {
+        Some(
+            &self
+                .gateways
+                .get(&agent.gateway)?
+                .agents
+                .get(&agent.agent_id)?
+                .index,
+        )
+    }
+
+    /// The session a transcript belongs to, per the last good index.
+    pub fn session_for(&self, agent: &AgentRef, transcript: &str) -> Option<SessionRef> {
+        let index = self.index(agent)?;
+        let key = index.key_for_transcript(transcript)?;
+        let entry = index.entry(key)?;
+        Some(SessionRef {
+            id: SessionId {
+                gateway: agent.gateway.clone(),
+                agent_id: agent.agent_id.clone(),
+                key: key.to_owned(),
+            },
+            spawned_by: entry.spawned_by.clone(),
+            label: entry.label.clone().or_else(|| entry.display_name.clone()),
+        })
+    }
+
+    /// The transcript names the index currently points at.
+    pub fn current_transcripts(&self, agent: &AgentRef) -> Vec<String> {
+        let Some(index) = self.index(agent) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = index
+            .keys()
+            .filter_map(|k| index.entry(k)?.transcript_name())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Interprets one watch event.
+    pub fn on_event(&mut self, event: &FsEvent) -> Vec<Change> {
+        if event.kind == FsEventKind::Rescan {
+            return self.discover_and_rescan();
+        }
+        let Some(place) = layout::place_of(&event.path) else {
+            return Vec::new();
+        };
+        let gone = event.kind == FsEventKind::Removed;
+        match place {
+            Place::StateDir { state_dir } | Place::AgentsTree { state_dir } => {
+                if gone || !self.in_scope(&state_dir) {
+                    return Vec::new();
+                }
+                self.add_gateway(&state_dir)
+            }
+            Place::SessionsDir {
+                state_dir,
+                agent_id,
+            } => {
+                if gone || !self.in_scope(&state_dir) {
+                    return Vec::new();
+                }
+                let mut changes = Vec::new();
+                if !self.gateways.contains_key(&state_dir) {
+                    changes.extend(self.add_gateway(&state_dir));
+                }
+                changes.extend(self.add_agent(&state_dir, &agent_id));
+                changes
+            }
+            Place::AgentStoreFile { .. } => Vec::new(),
+            Place::SessionFile {
+                state_dir,
+                agent_id,
+                file,
+            } => {
+                if !self.in_scope(&state_dir) {
+                    return Vec::new();
+                }
+                let mut changes = Vec::new();
+                let known = self
+                    .gateways
+                    .get(&state_dir)
+                    .is_some_and(|g| g.agents.contains_key(&agent_id));
+                if !known {
+                    changes.extend(self.add_gateway(&state_dir));
+                    changes.extend(self.add_agent(&state_dir, &agent_id));
+                }
+                let agent = AgentRef {
+                    gateway: state_dir,
+                    agent_id,
+                };
+                match file {
+                    SessionFile::Index if !gone => {
+                        if let Some(change) = self.reload_index(&agent) {
+                            changes.push(Change::Index(agent, change));
+                        }
+                    }
+                    SessionFile::Transcript { .. } => {
+                        let name = file_name(&event.path);
+                        changes.push(Change::Transcript {
+                            agent,
+                            name,
+                            kind: event.kind,
+                        });
+                    }
+                    SessionFile::Lock { transcript } => changes.push(Change::Lock {
+                        agent,
+                        transcript,
+                        held: !gone,
+                    }),
+                    _ => {}
+                }
+                changes
+            }
+        }
+    }
+
+    fn discover_and_rescan(&mut self) -> Vec<Change> {
+        let mut changes = self.discover();
+        for agent in self.agents() {
+            if !changes.contains(&Change::Scan(agent.clone())) {
+                if let Some(index) = self.reload_index(&agent) {
+                    changes.push(Change::Index(agent.clone(), index));
+                }
+                changes.push(Change::Scan(agent));
+            }
+        }
+        changes
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads a small file without following a symlink at its last component.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, more than the {max} allowed", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkstate(root: &Path, home: &str, dir: &str, agent: &str) -> PathBuf {
+        let state = root.join(home).join(dir);
+        std::fs::create_dir_all(state.join("agents").join(agent).join("sessions")).expect("mkdir");
+        state
+    }
+
+    #[test]
+    fn discovery_finds_every_home_and_profile_and_ignores_the_rest() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let a = mkstate(tmp.path(), "home/alice", ".openclaw", "main");
+        let b = mkstate(tmp.path(), "home/bob", ".openclaw-work", "ops");
+        let r = mkstate(tmp.path(), "root", ".clawdbot", "main");
+        mkstate(tmp.path(), "home/carol", "not-openclaw", "main");
+        let mut reg = Registry::new(Scope::Discover {
+            fs_root: tmp.path().to_path_buf(),
+        });
+        let scans: Vec<_> = reg
+            .discover()
+            .into_iter()
+            .filter_map(|c| match c {
+                Change::Scan(a) => Some(a.gateway),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scans.len(), 3, "{scans:?}");
+        for g in [a, b, r] {
+            assert!(scans.contains(&g), "{g:?} in {scans:?}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_appearing_later_is_picked_up_from_its_events() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut reg = Registry::new(Scope::Discover {
+            fs_root: tmp.path().to_path_buf(),
+        });
+        assert!(reg.discover().is_empty());
+        let state = mkstate(tmp.path(), "home/dave", ".openclaw", "main");
+        let lock = state.join("agents/main/sessions/abc.jsonl.lock");
+        let changes = reg.on_event(&FsEvent {
+            path: lock,
+            kind: FsEventKind::Created,
+        });
+        assert!(changes.iter().any(|c| matches!(c, Change::Scan(_))));
+        assert!(changes.iter().any(|c| matches!(
+            c,
+            Change::Lock { transcript, held: true, .. } if transcript == "abc.jsonl"
+        )));
+    }
+
+    #[test]
+    fn explicit_gateways_turn_discovery_off() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let named = mkstate(tmp.path(), "srv", "gw1", "main");
+        let other = mkstate(tmp.path(), "home/alice", ".openclaw", "main");
+        let mut reg = Registry::new(Scope::Gateways(vec![named.clone()]));
+        assert_eq!(reg.discover().len(), 1);
+        let ignored = reg.on_event(&FsEvent {
+            path: other.join("agents/main/sessions/x.jsonl"),
+            kind: FsEventKind::Appended,
+        });
+        assert!(ignored.is_empty());
+        assert_eq!(reg.gateway_count(), 1);
+    }
+}

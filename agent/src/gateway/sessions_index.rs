@@ -1,0 +1,248 @@
+//! `sessions.json`: the gateway's map of session key → entry. OpenClaw rewrites it with
+//! tmp + rename, so a reader sees whole files — but a hand-edited, truncated or foreign file must
+//! not lose the sessions already known: the last good map is kept and the problem logged once.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// What the agent uses of one entry. Unknown fields are ignored: every release adds some.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionEntry {
+    pub session_id: Option<String>,
+    /// Path of the transcript as the gateway saw it; only its file name is used, resolved inside
+    /// the sessions dir (the agent may see the state dir under another path).
+    pub session_file: Option<String>,
+    pub spawned_by: Option<String>,
+    pub label: Option<String>,
+    pub display_name: Option<String>,
+    pub chat_type: Option<String>,
+    pub delivery_context: Option<serde_json::Value>,
+    pub origin: Option<serde_json::Value>,
+    pub last_to: Option<String>,
+    pub last_thread_id: Option<String>,
+    pub last_account_id: Option<String>,
+}
+
+impl SessionEntry {
+    /// File name of the entry's transcript inside its sessions dir.
+    pub fn transcript_name(&self) -> Option<String> {
+        if let Some(file) = &self.session_file {
+            let name = file.rsplit('/').next().unwrap_or(file);
+            if crate::layout::transcript_session_id(name).is_some() {
+                return Some(name.to_owned());
+            }
+        }
+        self.session_id.as_ref().map(|id| format!("{id}.jsonl"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("not valid JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("the top level is not an object of session key → entry")]
+    NotAMap,
+}
+
+/// Parses a whole `sessions.json`. Entries that are not objects are skipped (counted), so one bad
+/// entry does not hide the others.
+pub fn parse_index(bytes: &[u8]) -> Result<(HashMap<String, SessionEntry>, usize), IndexError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| IndexError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(IndexError::NotAMap);
+    };
+    let mut entries = HashMap::with_capacity(map.len());
+    let mut skipped = 0;
+    for (key, entry) in map {
+        match serde_json::from_value::<SessionEntry>(entry) {
+            Ok(entry) => {
+                entries.insert(key, entry);
+            }
+            Err(_) => skipped += 1,
+        }
+    }
+    Ok((entries, skipped))
+}
+
+/// The last good index of one sessions dir, with transcript name → key lookups.
+#[derive(Debug, Default)]
+pub struct SessionsIndex {
+    entries: HashMap<String, SessionEntry>,
+    by_transcript: HashMap<String, String>,
+    /// Set while the file on disk is unusable, so the problem is logged once, not per rewrite.
+    broken: bool,
+}
+
+/// What changed when a new index was loaded.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct IndexChange {
+    /// Keys whose transcript file changed (daily reset, `/new`): `(key, old name, new name)`.
+    pub rotated: Vec<(String, String, String)>,
+    /// Keys no longer present.
+    pub removed: Vec<(String, String)>,
+}
+
+impl SessionsIndex {
+    pub fn entry(&self, key: &str) -> Option<&SessionEntry> {
+        self.entries.get(key)
+    }
+
+    pub fn key_for_transcript(&self, name: &str) -> Option<&str> {
+        self.by_transcript.get(name).map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// Replaces the map with what `bytes` holds. On a parse failure the old map stays and the
+    /// error is logged once until a good file arrives again.
+    pub fn load(&mut self, bytes: &[u8], origin: &std::path::Path) -> IndexChange {
+        match parse_index(bytes) {
+            Ok((entries, skipped)) => {
+                if self.broken {
+                    tracing::info!(file = %origin.display(), "sessions index readable again");
+                }
+                self.broken = false;
+                if skipped > 0 {
+                    tracing::debug!(file = %origin.display(), skipped, "entries of an unknown shape skipped");
+                }
+                self.replace(entries)
+            }
+            Err(err) => {
+                if !self.broken {
+                    tracing::warn!(
+                        file = %origin.display(),
+                        error = %err,
+                        kept = self.entries.len(),
+                        "sessions index unreadable; keeping the last good one until it is rewritten"
+                    );
+                }
+                self.broken = true;
+                IndexChange::default()
+            }
+        }
+    }
+
+    fn replace(&mut self, entries: HashMap<String, SessionEntry>) -> IndexChange {
+        let mut change = IndexChange::default();
+        for (key, old) in &self.entries {
+            let old_name = old.transcript_name();
+            match entries.get(key) {
+                None => {
+                    if let Some(name) = old_name {
+                        change.removed.push((key.clone(), name));
+                    }
+                }
+                Some(new) => {
+                    if let (Some(o), Some(n)) = (old_name, new.transcript_name()) {
+                        if o != n {
+                            change.rotated.push((key.clone(), o, n));
+                        }
+                    }
+                }
+            }
+        }
+        change.rotated.sort();
+        change.removed.sort();
+        self.by_transcript = entries
+            .iter()
+            .filter_map(|(k, e)| Some((e.transcript_name()?, k.clone())))
+            .collect();
+        self.entries = entries;
+        change
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/openclaw/2026.7.1/e_subagent/sessions/sessions.json"
+    );
+
+    #[test]
+    fn the_real_index_maps_forked_and_subagent_transcripts_to_their_keys() {
+        let bytes = std::fs::read(FIXTURE).expect("fixture");
+        let mut index = SessionsIndex::default();
+        index.load(&bytes, Path::new(FIXTURE));
+        assert_eq!(index.len(), 4);
+        assert_eq!(
+            index.key_for_transcript(
+                "2026-11-22T03-51-03-547Z_41ed4d3a-d339-433d-9c46-b59c2abd2491.jsonl"
+            ),
+            Some("agent:main:mattermost:channel:ch4town5quare00000000000ab:thread:jag0wjcd1t1cuuhaucllp7h6u4")
+        );
+        let child = index
+            .entry("agent:main:subagent:57fd3731-bf9d-4874-9cf2-eb6c7b97878e")
+            .expect("child entry");
+        assert_eq!(
+            child.spawned_by.as_deref(),
+            Some("agent:main:mattermost:channel:ch4town5quare00000000000ab")
+        );
+        assert_eq!(child.label.as_deref(), Some("count-notes"));
+    }
+
+    #[test]
+    fn a_corrupt_rewrite_keeps_the_last_good_map() {
+        let mut index = SessionsIndex::default();
+        index.load(
+            br#"{"agent:main:main":{"sessionId":"a","sessionFile":"/x/a.jsonl"}}"#,
+            Path::new("s.json"),
+        );
+        index.load(br#"{"agent:main:main":{"sessionId":"#, Path::new("s.json"));
+        assert_eq!(index.key_for_transcript("a.jsonl"), Some("agent:main:main"));
+        index.load(b"[1,2]", Path::new("s.json"));
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn a_reset_is_reported_as_a_rotation_of_the_key() {
+        let mut index = SessionsIndex::default();
+        index.load(
+            br#"{"k":{"sessionId":"a","sessionFile":"/x/a.jsonl"},"gone":{"sessionId":"g"}}"#,
+            Path::new("s"),
+        );
+        let change = index.load(
+            br#"{"k":{"sessionId":"b","sessionFile":"/x/b.jsonl"},"bad":42}"#,
+            Path::new("s"),
+        );
+        assert_eq!(
+            change.rotated,
+            vec![("k".into(), "a.jsonl".into(), "b.jsonl".into())]
+        );
+        assert_eq!(change.removed, vec![("gone".into(), "g.jsonl".into())]);
+        assert_eq!(index.key_for_transcript("a.jsonl"), None);
+    }
+
+    #[test]
+    fn parse_errors_say_where() {
+        let err = parse_index(b"{\n  \"k\": {,\n}").expect_err("bad json");
+        assert!(
+            matches!(err, IndexError::Syntax { line: 2, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,466 @@
+//! The synchronous heart of the daemon: watch events in, box deltas out. Owns the gateway
+//! registry, one tailer per followed transcript and the session tracker, and calls them in the
+//! order of the data flow. No I/O scheduling here, so the same core runs under tokio, in replay
+//! and in tests.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::gateway::{AgentRef, Change, Registry};
+use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
+use crate::session::{BoxDelta, SessionId, SessionRef};
+use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
+use crate::watch::{FsEvent, FsEventKind, Scope};
+
+type FileKey = (AgentRef, String);
+
+#[derive(Default)]
+struct Followed {
+    tailer: Option<JsonlTailer>,
+    session: Option<SessionRef>,
+    lock_held: bool,
+}
+
+pub struct Core {
+    registry: Registry,
+    tracker: Tracker,
+    dirs: HashMap<AgentRef, SessionsDir>,
+    files: HashMap<FileKey, Followed>,
+    known_agents: HashSet<AgentRef>,
+    /// Files untouched for longer than this are not replayed silently at startup: their last
+    /// turn cannot still be running (it would have timed out).
+    catch_up_horizon_ms: i64,
+}
+
+impl Core {
+    pub fn new(scope: Scope, cfg: SessionConfig) -> Core {
+        let catch_up_horizon_ms = cfg.idle_timeout_ms;
+        Core {
+            registry: Registry::new(scope),
+            tracker: Tracker::new(cfg),
+            dirs: HashMap::new(),
+            files: HashMap::new(),
+            known_agents: HashSet::new(),
+            catch_up_horizon_ms,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn open_boxes(&self) -> usize {
+        self.tracker.open_boxes()
+    }
+
+    pub fn followed_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Finds every gateway in scope and takes in what is already on disk: finished turns
+    /// silently, a turn in progress as a box with its lines so far.
+    pub fn startup(&mut self, now_ms: i64) -> Vec<BoxDelta> {
+        let changes = self.registry.discover();
+        self.apply(changes, now_ms)
+    }
+
+    pub fn on_event(&mut self, event: &FsEvent, now_ms: i64) -> Vec<BoxDelta> {
+        let changes = self.registry.on_event(event);
+        self.apply(changes, now_ms)
+    }
+
+    pub fn tick(&mut self, now_ms: i64) -> Vec<BoxDelta> {
+        self.tracker.tick(now_ms)
+    }
+
+    pub fn shutdown(&mut self, now_ms: i64) -> Vec<BoxDelta> {
+        self.tracker.shutdown(now_ms)
+    }
+
+    fn apply(&mut self, changes: Vec<Change>, now_ms: i64) -> Vec<BoxDelta> {
+        let mut out = Vec::new();
+        for change in changes {
+            match change {
+                Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
+                Change::Index(agent, change) => {
+                    for (_key, old, new) in change.rotated {
+                        self.rotate(&agent, &old, &new, now_ms, &mut out);
+                    }
+                    for (_key, old) in change.removed {
+                        self.forget(&agent, &old, now_ms, &mut out);
+                    }
+                    self.resolve_pending(&agent, now_ms, &mut out);
+                }
+                Change::Transcript { agent, name, kind } => {
+                    self.on_transcript(agent, name, kind, now_ms, &mut out)
+                }
+                Change::Lock {
+                    agent,
+                    transcript,
+                    held,
+                } => self.on_lock(agent, transcript, held, now_ms, &mut out),
+            }
+        }
+        out
+    }
+
+    fn sessions_dir(&mut self, agent: &AgentRef) -> Option<&SessionsDir> {
+        if !self.dirs.contains_key(agent) {
+            match SessionsDir::open(&agent.sessions_dir()) {
+                Ok(dir) => {
+                    self.dirs.insert(agent.clone(), dir);
+                }
+                Err(err) => {
+                    tracing::warn!(dir = %agent.sessions_dir().display(), error = %err, "cannot open the sessions dir");
+                    return None;
+                }
+            }
+        }
+        self.dirs.get(agent)
+    }
+
+    /// First sight of an agent: catch up silently. A later scan (a tier lost events): read what
+    /// is new in followed files, and follow files it finds from their start.
+    fn scan(&mut self, agent: AgentRef, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let first_sight = self.known_agents.insert(agent.clone());
+        let Some(dir) = self.sessions_dir(&agent) else {
+            return;
+        };
+        let mut names = self.registry.current_transcripts(&agent);
+        let mut locked = HashSet::new();
+        if let Ok(entries) = std::fs::read_dir(dir.path()) {
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let crate::layout::SessionFile::Lock { transcript } =
+                    crate::layout::classify_session_file(&name)
+                {
+                    locked.insert(transcript.clone());
+                    names.push(transcript);
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        for name in names {
+            let key = (agent.clone(), name.clone());
+            if self.files.contains_key(&key) {
+                self.read_and_feed(&key, now_ms, out);
+                continue;
+            }
+            let lock_held = locked.contains(&name);
+            if first_sight {
+                self.catch_up(&agent, &name, lock_held, now_ms, out);
+            } else {
+                self.follow_from_start(&agent, &name, now_ms, out);
+                if lock_held {
+                    self.on_lock(agent.clone(), name, true, now_ms, out);
+                }
+            }
+        }
+    }
+
+    fn catch_up(
+        &mut self,
+        agent: &AgentRef,
+        name: &str,
+        lock_held: bool,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        let session = self.session_for(agent, name);
+        let horizon = self.catch_up_horizon_ms;
+        let Some(dir) = self.sessions_dir(agent) else {
+            return;
+        };
+        let recent = lock_held || modified_within(dir, name, horizon, now_ms);
+        let mut followed = Followed {
+            lock_held,
+            session: Some(session.clone()),
+            ..Followed::default()
+        };
+        let mut records = Vec::new();
+        match open_tailer(dir, name, !recent) {
+            Ok(Some(mut tailer)) => {
+                if recent {
+                    records = read_logged(&mut tailer, dir, name);
+                }
+                followed.tailer = Some(tailer);
+            }
+            Ok(None) => {}
+            Err(()) => return,
+        }
+        self.files.insert((agent.clone(), name.to_owned()), followed);
+        if recent {
+            out.extend(
+                self.tracker
+                    .catch_up(&session, records, lock_held, now_ms),
+            );
+        }
+    }
+
+    fn follow_from_start(&mut self, agent: &AgentRef, name: &str, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let session = self.session_for(agent, name);
+        let key = (agent.clone(), name.to_owned());
+        self.files.insert(
+            key.clone(),
+            Followed {
+                session: Some(session),
+                ..Followed::default()
+            },
+        );
+        self.read_and_feed(&key, now_ms, out);
+    }
+
+    /// The session a transcript belongs to. When the index does not name it (yet), it is
+    /// re-read once; failing that the transcript gets a key of its own so its turns still show.
+    fn session_for(&mut self, agent: &AgentRef, name: &str) -> SessionRef {
+        if let Some(s) = self.registry.session_for(agent, name) {
+            return s;
+        }
+        self.registry.reload_index(agent);
+        self.registry.session_for(agent, name).unwrap_or_else(|| {
+            tracing::debug!(transcript = name, "transcript not in the sessions index");
+            SessionRef {
+                id: SessionId {
+                    gateway: agent.gateway.clone(),
+                    agent_id: agent.agent_id.clone(),
+                    key: format!(
+                        "agent:{}:transcript:{}",
+                        agent.agent_id,
+                        crate::layout::transcript_session_id(name).unwrap_or(name)
+                    ),
+                },
+                spawned_by: None,
+                label: None,
+            }
+        })
+    }
+
+    fn on_transcript(
+        &mut self,
+        agent: AgentRef,
+        name: String,
+        kind: FsEventKind,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        let key = (agent.clone(), name.clone());
+        if !self.files.contains_key(&key) {
+            if kind == FsEventKind::Removed {
+                return;
+            }
+            self.follow_from_start(&agent, &name, now_ms, out);
+            return;
+        }
+        if kind == FsEventKind::Removed {
+            // The fd stays valid after a rename or unlink: take what was written before it went.
+            self.read_and_feed(&key, now_ms, out);
+            return;
+        }
+        self.read_and_feed(&key, now_ms, out);
+    }
+
+    fn on_lock(
+        &mut self,
+        agent: AgentRef,
+        transcript: String,
+        held: bool,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        let key = (agent.clone(), transcript.clone());
+        if !self.files.contains_key(&key) {
+            if !held {
+                return;
+            }
+            let session = self.session_for(&agent, &transcript);
+            self.files.insert(
+                key.clone(),
+                Followed {
+                    session: Some(session),
+                    ..Followed::default()
+                },
+            );
+        }
+        // Read first: the lock's removal follows the last append, which must come before it.
+        self.read_and_feed(&key, now_ms, out);
+        let Some(followed) = self.files.get_mut(&key) else {
+            return;
+        };
+        if followed.lock_held == held {
+            return;
+        }
+        followed.lock_held = held;
+        if let Some(session) = followed.session.clone() {
+            out.extend(
+                self.tracker
+                    .handle(&session, SessionInput::Lock { held }, now_ms),
+            );
+        }
+    }
+
+    /// Reads what is new in a followed transcript (opening it when it has appeared, switching
+    /// when another file took its name) and feeds it to the tracker.
+    fn read_and_feed(&mut self, key: &FileKey, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let (agent, name) = key;
+        if self.sessions_dir(agent).is_none() {
+            return;
+        }
+        let (Some(dir), Some(followed)) = (self.dirs.get(agent), self.files.get_mut(key)) else {
+            return;
+        };
+        let mut records = Vec::new();
+        let mut truncated = false;
+        match followed.tailer.as_mut() {
+            None => match open_tailer(dir, name, false) {
+                Ok(Some(mut tailer)) => {
+                    records = read_logged(&mut tailer, dir, name);
+                    followed.tailer = Some(tailer);
+                }
+                Ok(None) | Err(()) => return,
+            },
+            Some(tailer) => {
+                let replaced = matches!(
+                    dir.stat(name),
+                    Ok(Some((identity, _))) if identity != tailer.identity()
+                );
+                if replaced {
+                    match tailer.reopen(dir, name) {
+                        Ok(r) => records = r,
+                        Err(err) => {
+                            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "cannot switch to the new transcript");
+                        }
+                    }
+                }
+                records.extend(read_logged(tailer, dir, name));
+                truncated = tailer.take_truncated();
+            }
+        }
+        let Some(session) = followed.session.clone() else {
+            return;
+        };
+        let lock_held = followed.lock_held;
+        if truncated {
+            // A rewritten transcript (compaction, rewind) is history again, not new progress.
+            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
+            return;
+        }
+        self.feed(&session, records, now_ms, out);
+    }
+
+    fn feed(
+        &mut self,
+        session: &SessionRef,
+        records: Vec<TranscriptRecord>,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        for record in records {
+            out.extend(
+                self.tracker
+                    .handle(session, SessionInput::Record(record), now_ms),
+            );
+        }
+    }
+
+    /// The index moved a key to a new transcript (daily reset, `/new`): finish the old file,
+    /// tell the tracker, and follow the new one from its start.
+    fn rotate(&mut self, agent: &AgentRef, old: &str, new: &str, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let old_key = (agent.clone(), old.to_owned());
+        if self.files.contains_key(&old_key) {
+            self.read_and_feed(&old_key, now_ms, out);
+            if let Some(followed) = self.files.remove(&old_key) {
+                if let Some(session) = followed.session {
+                    out.extend(self.tracker.handle(&session, SessionInput::Reset, now_ms));
+                }
+            }
+        }
+        let new_key = (agent.clone(), new.to_owned());
+        if !self.files.contains_key(&new_key) {
+            self.follow_from_start(agent, new, now_ms, out);
+        }
+    }
+
+    fn forget(&mut self, agent: &AgentRef, name: &str, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let key = (agent.clone(), name.to_owned());
+        if self.files.contains_key(&key) {
+            self.read_and_feed(&key, now_ms, out);
+        }
+        if let Some(followed) = self.files.remove(&key) {
+            if let Some(session) = followed.session {
+                out.extend(self.tracker.handle(&session, SessionInput::Gone, now_ms));
+            }
+        }
+    }
+
+    /// After an index reload: transcripts followed under a stand-in key get their real one
+    /// (from their next turn on; the running box keeps its identity).
+    fn resolve_pending(&mut self, agent: &AgentRef, _now_ms: i64, _out: &mut [BoxDelta]) {
+        let keys: Vec<FileKey> = self
+            .files
+            .keys()
+            .filter(|(a, _)| a == agent)
+            .cloned()
+            .collect();
+        for key in keys {
+            let resolved = self.registry.session_for(&key.0, &key.1);
+            if let (Some(resolved), Some(followed)) = (resolved, self.files.get_mut(&key)) {
+                let standin = followed
+                    .session
+                    .as_ref()
+                    .is_none_or(|s| s.id.key.starts_with(&format!("agent:{}:transcript:", agent.agent_id)));
+                if standin {
+                    followed.session = Some(resolved);
+                } else if let Some(current) = followed.session.as_mut() {
+                    // Labels and parents can be filled in later by the gateway.
+                    if current.id == resolved.id {
+                        *current = resolved;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn open_tailer(dir: &SessionsDir, name: &str, at_end: bool) -> Result<Option<JsonlTailer>, ()> {
+    let resume = if at_end {
+        match dir.stat(name) {
+            Ok(Some((identity, size))) => Some((identity, size)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    match JsonlTailer::open(dir, name, resume) {
+        Ok(t) => Ok(Some(t)),
+        Err(TailError::NotFound { .. }) => Ok(None),
+        Err(err) => {
+            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "transcript not followed");
+            Err(())
+        }
+    }
+}
+
+fn read_logged(tailer: &mut JsonlTailer, dir: &SessionsDir, name: &str) -> Vec<TranscriptRecord> {
+    match tailer.read_new() {
+        Ok(records) => records,
+        Err(err) => {
+            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "cannot read the transcript");
+            Vec::new()
+        }
+    }
+}
+
+fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) -> bool {
+    let path = dir.path().join(name);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return false;
+    };
+    let Ok(modified) = meta.modified() else {
+        return true;
+    };
+    let mtime_ms = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    now_ms - mtime_ms <= horizon_ms
+}

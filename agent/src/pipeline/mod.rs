@@ -1,0 +1,8 @@
+//! Wiring of the stages: `core` is the synchronous event → delta machine, `run` drives it from
+//! the watch tiers under tokio and hands deltas to a sink.
+
+pub mod core;
+pub mod run;
+
+pub use core::Core;
+pub use run::{RunOptions, TierChoice, now_ms, run};

@@ -1,0 +1,135 @@
+//! The event loop: arm the tier, take in what is on disk, then follow events until asked to
+//! stop. READY is reported (through `on_ready`) only once the tier is armed and the initial
+//! scan is done, so nothing that happens after READY can be missed.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::session::tracker::SessionConfig;
+use crate::sink::Sink;
+use crate::watch::{self, FsEvent, Scope, TierKind, WatchOptions};
+
+use super::Core;
+
+/// How often boxes are ticked (idle timeouts, redraws, retract grace).
+const TICK: Duration = Duration::from_millis(100);
+/// Watch events buffered between a tier and the core; a full queue makes the tier wait.
+const EVENT_QUEUE: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierChoice {
+    Auto,
+    Inotify,
+    Poll,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub scope: Scope,
+    pub tier: TierChoice,
+    pub watch: WatchOptions,
+    pub session: SessionConfig,
+}
+
+/// What the loop reports when it is ready.
+#[derive(Clone, Debug)]
+pub struct ReadyInfo {
+    pub tier: TierKind,
+    pub gateways: usize,
+    pub open_boxes: usize,
+    pub searched: Vec<std::path::PathBuf>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn pick_tier(choice: TierChoice) -> TierKind {
+    match choice {
+        TierChoice::Inotify => TierKind::Inotify,
+        TierChoice::Poll => TierKind::Poll,
+        TierChoice::Auto => match watch::inotify_available() {
+            Ok(()) => TierKind::Inotify,
+            Err(why) => {
+                tracing::warn!(reason = %why, "inotify unavailable; falling back to the poll tier");
+                TierKind::Poll
+            }
+        },
+    }
+}
+
+pub async fn run<S: Sink + ?Sized>(
+    opts: RunOptions,
+    sink: &mut S,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&ReadyInfo),
+) -> anyhow::Result<()> {
+    let tier = pick_tier(opts.tier);
+    let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
+    let _primary = watch::start(tier, opts.scope.clone(), opts.watch.clone(), tx.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _safety_net = if tier == TierKind::Poll {
+        None
+    } else {
+        Some(
+            watch::start_safety_net(opts.scope.clone(), opts.watch.clone(), tx.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+    };
+    drop(tx);
+    tracing::info!(tier = ?tier, "watching");
+
+    let mut core = Core::new(opts.scope.clone(), opts.session.clone());
+    let deltas = core.startup(now_ms());
+    sink.deliver(&deltas, now_ms());
+    on_ready(&ReadyInfo {
+        tier,
+        gateways: core.registry().gateway_count(),
+        open_boxes: core.open_boxes(),
+        searched: core.registry().search_places(),
+    });
+
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            event = rx.recv() => {
+                let Some(event) = event else {
+                    anyhow::bail!("every watch tier stopped");
+                };
+                let now = now_ms();
+                let mut deltas = core.on_event(&event, now);
+                // Drain what is already queued so a burst costs one delivery.
+                while let Ok(more) = rx.try_recv() {
+                    deltas.extend(core.on_event(&more, now));
+                }
+                if !deltas.is_empty() {
+                    sink.deliver(&deltas, now);
+                }
+            }
+            _ = ticker.tick() => {
+                let now = now_ms();
+                let deltas = core.tick(now);
+                if !deltas.is_empty() {
+                    sink.deliver(&deltas, now);
+                }
+                sink.tick(now);
+            }
+        }
+    }
+    let now = now_ms();
+    let deltas = core.shutdown(now);
+    sink.deliver(&deltas, now);
+    sink.finish(now);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The daemon's sink when nothing else is configured and nobody watches a terminal: each box
+//! goes to the log once when it opens and once, in full, when it ends.
+
+use std::collections::HashMap;
+
+use crate::render::{RenderOptions, render_text};
+use crate::session::{BoxDelta, BoxId, BoxModel};
+
+use super::{Sink, box_title};
+
+pub struct LogSink {
+    boxes: HashMap<BoxId, BoxModel>,
+    render: RenderOptions,
+}
+
+impl LogSink {
+    pub fn new(render: RenderOptions) -> LogSink {
+        LogSink {
+            boxes: HashMap::new(),
+            render,
+        }
+    }
+}
+
+impl Sink for LogSink {
+    fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64) {
+        for delta in deltas {
+            let title = box_title(&delta.id);
+            let model = match self.boxes.get_mut(&delta.id) {
+                Some(model) => {
+                    if let Err(err) = model.apply(delta) {
+                        tracing::warn!(error = %err, "box delta out of order");
+                        continue;
+                    }
+                    model
+                }
+                None => match BoxModel::open(delta) {
+                    Ok(model) => {
+                        tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn started: {title}");
+                        self.boxes.entry(delta.id.clone()).or_insert(model)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "box delta without its opening");
+                        continue;
+                    }
+                },
+            };
+            if model.is_finished() {
+                if !model.retracted {
+                    let text = render_text(model, now_ms, &self.render);
+                    tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn ended: {title}\n{text}");
+                }
+                self.boxes.remove(&delta.id);
+            }
+        }
+    }
+
+    fn tick(&mut self, _now_ms: i64) {}
+
+    fn finish(&mut self, _now_ms: i64) {}
+}

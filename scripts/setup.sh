@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian machine, and checks the rest.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
+command -v make >/dev/null || need_apt+=(make)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing ${need_apt[*]}; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: no Rust toolchain; install one with rustup (https://rustup.rs), stable >= 1.95" >&2
+    exit 1
+  fi
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    rustup component add "$component" >/dev/null 2>&1 || echo "setup: could not add $component" >&2
+  fi
+done
+echo "setup: $(cargo --version), $(rustc --version)"
