@@ -1,5 +1,24 @@
 //! Readers that turn a session's stored bytes into `TranscriptEvent`s.
+//!
+//! - `parse`: one JSONL entry → one event (bounded, forgiving of unknown shapes).
+//! - `jsonl`: a tailer for one transcript file (offsets, partial lines, truncation, rotation,
+//!   a fork's copied history).
+//! - `safe_open`: how a privileged reader opens users' files (beneath the sessions dir's fd,
+//!   no symlinks, one link, right owner).
 
+pub mod error;
 pub mod event;
+pub mod jsonl;
+mod lenient;
+pub mod parse;
+pub mod safe_open;
+mod timestamp;
 
+#[cfg(test)]
+mod test_support;
+
+pub use error::TailError;
 pub use event::{StopReason, ToolCall, TranscriptEvent, TranscriptRecord};
+pub use jsonl::{JsonlTailer, MAX_LINE_BYTES};
+pub use parse::{ParseError, parse_line};
+pub use safe_open::{FileIdentity, SessionsDir};

@@ -1,0 +1,863 @@
+//! Tails one JSONL transcript: reads what was appended since last time, hands out complete lines
+//! only, survives truncation and rotation, and marks a forked transcript's copied history.
+//!
+//! Offsets: `offset()` is always the start of the first line not yet handed out (a line boundary),
+//! so persisting it with `identity()` and resuming there neither repeats nor loses a line.
+//!
+//! Truncation (the file got shorter than what was read): reading restarts at 0 and the records
+//! come back as usual, header first; `take_truncated()` tells the caller once, so it can decide
+//! whether a restarted transcript means a rewritten session.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::error::TailError;
+use super::event::{TranscriptEvent, TranscriptRecord};
+use super::parse::parse_entry;
+pub use super::safe_open::{FileIdentity, SessionsDir};
+
+/// Longest line read; longer ones (a runaway tool output) are skipped, the file goes on.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+/// Bytes read per syscall.
+const CHUNK_BYTES: usize = 64 << 10;
+/// How much of the file's start is read to find the header when resuming past it.
+const HEADER_PROBE_BYTES: usize = 64 << 10;
+/// A pending partial line whose buffer grew past this is given back to the allocator once done.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
+/// Unparseable lines: the first is logged, then at most one summary per this interval.
+const BAD_LINE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+pub struct JsonlTailer {
+    file: File,
+    name: String,
+    path: PathBuf,
+    identity: FileIdentity,
+    /// Start of the first line not yet handed out.
+    offset: u64,
+    /// Where the next read starts: `offset` + bytes held in `pending` or being skipped.
+    read_pos: u64,
+    /// The partial line read so far (starts at `offset`).
+    pending: Vec<u8>,
+    /// Set while discarding an oversized line: (its start offset, bytes seen so far).
+    skipping: Option<(u64, u64)>,
+    truncated: bool,
+    resumed: bool,
+    fork: ForkState,
+    bad_lines: BadLines,
+}
+
+/// The copied-history prefix of a forked (thread-reply) transcript.
+#[derive(Debug, Default)]
+struct ForkState {
+    /// The fork header's timestamp; entries strictly before it are copies.
+    fork_ts: Option<i64>,
+    /// Still inside the copied prefix (no entry at/after `fork_ts` seen yet).
+    in_prefix: bool,
+}
+
+impl ForkState {
+    fn on_header(&mut self, ts_ms: Option<i64>, parent: bool) {
+        // A fork without a usable timestamp cannot be split; showing the copy beats hiding the
+        // real turn, so nothing is marked.
+        self.fork_ts = ts_ms.filter(|_| parent);
+        self.in_prefix = self.fork_ts.is_some();
+    }
+
+    /// Whether an entry with this timestamp is copied history; ends the prefix at the first
+    /// entry stamped at or after the fork (shown or not), so later clock steps cannot hide
+    /// progress.
+    fn classify(&mut self, ts_ms: Option<i64>) -> bool {
+        let (true, Some(fork)) = (self.in_prefix, self.fork_ts) else {
+            return false;
+        };
+        match ts_ms {
+            Some(ts) if ts >= fork => {
+                self.in_prefix = false;
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct BadLines {
+    last_warn: Option<Instant>,
+    suppressed: u64,
+}
+
+/// By hand so that a logged tailer never prints the partial line it holds (users' content).
+impl std::fmt::Debug for JsonlTailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlTailer")
+            .field("path", &self.path)
+            .field("identity", &self.identity)
+            .field("offset", &self.offset)
+            .field("read_pos", &self.read_pos)
+            .field("pending_bytes", &self.pending.len())
+            .field("skipping", &self.skipping)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonlTailer {
+    /// Opens `name` inside `dir` (see `SessionsDir::open_file` for the checks). Starts at offset
+    /// 0, or at `resume` (identity and offset persisted earlier) when the file is the same one,
+    /// at least that long, and the offset is at a line boundary; `resumed()` says which.
+    pub fn open(
+        dir: &SessionsDir,
+        name: &str,
+        resume: Option<(FileIdentity, u64)>,
+    ) -> Result<JsonlTailer, TailError> {
+        let file = dir.open_file(name)?;
+        let path = dir.path().join(name);
+        let (identity, size) = identity_of(&file, &path)?;
+        let mut tailer = JsonlTailer {
+            file,
+            name: name.to_owned(),
+            path,
+            identity,
+            offset: 0,
+            read_pos: 0,
+            pending: Vec::new(),
+            skipping: None,
+            truncated: false,
+            resumed: false,
+            fork: ForkState::default(),
+            bad_lines: BadLines::default(),
+        };
+        if let Some((id, offset)) = resume
+            && id == identity
+            && offset > 0
+            && offset <= size
+            && tailer.byte_at(offset - 1)? == Some(b'\n')
+        {
+            tailer.offset = offset;
+            tailer.read_pos = offset;
+            tailer.resumed = true;
+            tailer.restore_fork_state()?;
+        }
+        Ok(tailer)
+    }
+
+    /// Reads everything appended since the last call and returns the records of the complete
+    /// lines (a trailing partial line waits for its newline).
+    pub fn read_new(&mut self) -> Result<Vec<TranscriptRecord>, TailError> {
+        self.read_limited(u64::MAX).map(|(records, _)| records)
+    }
+
+    /// Like `read_new`, but stops after about `max_bytes` of input (at least one chunk); the
+    /// flag says whether more is waiting. For the first read of a long transcript.
+    pub fn read_limited(
+        &mut self,
+        max_bytes: u64,
+    ) -> Result<(Vec<TranscriptRecord>, bool), TailError> {
+        let size = self.size()?;
+        if size < self.read_pos {
+            tracing::warn!(
+                file = %self.path.display(),
+                size,
+                offset = self.read_pos,
+                "transcript got shorter than what was read (truncated or rewritten): reading it again from the start"
+            );
+            self.restart();
+            self.truncated = true;
+        }
+        let mut records = Vec::new();
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        let mut consumed = 0u64;
+        while consumed < max_bytes {
+            let n = self.read_chunk(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            self.consume(&chunk[..n], &mut records);
+            consumed += n as u64;
+        }
+        let more = consumed >= max_bytes && self.size()? > self.read_pos;
+        Ok((records, more))
+    }
+
+    /// Start of the first line not yet returned: the offset to persist.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn identity(&self) -> FileIdentity {
+        self.identity
+    }
+
+    /// The name this tailer follows (inside its sessions dir).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `open` honoured the resume point (else it started at 0).
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// True once after reading restarted at 0 because the file shrank.
+    pub fn take_truncated(&mut self) -> bool {
+        std::mem::take(&mut self.truncated)
+    }
+
+    /// Whether `name` in `dir` is now a different file than the one being read (the daily reset
+    /// renamed it away and a new session file took the name). A missing name is not a change:
+    /// the old file may still be written under its new name until the successor appears.
+    pub fn is_replaced(&self, dir: &SessionsDir) -> Result<bool, TailError> {
+        Ok(dir
+            .stat(&self.name)?
+            .is_some_and(|(id, _)| id != self.identity))
+    }
+
+    /// Switches to the file now at `name` (rotation, rewrite, or a successor file). The old fd is
+    /// read to its end first and those records are returned: nothing written before the switch
+    /// is lost. The new file is then read from 0 by the next `read_new`. When `name` is still
+    /// the same file, this is just `read_new`.
+    pub fn reopen(
+        &mut self,
+        dir: &SessionsDir,
+        name: &str,
+    ) -> Result<Vec<TranscriptRecord>, TailError> {
+        // Open the new file first: if it is not there (yet), nothing changes and the caller
+        // retries later, with no records lost in between.
+        let file = dir.open_file(name)?;
+        let path = dir.path().join(name);
+        let (identity, _) = identity_of(&file, &path)?;
+        if identity == self.identity {
+            self.name = name.to_owned();
+            self.path = path;
+            return self.read_new();
+        }
+        let mut records = self.read_new()?;
+        self.flush_final_partial(&mut records);
+        tracing::debug!(
+            old = %self.path.display(),
+            new = %path.display(),
+            "transcript replaced; following the new file"
+        );
+        self.file = file;
+        self.name = name.to_owned();
+        self.path = path;
+        self.identity = identity;
+        self.restart();
+        self.resumed = false;
+        self.bad_lines = BadLines::default();
+        Ok(records)
+    }
+
+    fn restart(&mut self) {
+        self.offset = 0;
+        self.read_pos = 0;
+        self.pending = Vec::new();
+        self.skipping = None;
+        self.fork = ForkState::default();
+    }
+
+    fn size(&self) -> Result<u64, TailError> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| TailError::io(self.path.clone(), "stat", e))
+    }
+
+    fn read_chunk(&self, buf: &mut [u8]) -> Result<usize, TailError> {
+        loop {
+            match self.file.read_at(buf, self.read_pos) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
+            }
+        }
+    }
+
+    fn byte_at(&self, pos: u64) -> Result<Option<u8>, TailError> {
+        let mut b = [0u8; 1];
+        match self.file.read_at(&mut b, pos) {
+            Ok(1) => Ok(Some(b[0])),
+            Ok(_) => Ok(None),
+            Err(e) => Err(TailError::io(self.path.clone(), "read", e)),
+        }
+    }
+
+    /// Resuming past the header: read it again so a fork's history marking still applies.
+    fn restore_fork_state(&mut self) -> Result<(), TailError> {
+        let mut buf = vec![0u8; HEADER_PROBE_BYTES];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
+            }
+        }
+        let buf = &buf[..filled];
+        let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        if let Ok(parsed) = parse_entry(&buf[..end])
+            && let Some(TranscriptEvent::Header {
+                ts_ms,
+                parent_session,
+                ..
+            }) = parsed.event
+        {
+            self.fork.on_header(ts_ms, parent_session.is_some());
+        }
+        Ok(())
+    }
+
+    /// Splits freshly read bytes into lines; `read_pos` is at the chunk's start on entry.
+    fn consume(&mut self, mut chunk: &[u8], records: &mut Vec<TranscriptRecord>) {
+        while !chunk.is_empty() {
+            let newline = chunk.iter().position(|&b| b == b'\n');
+            let seg_len = newline.unwrap_or(chunk.len());
+            let (segment, rest) = chunk.split_at(seg_len);
+            if let Some((start, seen)) = self.skipping {
+                let total = seen + segment.len() as u64;
+                self.read_pos += segment.len() as u64;
+                if newline.is_none() {
+                    self.skipping = Some((start, total));
+                    return;
+                }
+                self.skipping = None;
+                self.end_line();
+                tracing::warn!(
+                    file = %self.path.display(),
+                    offset = start,
+                    len = total,
+                    max = MAX_LINE_BYTES,
+                    "skipped a transcript line longer than the limit"
+                );
+            } else if newline.is_none() {
+                self.read_pos += segment.len() as u64;
+                if self.pending.len() + segment.len() > MAX_LINE_BYTES {
+                    // Too long already: stop buffering and discard up to the next newline.
+                    let seen = (self.pending.len() + segment.len()) as u64;
+                    self.skipping = Some((self.offset, seen));
+                    self.pending = Vec::new();
+                } else {
+                    self.pending.extend_from_slice(segment);
+                }
+                return;
+            } else {
+                let start = self.offset;
+                let len = self.pending.len() + segment.len();
+                self.read_pos += segment.len() as u64;
+                if len > MAX_LINE_BYTES {
+                    tracing::warn!(
+                        file = %self.path.display(),
+                        offset = start,
+                        len,
+                        max = MAX_LINE_BYTES,
+                        "skipped a transcript line longer than the limit"
+                    );
+                } else if self.pending.is_empty() {
+                    // The common case: the whole line is in this chunk, no copy.
+                    self.handle_line(segment, start, records);
+                } else {
+                    let mut line = std::mem::take(&mut self.pending);
+                    line.extend_from_slice(segment);
+                    self.handle_line(&line, start, records);
+                    self.pending = line;
+                }
+                self.pending.clear();
+                if self.pending.capacity() > KEEP_BUFFER_BYTES {
+                    self.pending = Vec::new();
+                }
+                self.end_line();
+            }
+            // Past the newline.
+            chunk = &rest[1..];
+        }
+    }
+
+    /// Accounts for the newline ending the current line and commits the offset past it.
+    fn end_line(&mut self) {
+        self.read_pos += 1;
+        self.offset = self.read_pos;
+    }
+
+    fn handle_line(&mut self, line: &[u8], start: u64, records: &mut Vec<TranscriptRecord>) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match parse_entry(line) {
+            Ok(parsed) => {
+                let history = match &parsed.event {
+                    Some(TranscriptEvent::Header {
+                        ts_ms,
+                        parent_session,
+                        ..
+                    }) => {
+                        self.fork.on_header(*ts_ms, parent_session.is_some());
+                        false
+                    }
+                    _ => self.fork.classify(parsed.ts_ms),
+                };
+                if let Some(event) = parsed.event {
+                    records.push(TranscriptRecord { event, history });
+                }
+            }
+            Err(err) => self.bad_line(start, line.len(), &err),
+        }
+    }
+
+    fn bad_line(&mut self, offset: u64, len: usize, err: &super::parse::ParseError) {
+        let now = Instant::now();
+        let due = self
+            .bad_lines
+            .last_warn
+            .is_none_or(|t| now.duration_since(t) >= BAD_LINE_LOG_EVERY);
+        if due {
+            tracing::warn!(
+                file = %self.path.display(),
+                offset,
+                len,
+                skipped_since_last_warning = self.bad_lines.suppressed,
+                "skipped an unreadable transcript line: {err}"
+            );
+            self.bad_lines.last_warn = Some(now);
+            self.bad_lines.suppressed = 0;
+        } else {
+            self.bad_lines.suppressed += 1;
+        }
+    }
+
+    /// The old file of a rotation gets no more appends: a last line without its newline is
+    /// taken if it is a complete entry, and dropped (with a warning) if not.
+    fn flush_final_partial(&mut self, records: &mut Vec<TranscriptRecord>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let line = std::mem::take(&mut self.pending);
+        if parse_entry(&line).is_ok() {
+            let start = self.offset;
+            self.handle_line(&line, start, records);
+        } else {
+            tracing::warn!(
+                file = %self.path.display(),
+                offset = self.offset,
+                len = line.len(),
+                "the replaced transcript ends in an incomplete line; dropping it"
+            );
+        }
+    }
+}
+
+fn identity_of(file: &File, path: &std::path::Path) -> Result<(FileIdentity, u64), TailError> {
+    let meta = file
+        .metadata()
+        .map_err(|e| TailError::io(path.to_owned(), "stat", e))?;
+    Ok((
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+        meta.len(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::event::StopReason;
+    use crate::transcript::test_support::fixture_root;
+    use std::io::Write;
+
+    const HEADER: &str = r#"{"type":"session","version":3,"id":"s1","timestamp":"2026-11-22T03:50:29.391Z","cwd":"/w"}"#;
+
+    fn user(text: &str, ts: &str) -> String {
+        serde_json::json!({"type": "message", "timestamp": ts, "message": {"role": "user", "content": text}})
+            .to_string()
+    }
+
+    fn user_texts(records: &[TranscriptRecord]) -> Vec<String> {
+        records
+            .iter()
+            .filter_map(|r| match &r.event {
+                TranscriptEvent::User { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn append(path: &std::path::Path, data: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .expect("open for append");
+        f.write_all(data.as_bytes()).expect("append");
+    }
+
+    fn setup(initial: &str) -> (tempfile::TempDir, SessionsDir, std::path::PathBuf) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("s1.jsonl");
+        std::fs::write(&path, initial).expect("write");
+        let dir = SessionsDir::open(tmp.path()).expect("dir");
+        (tmp, dir, path)
+    }
+
+    #[test]
+    fn partial_line_waits_for_its_newline() {
+        let (_tmp, dir, path) = setup(&format!("{HEADER}\n"));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        let first = t.read_new().expect("read");
+        assert!(matches!(
+            first[..],
+            [TranscriptRecord {
+                event: TranscriptEvent::Header { .. },
+                history: false
+            }]
+        ));
+        let header_end = HEADER.len() as u64 + 1;
+        assert_eq!(t.offset(), header_end);
+
+        let line = user("hello", "2026-11-22T03:50:30Z");
+        let (a, b) = line.split_at(20);
+        append(&path, a);
+        assert!(t.read_new().expect("read").is_empty());
+        assert_eq!(t.offset(), header_end, "offset stays at the line start");
+        append(&path, b);
+        assert!(t.read_new().expect("read").is_empty(), "still no newline");
+        append(&path, "\n\n   \n");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["hello"]);
+        assert_eq!(t.offset(), std::fs::metadata(&path).expect("meta").len());
+        assert!(t.read_new().expect("read").is_empty());
+    }
+
+    #[test]
+    fn truncation_restarts_from_zero() {
+        let body = format!(
+            "{HEADER}\n{}\n{}\n",
+            user("one", "2026-11-22T03:50:30Z"),
+            user("two", "2026-11-22T03:50:31Z")
+        );
+        let (_tmp, dir, path) = setup(&body);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["one", "two"]);
+        assert!(!t.take_truncated());
+
+        // Rewritten shorter in place (same inode).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .expect("truncate");
+        append(
+            &path,
+            &format!("{HEADER}\n{}\n", user("three", "2026-11-22T03:50:32Z")),
+        );
+        let identity = t.identity();
+        let again = t.read_new().expect("read");
+        assert!(matches!(again[0].event, TranscriptEvent::Header { .. }));
+        assert_eq!(user_texts(&again), ["three"]);
+        assert!(t.take_truncated());
+        assert!(!t.take_truncated(), "reported once");
+        assert_eq!(t.identity(), identity);
+        assert_eq!(t.offset(), std::fs::metadata(&path).expect("meta").len());
+    }
+
+    #[test]
+    fn rotation_drains_the_old_file_first() {
+        let (tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("old-1", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["old-1"]);
+        let old_identity = t.identity();
+
+        // Written after our last read, then the daily reset renames the file away and a new
+        // session starts under the same name.
+        append(
+            &path,
+            &format!(
+                "{}\n{}",
+                user("old-2", "2026-11-22T03:50:31Z"),
+                user("old-3", "2026-11-22T03:50:32Z")
+            ),
+        );
+        let reset = tmp.path().join("s1.jsonl.reset.2026-11-22T04-02-55.808Z");
+        std::fs::rename(&path, &reset).expect("rename");
+        assert!(
+            !t.is_replaced(&dir).expect("stat"),
+            "a missing name is no replacement"
+        );
+        std::fs::write(
+            &path,
+            format!("{HEADER}\n{}\n", user("new-1", "2026-11-22T04:02:56Z")),
+        )
+        .expect("new file");
+        assert!(t.is_replaced(&dir).expect("stat"));
+
+        let drained = t.reopen(&dir, "s1.jsonl").expect("reopen");
+        // The old file's unterminated last line is complete JSON, so it is kept too.
+        assert_eq!(user_texts(&drained), ["old-2", "old-3"]);
+        assert_ne!(t.identity(), old_identity);
+        assert_eq!(t.offset(), 0);
+        assert!(!t.is_replaced(&dir).expect("stat"));
+        let fresh = t.read_new().expect("read");
+        assert!(matches!(fresh[0].event, TranscriptEvent::Header { .. }));
+        assert_eq!(user_texts(&fresh), ["new-1"]);
+
+        // Reopening the same file is a plain read.
+        append(
+            &path,
+            &format!("{}\n", user("new-2", "2026-11-22T04:02:57Z")),
+        );
+        assert_eq!(
+            user_texts(&t.reopen(&dir, "s1.jsonl").expect("same")),
+            ["new-2"]
+        );
+
+        // No file at the name: an error the caller waits on, and the tailer is unchanged.
+        std::fs::remove_file(&path).expect("rm");
+        assert!(t.reopen(&dir, "s1.jsonl").expect_err("gone").is_not_found());
+    }
+
+    #[test]
+    fn oversized_line_is_skipped() {
+        let (_tmp, dir, path) = setup(&format!("{HEADER}\n"));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+
+        // Arrives in pieces, so the tailer must stop buffering before the newline shows up.
+        let huge = format!(
+            "{{\"type\":\"message\",\"pad\":\"{}",
+            "z".repeat(MAX_LINE_BYTES / 2)
+        );
+        append(&path, &huge);
+        assert!(t.read_new().expect("read").is_empty());
+        append(&path, &huge);
+        assert!(t.read_new().expect("read").is_empty());
+        assert!(
+            t.pending.capacity() <= MAX_LINE_BYTES,
+            "not buffering the whole line"
+        );
+        assert!(t.skipping.is_some());
+        append(
+            &path,
+            &format!("\"}}\n{}\n", user("after", "2026-11-22T03:50:40Z")),
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["after"]);
+        assert!(t.skipping.is_none());
+
+        // Complete in one write (longer than the limit by one byte).
+        let exact = format!("{{\"p\":\"{}\"}}", "z".repeat(MAX_LINE_BYTES - 7));
+        assert_eq!(exact.len(), MAX_LINE_BYTES + 1);
+        append(
+            &path,
+            &format!("{exact}\n{}\n", user("after-2", "2026-11-22T03:50:41Z")),
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["after-2"]);
+        assert_eq!(t.offset(), std::fs::metadata(&path).expect("meta").len());
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let body = format!(
+            "{HEADER}\nnot json at all\n[1,2]\n{{\"type\":\"message\",\"message\":{{\"role\":\"user\",\"content\":\"\u{0}\n{}\n\u{feff}\n{}\n",
+            user("ok-1", "2026-11-22T03:50:30Z"),
+            user("ok-2", "2026-11-22T03:50:31Z")
+        );
+        let (_tmp, dir, _path) = setup(&body);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["ok-1", "ok-2"]);
+    }
+
+    #[test]
+    fn forked_transcript_marks_copied_history() {
+        let src = fixture_root().join(
+            "2026.7.1/b_thread_reply/sessions/2026-11-22T03-51-03-547Z_41ed4d3a-d339-433d-9c46-b59c2abd2491.jsonl",
+        );
+        let name = "2026-11-22T03-51-03-547Z_41ed4d3a-d339-433d-9c46-b59c2abd2491.jsonl";
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let bytes = std::fs::read(&src).expect("fixture");
+        std::fs::write(tmp.path().join(name), &bytes).expect("copy");
+        let dir = SessionsDir::open(tmp.path()).expect("dir");
+        let mut t = JsonlTailer::open(&dir, name, None).expect("open");
+        let records = t.read_new().expect("read");
+
+        // Lines 1-10 are the header and the copy; records exist only for the shown entries.
+        let lines: Vec<&[u8]> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 15);
+        let summary: Vec<(&str, bool)> = records
+            .iter()
+            .map(|r| {
+                let kind = match &r.event {
+                    TranscriptEvent::Header { .. } => "header",
+                    TranscriptEvent::User { .. } => "user",
+                    TranscriptEvent::Assistant { .. } => "assistant",
+                    TranscriptEvent::ToolResult { .. } => "tool",
+                    TranscriptEvent::Compaction { .. } => "compaction",
+                };
+                (kind, r.history)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("header", false),
+                ("user", true),
+                ("assistant", true),
+                ("tool", true),
+                ("tool", true),
+                ("assistant", true),
+                ("user", false),
+                ("assistant", false),
+                ("tool", false),
+                ("assistant", false),
+            ]
+        );
+        assert_eq!(
+            user_texts(&records[6..]),
+            ["[scen:thread] follow-up in the thread: run an echo"]
+        );
+        assert!(matches!(
+            &records[9].event,
+            TranscriptEvent::Assistant { stop: StopReason::Stop, text, .. } if text.starts_with("Thread reply")
+        ));
+
+        // Resuming in the middle of the copy still knows it is history (header re-read).
+        let eighth_line_start: usize = lines[..7].iter().map(|l| l.len() + 1).sum();
+        let mut r = JsonlTailer::open(&dir, name, Some((t.identity(), eighth_line_start as u64)))
+            .expect("resume");
+        assert!(r.resumed());
+        let rest = r.read_new().expect("read");
+        let flags: Vec<bool> = rest.iter().map(|r| r.history).collect();
+        assert_eq!(flags, [true, true, false, false, false, false]);
+
+        // The channel transcript (no parentSession) has no history at all.
+        let channel = fixture_root()
+            .join("2026.7.1/b_thread_reply/sessions/378cc088-7929-479b-991c-8aad99f30827.jsonl");
+        std::fs::write(
+            tmp.path().join("c.jsonl"),
+            std::fs::read(channel).expect("fixture"),
+        )
+        .expect("copy");
+        let mut c = JsonlTailer::open(&dir, "c.jsonl", None).expect("open");
+        let recs = c.read_new().expect("read");
+        assert!(recs.len() > 5 && recs.iter().all(|r| !r.history));
+    }
+
+    #[test]
+    fn fork_prefix_without_timestamps_and_clock_steps() {
+        let header = r#"{"type":"session","id":"f","timestamp":"2026-11-22T03:51:03.547Z","parentSession":"/p.jsonl"}"#;
+        let no_ts = r#"{"type":"message","message":{"role":"user","content":"copied, no ts"}}"#;
+        let body = format!(
+            "{header}\n{}\n{no_ts}\n{}\n{}\n{no_ts}\n",
+            user("copied", "2026-11-22T03:50:00Z"),
+            user("new", "2026-11-22T03:51:04Z"),
+            user("clock stepped back", "2026-11-22T03:40:00Z"),
+        );
+        let (_tmp, dir, _path) = setup(&body);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        let flags: Vec<(String, bool)> = t
+            .read_new()
+            .expect("read")
+            .into_iter()
+            .filter_map(|r| match r.event {
+                TranscriptEvent::User { text, .. } => Some((text, r.history)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("copied".to_owned(), true),
+                ("copied, no ts".to_owned(), true),
+                ("new".to_owned(), false),
+                ("clock stepped back".to_owned(), false),
+                ("copied, no ts".to_owned(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_at_an_offset() {
+        let body = format!("{HEADER}\n{}\n", user("one", "2026-11-22T03:50:30Z"));
+        let (tmp, dir, path) = setup(&body);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+        let saved = (t.identity(), t.offset());
+        drop(t);
+
+        append(&path, &format!("{}\n", user("two", "2026-11-22T03:50:31Z")));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("resume");
+        assert!(t.resumed());
+        assert_eq!(t.offset(), saved.1);
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["two"]);
+
+        // Not at a line boundary, past the end, or another file: start over at 0.
+        for bad in [
+            (saved.0, saved.1 - 3),
+            (saved.0, 1 << 40),
+            (
+                FileIdentity {
+                    dev: saved.0.dev,
+                    ino: saved.0.ino + 1,
+                },
+                saved.1,
+            ),
+        ] {
+            let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(bad)).expect("open");
+            assert!(!t.resumed(), "{bad:?}");
+            assert_eq!(t.offset(), 0);
+            assert_eq!(user_texts(&t.read_new().expect("read")), ["one", "two"]);
+        }
+        drop(tmp);
+    }
+
+    #[test]
+    fn limited_reads_report_more() {
+        let mut body = format!("{HEADER}\n");
+        for i in 0..2000 {
+            body.push_str(&user(&format!("m{i}"), "2026-11-22T03:50:30Z"));
+            body.push('\n');
+        }
+        assert!(body.len() > 2 * CHUNK_BYTES);
+        let (_tmp, dir, _path) = setup(&body);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        let (first, more) = t.read_limited(1).expect("read");
+        assert!(more);
+        assert!(!first.is_empty());
+        let mut all = user_texts(&first);
+        loop {
+            let (recs, more) = t.read_limited(CHUNK_BYTES as u64).expect("read");
+            all.extend(user_texts(&recs));
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(all.len(), 2000);
+        assert_eq!(all[1999], "m1999");
+    }
+
+    #[test]
+    fn refuses_unsafe_files() {
+        let (tmp, dir, _path) = setup(&format!("{HEADER}\n"));
+        std::os::unix::fs::symlink("s1.jsonl", tmp.path().join("l.jsonl")).expect("symlink");
+        assert!(matches!(
+            JsonlTailer::open(&dir, "l.jsonl", None),
+            Err(TailError::Symlink { .. })
+        ));
+        assert!(
+            JsonlTailer::open(&dir, "absent.jsonl", None)
+                .expect_err("missing")
+                .is_not_found()
+        );
+        assert!(matches!(
+            JsonlTailer::open(&dir, "../s1.jsonl", None),
+            Err(TailError::BadName { .. })
+        ));
+    }
+}
