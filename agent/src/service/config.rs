@@ -1,1 +1,622 @@
-//! config (stub, being written).
+//! The daemon's configuration: one validated [`Config`] from, in rising precedence, built-in
+//! defaults, the TOML file, and the environment variables of the Node.js "Live Status v4" daemon.
+//! Command-line flags come last: the CLI writes them into the returned `Config` and calls
+//! [`Config::validate`]. Every key and variable is documented in `docs/config.md`.
+//!
+//! Errors point at the exact place to fix (`file:line:column`, key path, variable name) and never
+//! contain a token; the token itself is read only by [`MattermostConfig::read_token`].
+
+mod env;
+mod error;
+mod file;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use env::LEGACY_ENV;
+pub use error::{ConfigError, Origin, Position};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/openclaw-livestatus/config.toml";
+
+/// The systemd credential (`LoadCredential=mattermost-token:…`) holding the bot token.
+pub const TOKEN_CREDENTIAL: &str = "mattermost-token";
+
+/// What secrets print as, everywhere.
+pub const REDACTED: &str = "[redacted]";
+
+/// A config file is a few KiB; anything near this is the wrong file (or `/dev/zero`).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Mattermost tokens are 26 characters; the margin is for whitespace and future formats.
+const MAX_TOKEN_BYTES: u64 = 4096;
+
+/// Which watch tier to run. `ebpf` and `fanotify` will join these once they exist.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TierChoice {
+    /// The fastest tier this host allows.
+    #[default]
+    Auto,
+    Inotify,
+    Poll,
+}
+
+impl TierChoice {
+    pub const ALL: [TierChoice; 3] = [TierChoice::Auto, TierChoice::Inotify, TierChoice::Poll];
+    /// The accepted spellings, e.g. for clap's `PossibleValuesParser`.
+    pub const NAMES: [&'static str; 3] = ["auto", "inotify", "poll"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierChoice::Auto => "auto",
+            TierChoice::Inotify => "inotify",
+            TierChoice::Poll => "poll",
+        }
+    }
+}
+
+impl fmt::Display for TierChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TierChoice {
+    type Err = ParseTierError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        TierChoice::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| ParseTierError {
+                value: s.to_owned(),
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown watch tier {value:?}: expected {}", self.expected())]
+pub struct ParseTierError {
+    value: String,
+}
+
+impl ParseTierError {
+    pub fn expected(&self) -> String {
+        let valid = TierChoice::NAMES.join(", ");
+        let planned = ["ebpf", "fanotify"]
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(self.value.trim()));
+        if planned {
+            format!(
+                "one of {valid} (the {} tier is planned, not available yet)",
+                self.value.trim()
+            )
+        } else {
+            format!("one of {valid}")
+        }
+    }
+}
+
+/// A token or other secret. Printing it, by `{}` or `{:?}`, shows only `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it (an `Authorization` header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub watch: WatchConfig,
+    pub session: SessionConfigValues,
+    pub render: RenderConfig,
+    /// `None`: boxes go to the terminal only.
+    pub mattermost: Option<MattermostConfig>,
+    pub service: ServiceConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchConfig {
+    pub tier: TierChoice,
+    /// OpenClaw state dirs, absolute and normalized. Empty: discover every home's `~/.openclaw*`.
+    pub gateways: Vec<PathBuf>,
+    pub poll_interval_ms: u64,
+    pub safety_net_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfigValues {
+    pub idle_timeout_s: u64,
+    pub max_session_duration_s: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderConfig {
+    pub max_status_lines: usize,
+    pub max_message_chars: usize,
+    /// JSON overrides of the tool labels; read by the render stage.
+    pub tool_labels_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MattermostConfig {
+    /// Base URL, without trailing slash.
+    pub url: String,
+    /// A literal token (file or `MM_TOKEN`); wins over `token_file`.
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    /// Channel id for sessions not bound to Mattermost; `None`: such sessions are not posted.
+    pub default_channel: Option<String>,
+    pub throttle_ms: u64,
+    pub max_active_sessions: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub data_dir: PathBuf,
+    /// A level name or a tracing `EnvFilter` directive.
+    pub log_level: String,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            tier: TierChoice::Auto,
+            gateways: Vec::new(),
+            poll_interval_ms: 1000,
+            safety_net_interval_ms: 10_000,
+        }
+    }
+}
+
+impl Default for SessionConfigValues {
+    fn default() -> Self {
+        SessionConfigValues {
+            idle_timeout_s: 900,
+            max_session_duration_s: 7200,
+        }
+    }
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        RenderConfig {
+            max_status_lines: 20,
+            // Mattermost's default MaxPostSize.
+            max_message_chars: 16_383,
+            tool_labels_file: None,
+        }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            data_dir: PathBuf::from("/var/lib/openclaw-livestatus"),
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+impl WatchConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn safety_net_interval(&self) -> Duration {
+        Duration::from_millis(self.safety_net_interval_ms)
+    }
+}
+
+impl SessionConfigValues {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s)
+    }
+
+    pub fn max_session_duration(&self) -> Duration {
+        Duration::from_secs(self.max_session_duration_s)
+    }
+}
+
+impl MattermostConfig {
+    /// A server with every other setting at its default (for a `--mattermost-url` flag).
+    pub fn new(url: impl Into<String>) -> Self {
+        MattermostConfig {
+            url: url.into(),
+            token: None,
+            token_file: None,
+            default_channel: None,
+            throttle_ms: 500,
+            max_active_sessions: 20,
+        }
+    }
+
+    pub fn throttle(&self) -> Duration {
+        Duration::from_millis(self.throttle_ms)
+    }
+
+    /// The bot token: the literal `token`, else the contents of `token_file`, else the systemd
+    /// credential `$CREDENTIALS_DIRECTORY/mattermost-token`. Surrounding whitespace (the trailing
+    /// newline of `echo tok > file`) is trimmed; an empty token is an error. No message ever
+    /// contains the token.
+    pub fn read_token(&self, credentials_dir: Option<&Path>) -> Result<Secret, ConfigError> {
+        if let Some(token) = &self.token {
+            return rules::token("mattermost.token", token.expose());
+        }
+        if let Some(path) = &self.token_file {
+            // Named explicitly, so a missing file is an error rather than a fall-through.
+            return read_token_file(path);
+        }
+        if let Some(dir) = credentials_dir {
+            let path = dir.join(TOKEN_CREDENTIAL);
+            return match read_token_file(&path) {
+                Err(ConfigError::TokenRead { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    Err(ConfigError::NoToken {
+                        credentials_dir: Some(dir.to_path_buf()),
+                    })
+                }
+                other => other,
+            };
+        }
+        Err(ConfigError::NoToken {
+            credentials_dir: None,
+        })
+    }
+}
+
+fn read_token_file(path: &Path) -> Result<Secret, ConfigError> {
+    let read_error = |source| ConfigError::TokenRead {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.by_ref()
+        .take(MAX_TOKEN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    let from = path.display().to_string();
+    if bytes.len() as u64 > MAX_TOKEN_BYTES {
+        return Err(ConfigError::BadToken {
+            from,
+            problem: format!("is larger than {MAX_TOKEN_BYTES} bytes; is it the right file?"),
+        });
+    }
+    // The bytes are the secret: the error must not echo them, unlike String's own error.
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::BadToken {
+        from: from.clone(),
+        problem: "is not UTF-8 text".to_owned(),
+    })?;
+    rules::token(&from, &text)
+}
+
+impl Config {
+    /// Re-checks every value after the CLI changed fields, with the same rules as the file and
+    /// the environment, and normalizes paths and the URL the same way.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let at = &Origin::Effective;
+        let w = &mut self.watch;
+        for gateway in &mut w.gateways {
+            *gateway = rules::gateway(at, gateway)?;
+        }
+        rules::POLL_INTERVAL_MS.check(at, w.poll_interval_ms.into())?;
+        rules::SAFETY_NET_INTERVAL_MS.check(at, w.safety_net_interval_ms.into())?;
+        rules::IDLE_TIMEOUT_S.check(at, self.session.idle_timeout_s.into())?;
+        rules::MAX_SESSION_DURATION_S.check(at, self.session.max_session_duration_s.into())?;
+        let r = &mut self.render;
+        rules::MAX_STATUS_LINES.check(at, r.max_status_lines as i128)?;
+        rules::MAX_MESSAGE_CHARS.check(at, r.max_message_chars as i128)?;
+        if let Some(p) = &mut r.tool_labels_file {
+            *p = rules::absolute_path(at, "render.tool_labels_file", p)?;
+        }
+        if let Some(m) = &mut self.mattermost {
+            m.url = rules::url(at, "mattermost.url", &m.url)?;
+            if let Some(token) = &m.token {
+                rules::token("mattermost.token", token.expose())?;
+            }
+            if let Some(p) = &mut m.token_file {
+                *p = rules::absolute_path(at, "mattermost.token_file", p)?;
+            }
+            if let Some(id) = &mut m.default_channel {
+                *id = rules::channel_id(at, "mattermost.default_channel", id)?;
+            }
+            rules::THROTTLE_MS.check(at, m.throttle_ms.into())?;
+            rules::MAX_ACTIVE_SESSIONS.check(at, m.max_active_sessions as i128)?;
+        }
+        let s = &mut self.service;
+        s.data_dir = rules::absolute_path(at, "service.data_dir", &s.data_dir)?;
+        s.log_level = rules::log_level(at, "service.log_level", &s.log_level)?;
+        Ok(())
+    }
+
+    /// The effective configuration as a TOML file that loads back to the same values, for
+    /// `check-config`. Every key is written (an unset optional one as `""`); a literal token
+    /// appears as `"[redacted]"`, which loading ignores.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut out = String::from("# openclaw-livestatus: effective configuration\n");
+        let w = &self.watch;
+        out.push_str("\n[watch]\n");
+        line(&mut out, "tier", quoted(w.tier.as_str()));
+        let gateways: Vec<String> = w.gateways.iter().map(|p| quoted_path(Some(p))).collect();
+        line(&mut out, "gateways", format!("[{}]", gateways.join(", ")));
+        line(&mut out, "poll_interval_ms", w.poll_interval_ms);
+        line(&mut out, "safety_net_interval_ms", w.safety_net_interval_ms);
+
+        out.push_str("\n[session]\n");
+        line(&mut out, "idle_timeout_s", self.session.idle_timeout_s);
+        line(
+            &mut out,
+            "max_session_duration_s",
+            self.session.max_session_duration_s,
+        );
+
+        let r = &self.render;
+        out.push_str("\n[render]\n");
+        line(&mut out, "max_status_lines", r.max_status_lines);
+        line(&mut out, "max_message_chars", r.max_message_chars);
+        line(
+            &mut out,
+            "tool_labels_file",
+            quoted_path(r.tool_labels_file.as_deref()),
+        );
+
+        match &self.mattermost {
+            Some(m) => {
+                out.push_str("\n[mattermost]\n");
+                line(&mut out, "url", quoted(&m.url));
+                if m.token.is_some() {
+                    line(&mut out, "token", quoted(REDACTED));
+                }
+                line(&mut out, "token_file", quoted_path(m.token_file.as_deref()));
+                let channel = m.default_channel.as_deref().unwrap_or_default();
+                line(&mut out, "default_channel", quoted(channel));
+                line(&mut out, "throttle_ms", m.throttle_ms);
+                line(&mut out, "max_active_sessions", m.max_active_sessions);
+            }
+            None => {
+                out.push_str("\n# [mattermost] not configured: status boxes go to the terminal\n")
+            }
+        }
+
+        out.push_str("\n[service]\n");
+        line(
+            &mut out,
+            "data_dir",
+            quoted_path(Some(&self.service.data_dir)),
+        );
+        line(&mut out, "log_level", quoted(&self.service.log_level));
+        out
+    }
+}
+
+fn line(out: &mut String, key: &str, value: impl fmt::Display) {
+    out.push_str(&format!("{key} = {value}\n"));
+}
+
+/// A TOML basic string, escaped by toml itself.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// TOML has no non-UTF-8 strings; such a path (possible only from a CLI flag) is shown lossily.
+fn quoted_path(p: Option<&Path>) -> String {
+    quoted(&p.map(|p| p.to_string_lossy()).unwrap_or_default())
+}
+
+/// Where to read the file from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource<'a> {
+    /// [`DEFAULT_CONFIG_PATH`]; if it does not exist, the defaults (and environment) apply.
+    Default,
+    /// A file the user named (`--config`): it must exist.
+    Explicit(&'a Path),
+}
+
+impl ConfigSource<'_> {
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigSource::Default => Path::new(DEFAULT_CONFIG_PATH),
+            ConfigSource::Explicit(path) => path,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file that was read; `None` when the default path does not exist.
+    pub file: Option<PathBuf>,
+    /// Things that work but deserve the operator's attention; log each once at startup.
+    pub warnings: Vec<String>,
+}
+
+/// The process environment, as `load` wants it; a non-UTF-8 value counts as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Builds the configuration: defaults, then the file (see [`ConfigSource`]), then the legacy
+/// environment variables, looked up through `env` (pass [`process_env`] in the daemon).
+pub fn load(
+    source: ConfigSource<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let required = matches!(source, ConfigSource::Explicit(_));
+    load_at(source.path(), required, env)
+}
+
+/// `load` with the file's path open, so tests need not touch the real default path.
+fn load_at(
+    path: &Path,
+    required: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut draft = Draft::default();
+    let file = match read_config_file(path)? {
+        Some((text, world_readable)) => {
+            file::apply(path, &text, world_readable, &mut draft, &mut warnings)?;
+            Some(path.to_path_buf())
+        }
+        None if required => {
+            return Err(ConfigError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        None => None,
+    };
+    env::apply(env, &mut draft, &mut warnings)?;
+    let config = draft.finish(&mut warnings)?;
+    Ok(Loaded {
+        config,
+        file,
+        warnings,
+    })
+}
+
+/// The text, and whether other users can read it (it may hold a token); `None` if absent.
+fn read_config_file(path: &Path) -> Result<Option<(String, bool)>, ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_error(e)),
+    };
+    // fstat the opened file, so the mode belongs to the text we read.
+    let mode = file.metadata().map_err(read_error)?.permissions().mode();
+    let mut text = String::new();
+    file.by_ref()
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes; is it the right file?"),
+        )));
+    }
+    Ok(Some((text, mode & 0o004 != 0)))
+}
+
+/// The configuration while sources are applied: Mattermost stays apart until the end, since
+/// its URL may come from a later source than its other keys.
+struct Draft {
+    config: Config,
+    mattermost: MattermostConfig,
+    /// Where Mattermost was asked for (a `[mattermost]` table, `MM_TOKEN`): a URL is required.
+    mattermost_wanted: Option<Origin>,
+    /// Mattermost-only variables, harmless without a server.
+    mattermost_env_only: Vec<&'static str>,
+    /// Keys the file set, so an environment override can be pointed out.
+    from_file: Vec<String>,
+}
+
+impl Default for Draft {
+    fn default() -> Self {
+        Draft {
+            config: Config::default(),
+            mattermost: MattermostConfig::new(""),
+            mattermost_wanted: None,
+            mattermost_env_only: Vec::new(),
+            from_file: Vec::new(),
+        }
+    }
+}
+
+impl Draft {
+    fn finish(self, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
+        let mut config = self.config;
+        let m = self.mattermost;
+        if !m.url.is_empty() {
+            warnings.extend(rules::plain_http_warning(&m.url));
+            if m.token.is_some() && m.token_file.is_some() {
+                warnings.push(
+                    "both a literal mattermost.token and mattermost.token_file are set; the \
+                     literal is used"
+                        .to_owned(),
+                );
+            }
+            if let Some(path) = &m.token_file {
+                let readable = std::fs::metadata(path)
+                    .is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0);
+                if readable {
+                    warnings.push(format!(
+                        "mattermost.token_file {} is readable by every user on this host; \
+                         chmod 600 it",
+                        path.display()
+                    ));
+                }
+            }
+            config.mattermost = Some(m);
+        } else if let Some(origin) = self.mattermost_wanted {
+            return Err(ConfigError::Missing {
+                origin,
+                message: "Mattermost is configured but has no URL: set mattermost.url (or \
+                          MM_URL), or remove the [mattermost] table to show boxes in the \
+                          terminal only"
+                    .to_owned(),
+            });
+        } else if !self.mattermost_env_only.is_empty() {
+            warnings.push(format!(
+                "{} set, but Mattermost is not configured (no mattermost.url or MM_URL); ignored",
+                self.mattermost_env_only.join(", ")
+            ));
+        }
+        let s = &config.session;
+        if s.idle_timeout_s > s.max_session_duration_s {
+            warnings.push(format!(
+                "session.idle_timeout_s ({}) exceeds session.max_session_duration_s ({}): \
+                 sessions end at the maximum duration before they can go idle",
+                s.idle_timeout_s, s.max_session_duration_s
+            ));
+        }
+        Ok(config)
+    }
+}
+
+/// Keeps the first of equal gateways; a repeat is harmless but likely a copy-paste slip.
+fn dedup_gateways(gateways: Vec<PathBuf>, warnings: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut unique: Vec<PathBuf> = Vec::with_capacity(gateways.len());
+    for gateway in gateways {
+        if unique.contains(&gateway) {
+            warnings.push(format!(
+                "gateway {} is listed more than once",
+                gateway.display()
+            ));
+        } else {
+            unique.push(gateway);
+        }
+    }
+    unique
+}

@@ -1,0 +1,474 @@
+//! The TOML file: serde does the typing (`deny_unknown_fields` on every table), and a key index
+//! built from the same text turns toml's byte spans into `file:line:column` plus the dotted key
+//! path, which toml's own errors do not expose.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::rules::{self, IntRule};
+use super::{ConfigError, Draft, Origin, Position, REDACTED};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    watch: Option<WatchFile>,
+    session: Option<SessionFile>,
+    render: Option<RenderFile>,
+    mattermost: Option<MattermostFile>,
+    service: Option<ServiceFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([watch])")]
+struct WatchFile {
+    tier: Option<String>,
+    gateways: Option<PathList>,
+    poll_interval_ms: Option<Int>,
+    safety_net_interval_ms: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([session])")]
+struct SessionFile {
+    idle_timeout_s: Option<Int>,
+    max_session_duration_s: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([render])")]
+struct RenderFile {
+    max_status_lines: Option<Int>,
+    max_message_chars: Option<Int>,
+    tool_labels_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([mattermost])")]
+struct MattermostFile {
+    url: Option<String>,
+    token: Option<String>,
+    token_file: Option<String>,
+    default_channel: Option<String>,
+    throttle_ms: Option<Int>,
+    max_active_sessions: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([service])")]
+struct ServiceFile {
+    data_dir: Option<String>,
+    log_level: Option<String>,
+}
+
+/// An integer whose type error reads "expected an integer" rather than "expected i64"; signed,
+/// so a negative number reaches the range check and gets the key's range in its message.
+struct Int(i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+        }
+        deserializer.deserialize_i64(IntVisitor)
+    }
+}
+
+/// The gateways array, whose type error shows what an entry looks like.
+struct PathList(Vec<String>);
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = PathList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an array of paths, like ["/home/alice/.openclaw"]"#)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathList, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(path) = seq.next_element::<String>()? {
+                    paths.push(path);
+                }
+                Ok(PathList(paths))
+            }
+        }
+        deserializer.deserialize_seq(ListVisitor)
+    }
+}
+
+/// Every key of the document with the byte span of the key itself.
+struct KeyIndex<'a> {
+    text: &'a str,
+    keys: Vec<(String, Range<usize>)>,
+}
+
+impl<'a> KeyIndex<'a> {
+    fn build(text: &'a str) -> Result<Self, toml::de::Error> {
+        let mut keys = Vec::new();
+        KeySeed {
+            prefix: String::new(),
+            out: &mut keys,
+        }
+        .deserialize(toml::Deserializer::new(text))?;
+        Ok(KeyIndex { text, keys })
+    }
+
+    fn position(&self, key: &str) -> Option<Position> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, span)| Position::of_offset(self.text, span.start))
+    }
+
+    /// The key an error at `offset` belongs to: a value follows its key, so the nearest key
+    /// starting at or before the offset owns it (for an unknown key, that key itself).
+    fn owner(&self, offset: usize) -> Option<&(String, Range<usize>)> {
+        self.keys
+            .iter()
+            .filter(|(_, span)| span.start <= offset)
+            .max_by_key(|(_, span)| span.start)
+    }
+}
+
+/// Walks the document recording key paths and spans; values are only descended into.
+struct KeySeed<'v> {
+    prefix: String,
+    out: &'v mut Vec<(String, Range<usize>)>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any TOML value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<toml::Spanned<String>>()? {
+            let path = if self.prefix.is_empty() {
+                key.get_ref().clone()
+            } else {
+                format!("{}.{}", self.prefix, key.get_ref())
+            };
+            self.out.push((path.clone(), key.span()));
+            // A date-time value arrives as a private map whose key has no span; it is a leaf to
+            // us (no key takes one), and typing reports it. Nothing else can fail here, the
+            // text has already parsed.
+            let _ = map.next_value_seed(KeySeed {
+                prefix: path,
+                out: self.out,
+            });
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let element = KeySeed {
+                prefix: self.prefix.clone(),
+                out: self.out,
+            };
+            // An element that fails (a date-time) holds no keys; stopping there cannot loop.
+            if !matches!(seq.next_element_seed(element), Ok(Some(()))) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+const TABLES: [&str; 5] = ["watch", "session", "render", "mattermost", "service"];
+
+/// toml reports syntax errors without a key; recover the table header and the key on the
+/// failing line from the text, when they look unambiguous.
+fn guess_key(text: &str, offset: usize) -> Option<String> {
+    let at = Position::of_offset(text, offset);
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines.get(at.line.checked_sub(1)?)?.trim();
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if !bare(key) || key.starts_with('[') {
+        return None;
+    }
+    let header = lines[..at.line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))?;
+    let table = header.strip_prefix('[')?.split(']').next()?.trim();
+    TABLES.contains(&table).then(|| format!("{table}.{key}"))
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let offset = e.span().map_or(0, |s| s.start);
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        at: Position::of_offset(text, offset),
+        key: guess_key(text, offset),
+        message: one_line(e.message()),
+    }
+}
+
+fn schema_error(path: &Path, index: &KeyIndex, e: &toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let owner = index.owner(span.start);
+    let key = owner.map_or_else(|| "(document)".to_owned(), |(k, _)| k.clone());
+    let at = Position::of_offset(index.text, span.start);
+    let message = one_line(e.message());
+    // serde reports an unknown field at the key's own span; a wrong type at the value's.
+    if owner.is_some_and(|(_, key_span)| *key_span == span) {
+        ConfigError::UnknownKey {
+            path: path.to_path_buf(),
+            at,
+            key,
+            message,
+        }
+    } else {
+        ConfigError::WrongType {
+            path: path.to_path_buf(),
+            at,
+            key,
+            message,
+        }
+    }
+}
+
+/// Reads the file's values into `draft`, checking each where it is written.
+pub(super) fn apply(
+    path: &Path,
+    text: &str,
+    world_readable: bool,
+    draft: &mut Draft,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let index = KeyIndex::build(text).map_err(|e| syntax_error(path, text, &e))?;
+    let file: FileConfig = toml::from_str(text).map_err(|e| schema_error(path, &index, &e))?;
+    draft.from_file = index.keys.iter().map(|(k, _)| k.clone()).collect();
+    let mut set = Setter {
+        path,
+        index: &index,
+        draft,
+    };
+
+    if let Some(w) = file.watch {
+        if let Some(tier) = w.tier {
+            let origin = set.origin("watch.tier");
+            set.draft.config.watch.tier = rules::tier(&origin, &tier)?;
+        }
+        if let Some(PathList(list)) = w.gateways {
+            let origin = set.origin("watch.gateways");
+            let mut gateways = Vec::with_capacity(list.len());
+            for entry in &list {
+                gateways.push(rules::gateway(&origin, Path::new(entry))?);
+            }
+            set.draft.config.watch.gateways = super::dedup_gateways(gateways, warnings);
+        }
+        set.int(&rules::POLL_INTERVAL_MS, w.poll_interval_ms, |d, v| {
+            d.config.watch.poll_interval_ms = v;
+        })?;
+        set.int(
+            &rules::SAFETY_NET_INTERVAL_MS,
+            w.safety_net_interval_ms,
+            |d, v| {
+                d.config.watch.safety_net_interval_ms = v;
+            },
+        )?;
+    }
+
+    if let Some(s) = file.session {
+        set.int(&rules::IDLE_TIMEOUT_S, s.idle_timeout_s, |d, v| {
+            d.config.session.idle_timeout_s = v;
+        })?;
+        set.int(
+            &rules::MAX_SESSION_DURATION_S,
+            s.max_session_duration_s,
+            |d, v| {
+                d.config.session.max_session_duration_s = v;
+            },
+        )?;
+    }
+
+    if let Some(r) = file.render {
+        set.count(&rules::MAX_STATUS_LINES, r.max_status_lines, |d, v| {
+            d.config.render.max_status_lines = v;
+        })?;
+        set.count(&rules::MAX_MESSAGE_CHARS, r.max_message_chars, |d, v| {
+            d.config.render.max_message_chars = v;
+        })?;
+        if let Some(p) = r.tool_labels_file {
+            set.draft.config.render.tool_labels_file =
+                set.optional_path("render.tool_labels_file", &p)?;
+        }
+    }
+
+    if let Some(m) = file.mattermost {
+        set.draft.mattermost_wanted = Some(set.origin("mattermost"));
+        if let Some(url) = m.url {
+            let origin = set.origin("mattermost.url");
+            set.draft.mattermost.url = rules::url(&origin, "mattermost.url", &url)?;
+        }
+        if let Some(token) = m.token {
+            if token.trim() == REDACTED {
+                warnings.push(format!(
+                    "{}: mattermost.token is the {REDACTED:?} placeholder printed by \
+                     check-config, not a token; ignored (the token comes from token_file, \
+                     MM_TOKEN or the systemd credential)",
+                    set.origin("mattermost.token")
+                ));
+            } else if !token.trim().is_empty() {
+                set.draft.mattermost.token = Some(rules::token("mattermost.token", &token)?);
+                warnings.push(literal_token_warning(path, world_readable));
+            }
+        }
+        if let Some(p) = m.token_file {
+            set.draft.mattermost.token_file = set.optional_path("mattermost.token_file", &p)?;
+        }
+        if let Some(channel) = m.default_channel {
+            set.draft.mattermost.default_channel = if channel.trim().is_empty() {
+                None
+            } else {
+                let origin = set.origin("mattermost.default_channel");
+                Some(rules::channel_id(
+                    &origin,
+                    "mattermost.default_channel",
+                    &channel,
+                )?)
+            };
+        }
+        set.int(&rules::THROTTLE_MS, m.throttle_ms, |d, v| {
+            d.mattermost.throttle_ms = v;
+        })?;
+        set.count(
+            &rules::MAX_ACTIVE_SESSIONS,
+            m.max_active_sessions,
+            |d, v| {
+                d.mattermost.max_active_sessions = v;
+            },
+        )?;
+    }
+
+    if let Some(s) = file.service {
+        if let Some(p) = s.data_dir {
+            let origin = set.origin("service.data_dir");
+            set.draft.config.service.data_dir =
+                rules::absolute_path(&origin, "service.data_dir", Path::new(&p))?;
+        }
+        if let Some(level) = s.log_level {
+            let origin = set.origin("service.log_level");
+            set.draft.config.service.log_level =
+                rules::log_level(&origin, "service.log_level", &level)?;
+        }
+    }
+    Ok(())
+}
+
+fn literal_token_warning(path: &Path, world_readable: bool) -> String {
+    let advice = "move it to a file named by mattermost.token_file (mode 600) or to the \
+                  `mattermost-token` systemd credential";
+    if world_readable {
+        format!(
+            "{} holds mattermost.token and is readable by every user on this host; \
+             chmod 600 it, or better, {advice}",
+            path.display()
+        )
+    } else {
+        format!(
+            "{} holds mattermost.token as a literal; {advice}",
+            path.display()
+        )
+    }
+}
+
+/// Applies one file key at a time, with the key's position for errors.
+struct Setter<'a, 'i> {
+    path: &'a Path,
+    index: &'a KeyIndex<'i>,
+    draft: &'a mut Draft,
+}
+
+impl Setter<'_, '_> {
+    fn origin(&self, key: &str) -> Origin {
+        Origin::file(self.path, self.index.position(key))
+    }
+
+    fn int(
+        &mut self,
+        rule: &IntRule,
+        value: Option<Int>,
+        store: impl FnOnce(&mut Draft, u64),
+    ) -> Result<(), ConfigError> {
+        if let Some(Int(v)) = value {
+            let v = rule.check(&self.origin(rule.key), v.into())?;
+            store(self.draft, v);
+        }
+        Ok(())
+    }
+
+    fn count(
+        &mut self,
+        rule: &IntRule,
+        value: Option<Int>,
+        store: impl FnOnce(&mut Draft, usize),
+    ) -> Result<(), ConfigError> {
+        if let Some(Int(v)) = value {
+            let v = rule.check_usize(&self.origin(rule.key), v.into())?;
+            store(self.draft, v);
+        }
+        Ok(())
+    }
+
+    /// `""` means "not set", as in the shipped example config.
+    fn optional_path(&self, key: &str, raw: &str) -> Result<Option<PathBuf>, ConfigError> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        rules::absolute_path(&self.origin(key), key, Path::new(raw)).map(Some)
+    }
+}
