@@ -199,13 +199,12 @@ impl BoxModel {
                     self.lines.push_back(line.clone());
                 }
                 BoxOp::SetStatus { index, status } => {
-                    if let Some(pos) = index.checked_sub(self.dropped) {
-                        if let Some(line) = usize::try_from(pos)
-                            .ok()
-                            .and_then(|p| self.lines.get_mut(p))
-                        {
-                            line.status = *status;
-                        }
+                    if let Some(line) = index
+                        .checked_sub(self.dropped)
+                        .and_then(|pos| usize::try_from(pos).ok())
+                        .and_then(|p| self.lines.get_mut(p))
+                    {
+                        line.status = *status;
                     }
                 }
                 BoxOp::Tokens(t) => self.tokens = *t,
@@ -309,7 +308,14 @@ mod tests {
             seq: 4,
             ops: vec![],
         });
-        assert!(matches!(gap, Err(ApplyError::Gap { expected: 3, got: 4, .. })));
+        assert!(matches!(
+            gap,
+            Err(ApplyError::Gap {
+                expected: 3,
+                got: 4,
+                ..
+            })
+        ));
         let rebuilt = BoxModel::open(&BoxDelta {
             id: id(),
             seq: 2,
@@ -326,7 +332,12 @@ mod tests {
         let ops = (0..total)
             .map(|i| BoxOp::AddLine(line(&format!("t{i}"))))
             .collect();
-        m.apply(&BoxDelta { id: id(), seq: 2, ops }).expect("ok");
+        m.apply(&BoxDelta {
+            id: id(),
+            seq: 2,
+            ops,
+        })
+        .expect("ok");
         m.apply(&BoxDelta {
             id: id(),
             seq: 3,
