@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn layout_is_stable_for_both_sides() {
         // The ring buffer reader casts raw bytes; a silent size change would corrupt every event.
-        assert_eq!(core::mem::size_of::<FileEvent>(), 8 + 8 + 8 + 8 + 8 + NAME_LEN);
+        assert_eq!(
+            core::mem::size_of::<FileEvent>(),
+            8 + 8 + 8 + 8 + 8 + NAME_LEN
+        );
         assert_eq!(core::mem::align_of::<FileEvent>(), 8);
     }
 }

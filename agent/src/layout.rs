@@ -21,10 +21,7 @@ pub fn is_state_dir_name(name: &OsStr) -> bool {
 
 /// `--profile` name of a state dir, if it has one (`.openclaw-work` → `work`).
 pub fn profile_of(state_dir: &Path) -> Option<&str> {
-    state_dir
-        .file_name()?
-        .to_str()?
-        .strip_prefix(".openclaw-")
+    state_dir.file_name()?.to_str()?.strip_prefix(".openclaw-")
 }
 
 /// The homes searched when no gateway is named: `/root` and every directory in `/home`.
@@ -168,7 +165,10 @@ pub enum Place {
         file: SessionFile,
     },
     /// `<state>/agents/<agent>/sessions` itself.
-    SessionsDir { state_dir: PathBuf, agent_id: String },
+    SessionsDir {
+        state_dir: PathBuf,
+        agent_id: String,
+    },
     /// `<state>/agents/<agent>` or `<state>/agents`: new agents may appear here.
     AgentsTree { state_dir: PathBuf },
     /// `<state>/agents/<agent>/agent/<file>`: the SQLite store of 2026.8+.
@@ -241,10 +241,19 @@ mod tests {
         for ok in [".openclaw", ".openclaw-work", ".clawdbot", ".moltbot"] {
             assert!(is_state_dir_name(OsStr::new(ok)), "{ok}");
         }
-        for no in ["openclaw", ".openclaw-", ".openclaw.bak", ".openclawx", ".config"] {
+        for no in [
+            "openclaw",
+            ".openclaw-",
+            ".openclaw.bak",
+            ".openclawx",
+            ".config",
+        ] {
             assert!(!is_state_dir_name(OsStr::new(no)), "{no}");
         }
-        assert_eq!(profile_of(Path::new("/home/bob/.openclaw-work")), Some("work"));
+        assert_eq!(
+            profile_of(Path::new("/home/bob/.openclaw-work")),
+            Some("work")
+        );
     }
 
     #[test]

@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+/// A transcript line and its timestamp (ms of the day, UTC), when it has one.
+type StampedLine = (Option<i64>, Vec<u8>);
+
 /// A recording: the transcripts as they ended, the index, and the writes in order.
 #[derive(Clone, Debug)]
 pub struct Recording {
     /// Transcript file name → its lines (each with its timestamp, ms of the day, UTC).
-    transcripts: BTreeMap<String, Vec<(Option<i64>, Vec<u8>)>>,
+    transcripts: BTreeMap<String, Vec<StampedLine>>,
     index: Vec<u8>,
     events: Vec<Event>,
 }
@@ -118,7 +121,7 @@ fn parse_events(log: &str) -> Vec<Event> {
     events
 }
 
-fn split_lines(bytes: &[u8]) -> Vec<(Option<i64>, Vec<u8>)> {
+fn split_lines(bytes: &[u8]) -> Vec<StampedLine> {
     bytes
         .split_inclusive(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -192,7 +195,10 @@ impl Recording {
                 .take_while(|(ts, _)| ts.is_some_and(|t| t < start))
                 .count();
             // A fork's copied history carries old stamps: the header decides whether it existed.
-            let header_before = lines.first().and_then(|(ts, _)| *ts).is_some_and(|t| t < start);
+            let header_before = lines
+                .first()
+                .and_then(|(ts, _)| *ts)
+                .is_some_and(|t| t < start);
             if n > 0 && header_before {
                 written.insert(name.clone(), n);
                 if sessions.join(name).exists() {
@@ -324,7 +330,7 @@ impl Player {
 
 /// Index of the first line that is not copied history: in a fork, lines stamped before the
 /// header are written together with it.
-fn first_progress(lines: &[(Option<i64>, Vec<u8>)]) -> usize {
+fn first_progress(lines: &[StampedLine]) -> usize {
     let Some(header) = lines.first().and_then(|(ts, _)| *ts) else {
         return 1;
     };
@@ -395,13 +401,20 @@ mod tests {
     #[test]
     fn a_new_session_file_appears_in_one_burst_after_its_lock_as_in_2026_7() {
         let (_tmp, steps) = play("2026.7.1/a_channel_tools");
-        let first_lock = steps.iter().position(|s| s.starts_with("lock+")).expect("lock");
+        let first_lock = steps
+            .iter()
+            .position(|s| s.starts_with("lock+"))
+            .expect("lock");
         let first_append = steps
             .iter()
             .position(|s| s.starts_with("append"))
             .expect("append");
         assert!(first_lock < first_append);
         // header, model_change, thinking, snapshot, user, assistant(toolCalls)
-        assert!(steps[first_append].ends_with(" 6"), "{}", steps[first_append]);
+        assert!(
+            steps[first_append].ends_with(" 6"),
+            "{}",
+            steps[first_append]
+        );
     }
 }

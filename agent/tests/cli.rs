@@ -38,7 +38,8 @@ fn help_explains_every_command() {
 
 #[test]
 fn replay_of_a_transcript_prints_every_tool_with_its_result_and_the_tokens() {
-    let path = fixture("2026.7.1/a_channel_tools/sessions/378cc088-7929-479b-991c-8aad99f30827.jsonl");
+    let path =
+        fixture("2026.7.1/a_channel_tools/sessions/378cc088-7929-479b-991c-8aad99f30827.jsonl");
     let (ok, stdout, stderr) = output(bin().arg("replay").arg(&path));
     assert!(ok, "{stderr}");
     assert!(stdout.contains("[DONE]"), "{stdout}");
@@ -81,14 +82,25 @@ fn check_config_prints_the_effective_config_without_secrets() {
             .env("MM_TOKEN", "s3cr3t-token"),
     );
     assert!(!ok, "a missing explicit file must be an error: {stdout}");
-    assert!(stderr.contains("nonexistent-default-is-not-used.toml"), "{stderr}");
+    assert!(
+        stderr.contains("nonexistent-default-is-not-used.toml"),
+        "{stderr}"
+    );
     let tmp = tempfile::tempdir().expect("tmp");
     let file = tmp.path().join("c.toml");
     std::fs::write(&file, "[mattermost]\nurl = \"https://chat.example.com\"\n").expect("write");
-    let (ok, stdout, stderr) = output(bin().arg("check-config").arg(&file).env("MM_TOKEN", "s3cr3t-token"));
+    let (ok, stdout, stderr) = output(
+        bin()
+            .arg("check-config")
+            .arg(&file)
+            .env("MM_TOKEN", "s3cr3t-token"),
+    );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("chat.example.com"), "{stdout}");
-    assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"), "secret printed");
+    assert!(
+        !stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"),
+        "secret printed"
+    );
 }
 
 #[test]
@@ -103,11 +115,19 @@ fn watch_with_no_gateway_says_where_it_looked_and_keeps_waiting() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(800));
-    assert!(child.try_wait().expect("wait").is_none(), "watch exited instead of waiting");
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "watch exited instead of waiting"
+    );
     nix_kill(child.id());
     let status = child.wait().expect("wait");
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
     assert!(status.success(), "{status:?} {stderr}");
     assert!(stderr.contains("No OpenClaw gateway found"), "{stderr}");
     assert!(stderr.contains("nothing-here"), "{stderr}");
@@ -118,12 +138,24 @@ fn demo_plays_real_chats_through_the_watch_pipeline() {
     let start = Instant::now();
     let (ok, stdout, stderr) = output(bin().args(["demo", "--speed", "40", "--tier", "inotify"]));
     assert!(ok, "{stderr}");
-    for needle in ["hello.txt", "[OK]", "[ERR]", "count-notes", "thread-reply-ok", "[DONE]"] {
-        assert!(stdout.contains(needle), "{needle} missing from the demo:\n{stdout}");
+    for needle in [
+        "hello.txt",
+        "[OK]",
+        "[ERR]",
+        "count-notes",
+        "thread-reply-ok",
+        "[DONE]",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "{needle} missing from the demo:\n{stdout}"
+        );
     }
     assert!(start.elapsed() < Duration::from_secs(120));
 }
 
 fn nix_kill(pid: u32) {
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
 }

@@ -10,7 +10,7 @@ use livestatus::pipeline::{self, RunOptions};
 use livestatus::playback::{Pace, Recording};
 use livestatus::service::config::TierChoice;
 use livestatus::session::tracker::SessionConfig;
-use livestatus::session::{BoxDelta, BoxId, BoxModel, BoxOp, LineStatus};
+use livestatus::session::{BoxDelta, BoxId, BoxModel, BoxOp, LineKind, LineStatus};
 use livestatus::sink::Sink;
 use livestatus::watch::{Scope, WatchOptions};
 
@@ -113,7 +113,17 @@ pub fn summary(model: &BoxModel) -> Vec<String> {
             LineStatus::Err => " [ERR]",
             LineStatus::None => "",
         };
-        out.push(format!("{}{}{}", "  ".repeat(line.depth as usize), line.text, mark));
+        // A sub-agent's end line carries wall-clock time, which playback compresses.
+        let text = match line.kind {
+            LineKind::SubAgentEnd => line.text.split(' ').next().unwrap_or("").to_owned(),
+            _ => line.text.clone(),
+        };
+        out.push(format!(
+            "{}{}{}",
+            "  ".repeat(line.depth as usize),
+            text,
+            mark
+        ));
     }
     out.push(format!("tokens {}", model.tokens));
     out
@@ -134,7 +144,12 @@ pub fn tier_options(scope: Scope, tier: TierChoice) -> RunOptions {
 /// Plays `recordings` (in order) into a fresh state dir while the pipeline follows it on
 /// `tier`; returns the collected boxes once the playback is over and every box has closed
 /// (or `settle` has passed).
-pub fn run_live(recordings: Vec<Recording>, tier: TierChoice, pace: Pace, settle: Duration) -> Collector {
+pub fn run_live(
+    recordings: Vec<Recording>,
+    tier: TierChoice,
+    pace: Pace,
+    settle: Duration,
+) -> Collector {
     let tmp = tempfile::tempdir().expect("temp dir");
     let state_dir = tmp.path().join("home/alice/.openclaw");
     std::fs::create_dir_all(&state_dir).expect("state dir");
@@ -144,11 +159,20 @@ pub fn run_live(recordings: Vec<Recording>, tier: TierChoice, pace: Pace, settle
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let player_state = state_dir.clone();
+    // What existed before the recording began is on disk before the daemon starts, as on a
+    // real host; later recordings of a chain find their earlier turns already played.
+    let mut first = recordings.first().map(|rec| {
+        rec.prepare(&player_state, "main")
+            .expect("prepare the state dir")
+    });
     let mut start = Some(move || {
         std::thread::spawn(move || {
             let result = (|| -> anyhow::Result<()> {
-                for rec in recordings {
-                    let mut player = rec.prepare(&player_state, "main")?;
+                for (i, rec) in recordings.iter().enumerate() {
+                    let mut player = match (i, first.take()) {
+                        (0, Some(player)) => player,
+                        _ => rec.prepare(&player_state, "main")?,
+                    };
                     player.play(pace, |_| {})?;
                 }
                 Ok(())
@@ -159,8 +183,11 @@ pub fn run_live(recordings: Vec<Recording>, tier: TierChoice, pace: Pace, settle
     let watcher = collector.clone();
     let stopper = std::thread::spawn(move || {
         let played = done_rx.recv_timeout(Duration::from_secs(120));
+        // Give the slowest tier two of its intervals to see the last writes.
+        std::thread::sleep(Duration::from_millis(300));
         let deadline = Instant::now() + settle;
-        while Instant::now() < deadline && (watcher.open_boxes() > 0 || watcher.boxes().is_empty()) {
+        while Instant::now() < deadline && (watcher.open_boxes() > 0 || watcher.boxes().is_empty())
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = stop_tx.send(());

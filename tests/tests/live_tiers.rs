@@ -11,17 +11,25 @@ use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, summary};
 
 /// Boxes `replay` gives for the turns a scenario added (earlier turns were on disk before).
 fn expected(scenario: &str, turns: usize) -> Vec<Vec<String>> {
-    let all: Vec<Vec<String>> = replay_models(&scenario_dir(scenario).join("sessions"), SessionConfig::default())
-        .expect("replay")
-        .iter()
-        .map(summary)
-        .collect();
+    let all: Vec<Vec<String>> = replay_models(
+        &scenario_dir(scenario).join("sessions"),
+        SessionConfig::default(),
+    )
+    .expect("replay")
+    .iter()
+    .map(summary)
+    .collect();
     all[all.len() - turns..].to_vec()
 }
 
 fn check_tier(tier: TierChoice) {
     for scenario in SCENARIOS {
-        let live = run_live(vec![recording(scenario)], tier, Pace::FAST, Duration::from_secs(5));
+        let live = run_live(
+            vec![recording(scenario)],
+            tier,
+            Pace::FAST,
+            Duration::from_secs(5),
+        );
         assert!(live.errors().is_empty(), "{scenario}: {:?}", live.errors());
         let got: Vec<Vec<String>> = live.boxes().iter().map(summary).collect();
         assert!(!got.is_empty(), "{scenario} on {tier:?}: no box at all");
@@ -47,7 +55,10 @@ fn the_box_opens_on_the_lock_before_the_transcript_exists() {
     let live = run_live(
         vec![recording("2026.7.1/a_channel_tools")],
         TierChoice::Inotify,
-        Pace { speed: 20.0, max_gap: Duration::from_millis(400) },
+        Pace {
+            speed: 20.0,
+            max_gap: Duration::from_millis(400),
+        },
         Duration::from_secs(5),
     );
     let c = live.inner.lock().expect("collector");

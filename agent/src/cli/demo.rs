@@ -84,7 +84,10 @@ pub fn recordings() -> anyhow::Result<Vec<(&'static str, Recording)>> {
                 .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
                 .collect();
             let log = std::str::from_utf8(log).context("bundled events log")?;
-            Ok((*what, Recording::from_parts(transcripts, index.to_vec(), log)?))
+            Ok((
+                *what,
+                Recording::from_parts(transcripts, index.to_vec(), log)?,
+            ))
         })
         .collect()
 }
@@ -105,7 +108,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     opts.tier = args.tier.unwrap_or(TierChoice::Auto);
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
-    let mut view = TerminalView::new(stdout, tty, settings::render_options(&Default::default(), None));
+    let mut view = TerminalView::new(
+        stdout,
+        tty,
+        settings::render_options(&Default::default(), None),
+    );
     let pace = Pace {
         speed: args.speed,
         ..Pace::DEMO
@@ -132,9 +139,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     };
     let finished = async move {
-        match done_rx.await {
-            Ok(Err(err)) => eprintln!("demo playback failed: {err:#}"),
-            Ok(Ok(())) | Err(_) => {}
+        if let Ok(Err(err)) = done_rx.await {
+            eprintln!("demo playback failed: {err:#}")
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
@@ -142,16 +148,21 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let mut start_player = Some(start_player);
-    runtime.block_on(crate::pipeline::run(opts, &mut view, async {
-        tokio::select! {
-            () = finished => {}
-            () = super::watch::stop_signal() => {}
-        }
-    }, |_| {
-        if let Some(start) = start_player.take() {
-            start();
-        }
-    }))?;
+    runtime.block_on(crate::pipeline::run(
+        opts,
+        &mut view,
+        async {
+            tokio::select! {
+                () = finished => {}
+                () = super::watch::stop_signal() => {}
+            }
+        },
+        |_| {
+            if let Some(start) = start_player.take() {
+                start();
+            }
+        },
+    ))?;
     eprintln!("\nDemo finished. Run `openclaw-livestatus watch` to follow this host's gateways.");
     Ok(ExitCode::SUCCESS)
 }

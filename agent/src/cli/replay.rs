@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use crate::gateway::{AgentRef, Registry};
+use crate::gateway::registry::{MAX_INDEX_BYTES, read_bounded};
+use crate::gateway::sessions_index::SessionsIndex;
 use crate::render::{RenderOptions, render_text};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId, SessionRef};
 use crate::transcript::{JsonlTailer, SessionsDir, TranscriptRecord};
-use crate::watch::Scope;
 
 use super::ReplayArgs;
 use super::settings;
@@ -41,12 +41,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Replays `path` and returns what `replay` prints.
-pub fn replay_to_string(
-    path: &Path,
-    cfg: SessionConfig,
-    render: &RenderOptions,
-) -> anyhow::Result<String> {
+/// Replays `path` and returns its boxes in the order they opened, each as it ended (or as it
+/// stood when the transcript ended), retracted ones left out.
+pub fn replay_models(path: &Path, cfg: SessionConfig) -> anyhow::Result<Vec<BoxModel>> {
     let sources = sources(path)?;
     if sources.is_empty() {
         bail!(
@@ -77,7 +74,9 @@ pub fn replay_to_string(
         for delta in deltas {
             match boxes.get_mut(&delta.id) {
                 Some(model) => {
-                    let _ = model.apply(&delta);
+                    if let Err(err) = model.apply(&delta) {
+                        tracing::warn!(error = %err, "replay: box delta out of order");
+                    }
                 }
                 None => {
                     if let Ok(model) = BoxModel::open(&delta) {
@@ -94,19 +93,29 @@ pub fn replay_to_string(
         fold(tracker.handle(&sources[i].session, SessionInput::Record(record), at));
         last_at = at;
     }
-    fold(tracker.tick(last_at));
+    // Let deferred closes (a parent waiting for its sub-agent) settle as the daemon would.
+    fold(tracker.tick(last_at + 1));
+    Ok(order
+        .iter()
+        .filter_map(|id| boxes.remove(id))
+        .filter(|m| !m.retracted)
+        .collect())
+}
 
+/// Replays `path` and returns what `replay` prints.
+pub fn replay_to_string(
+    path: &Path,
+    cfg: SessionConfig,
+    render: &RenderOptions,
+) -> anyhow::Result<String> {
+    let models = replay_models(path, cfg)?;
     let mut text = String::new();
-    for id in &order {
-        let Some(model) = boxes.get(id) else { continue };
-        if model.retracted {
-            continue;
-        }
-        let at = model.ended_ms.unwrap_or(last_at);
+    for model in &models {
+        let at = model.ended_ms.unwrap_or_else(|| model.started_ms.max(0));
         text.push_str(&format!(
             "== {} · turn {} · {} ==\n",
-            id.session.key,
-            id.turn,
+            model.session_key,
+            model.id.turn,
             iso_utc(model.started_ms)
         ));
         text.push_str(&render_text(model, at, render));
@@ -123,7 +132,8 @@ pub fn replay_to_string(
 
 /// Transcripts under `path` with their sessions, per the sessions index beside them.
 fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let name = path
@@ -137,11 +147,7 @@ fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
             .unwrap_or_else(|| standin(&dir, &name));
         // Alone, a sub-agent has no parent box to nest in: show it as its own.
         session.spawned_by = None;
-        return Ok(vec![Source {
-            dir,
-            name,
-            session,
-        }]);
+        return Ok(vec![Source { dir, name, session }]);
     }
     if path.join(crate::layout::SESSIONS_INDEX).is_file() || has_transcripts(path) {
         return Ok(sessions_in(path));
@@ -170,12 +176,11 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
         }) => (state_dir, agent_id),
         _ => (dir.to_path_buf(), "main".to_owned()),
     };
-    let agent = AgentRef {
-        gateway: state_dir.clone(),
-        agent_id,
-    };
-    let mut registry = Registry::new(Scope::Gateways(vec![state_dir]));
-    registry.discover();
+    let mut index = SessionsIndex::default();
+    let index_path = dir.join(crate::layout::SESSIONS_INDEX);
+    if let Ok(bytes) = read_bounded(&index_path, MAX_INDEX_BYTES) {
+        index.load(&bytes, &index_path);
+    }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -189,8 +194,18 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
     names
         .into_iter()
         .map(|name| {
-            let session = registry
-                .session_for(&agent, &name)
+            let session = index
+                .key_for_transcript(&name)
+                .and_then(|key| Some((key, index.entry(key)?)))
+                .map(|(key, entry)| SessionRef {
+                    id: SessionId {
+                        gateway: state_dir.clone(),
+                        agent_id: agent_id.clone(),
+                        key: key.to_owned(),
+                    },
+                    spawned_by: entry.spawned_by.clone(),
+                    label: entry.label.clone().or_else(|| entry.display_name.clone()),
+                })
                 .unwrap_or_else(|| standin(dir, &name));
             Source {
                 dir: dir.to_path_buf(),

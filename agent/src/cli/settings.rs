@@ -9,16 +9,12 @@ use anyhow::Context;
 
 use crate::pipeline::RunOptions;
 use crate::render::RenderOptions;
-use crate::service::config::{self, Config, ConfigSource, TierChoice};
+use crate::service::config::{self, Config, ConfigSource};
 use crate::session::labels::ToolLabels;
 use crate::session::tracker::SessionConfig;
 use crate::watch::{Scope, WatchOptions};
 
 use super::{CheckConfigArgs, FollowArgs};
-
-fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
 
 /// Loads the config the way every command does: file, then environment, then flags.
 pub fn load(follow: &FollowArgs) -> anyhow::Result<Config> {
@@ -26,17 +22,22 @@ pub fn load(follow: &FollowArgs) -> anyhow::Result<Config> {
         Some(path) => ConfigSource::Explicit(path),
         None => ConfigSource::Default,
     };
-    let loaded = config::load(source, &process_env)?;
+    let loaded = config::load(source, &config::process_env)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
     let mut config = loaded.config;
     if !follow.gateways.is_empty() {
-        config.watch.gateways = follow.gateways.clone();
+        config.watch.gateways = follow
+            .gateways
+            .iter()
+            .map(|g| std::path::absolute(g).unwrap_or_else(|_| g.clone()))
+            .collect();
     }
     if let Some(tier) = follow.tier {
         config.watch.tier = tier;
     }
+    config.validate()?;
     Ok(config)
 }
 
@@ -91,11 +92,11 @@ pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        if let Ok(journald) = tracing_journald::layer() {
-            let _ = registry.with(journald).try_init();
-            return;
-        }
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        let _ = registry.with(journald).try_init();
+        return;
     }
     let _ = registry
         .with(
@@ -111,7 +112,7 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         Some(path) => ConfigSource::Explicit(path),
         None => ConfigSource::Default,
     };
-    let loaded = config::load(source, &process_env)?;
+    let loaded = config::load(source, &config::process_env)?;
     match &loaded.file {
         Some(file) => eprintln!("config: {} is valid", file.display()),
         None => eprintln!(
@@ -127,8 +128,4 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     }
     print!("{}", loaded.config.to_toml_redacted());
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn tier_name(tier: TierChoice) -> String {
-    tier.to_string()
 }

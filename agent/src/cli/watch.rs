@@ -63,7 +63,12 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut view = TerminalView::new(stdout, tty, render);
-    runtime()?.block_on(pipeline::run(opts, &mut view, stop_signal(), say_where_we_look))?;
+    runtime()?.block_on(pipeline::run(
+        opts,
+        &mut view,
+        stop_signal(),
+        say_where_we_look,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -106,7 +106,8 @@ impl Registry {
                 };
                 let is_state = state_dir.file_name().is_some_and(layout::is_state_dir_name);
                 is_state
-                    && (home == fs_root.join("root") || home.parent() == Some(&fs_root.join("home")))
+                    && (home == fs_root.join("root")
+                        || home.parent() == Some(&fs_root.join("home")))
             }
             Scope::Gateways(dirs) => dirs.iter().any(|d| d == state_dir),
         }
@@ -144,7 +145,8 @@ impl Registry {
     fn add_gateway(&mut self, state_dir: &Path) -> Vec<Change> {
         if !self.gateways.contains_key(state_dir) {
             tracing::info!(gateway = %state_dir.display(), "gateway found");
-            self.gateways.insert(state_dir.to_path_buf(), Gateway::default());
+            self.gateways
+                .insert(state_dir.to_path_buf(), Gateway::default());
         }
         let mut changes = Vec::new();
         for agent_id in layout::agent_ids(state_dir) {

@@ -154,10 +154,10 @@ impl SessionsIndex {
                     }
                 }
                 Some(new) => {
-                    if let (Some(o), Some(n)) = (old_name, new.transcript_name()) {
-                        if o != n {
-                            change.rotated.push((key.clone(), o, n));
-                        }
+                    if let (Some(o), Some(n)) = (old_name, new.transcript_name())
+                        && o != n
+                    {
+                        change.rotated.push((key.clone(), o, n));
                     }
                 }
             }
@@ -193,7 +193,9 @@ mod tests {
             index.key_for_transcript(
                 "2026-11-22T03-51-03-547Z_41ed4d3a-d339-433d-9c46-b59c2abd2491.jsonl"
             ),
-            Some("agent:main:mattermost:channel:ch4town5quare00000000000ab:thread:jag0wjcd1t1cuuhaucllp7h6u4")
+            Some(
+                "agent:main:mattermost:channel:ch4town5quare00000000000ab:thread:jag0wjcd1t1cuuhaucllp7h6u4"
+            )
         );
         let child = index
             .entry("agent:main:subagent:57fd3731-bf9d-4874-9cf2-eb6c7b97878e")
@@ -240,9 +242,6 @@ mod tests {
     #[test]
     fn parse_errors_say_where() {
         let err = parse_index(b"{\n  \"k\": {,\n}").expect_err("bad json");
-        assert!(
-            matches!(err, IndexError::Syntax { line: 2, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, IndexError::Syntax { line: 2, .. }), "{err}");
     }
 }

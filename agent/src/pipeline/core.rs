@@ -88,7 +88,7 @@ impl Core {
                     for (_key, old) in change.removed {
                         self.forget(&agent, &old, now_ms, &mut out);
                     }
-                    self.resolve_pending(&agent, now_ms, &mut out);
+                    self.resolve_standins(&agent);
                 }
                 Change::Transcript { agent, name, kind } => {
                     self.on_transcript(agent, name, kind, now_ms, &mut out)
@@ -122,10 +122,10 @@ impl Core {
     /// is new in followed files, and follow files it finds from their start.
     fn scan(&mut self, agent: AgentRef, now_ms: i64, out: &mut Vec<BoxDelta>) {
         let first_sight = self.known_agents.insert(agent.clone());
+        let mut names = self.registry.current_transcripts(&agent);
         let Some(dir) = self.sessions_dir(&agent) else {
             return;
         };
-        let mut names = self.registry.current_transcripts(&agent);
         let mut locked = HashSet::new();
         if let Ok(entries) = std::fs::read_dir(dir.path()) {
             for entry in entries.filter_map(Result::ok) {
@@ -188,16 +188,20 @@ impl Core {
             Ok(None) => {}
             Err(()) => return,
         }
-        self.files.insert((agent.clone(), name.to_owned()), followed);
+        self.files
+            .insert((agent.clone(), name.to_owned()), followed);
         if recent {
-            out.extend(
-                self.tracker
-                    .catch_up(&session, records, lock_held, now_ms),
-            );
+            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
         }
     }
 
-    fn follow_from_start(&mut self, agent: &AgentRef, name: &str, now_ms: i64, out: &mut Vec<BoxDelta>) {
+    fn follow_from_start(
+        &mut self,
+        agent: &AgentRef,
+        name: &str,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
         let session = self.session_for(agent, name);
         let key = (agent.clone(), name.to_owned());
         self.files.insert(
@@ -364,14 +368,21 @@ impl Core {
 
     /// The index moved a key to a new transcript (daily reset, `/new`): finish the old file,
     /// tell the tracker, and follow the new one from its start.
-    fn rotate(&mut self, agent: &AgentRef, old: &str, new: &str, now_ms: i64, out: &mut Vec<BoxDelta>) {
+    fn rotate(
+        &mut self,
+        agent: &AgentRef,
+        old: &str,
+        new: &str,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
         let old_key = (agent.clone(), old.to_owned());
         if self.files.contains_key(&old_key) {
             self.read_and_feed(&old_key, now_ms, out);
-            if let Some(followed) = self.files.remove(&old_key) {
-                if let Some(session) = followed.session {
-                    out.extend(self.tracker.handle(&session, SessionInput::Reset, now_ms));
-                }
+            if let Some(followed) = self.files.remove(&old_key)
+                && let Some(session) = followed.session
+            {
+                out.extend(self.tracker.handle(&session, SessionInput::Reset, now_ms));
             }
         }
         let new_key = (agent.clone(), new.to_owned());
@@ -385,16 +396,16 @@ impl Core {
         if self.files.contains_key(&key) {
             self.read_and_feed(&key, now_ms, out);
         }
-        if let Some(followed) = self.files.remove(&key) {
-            if let Some(session) = followed.session {
-                out.extend(self.tracker.handle(&session, SessionInput::Gone, now_ms));
-            }
+        if let Some(followed) = self.files.remove(&key)
+            && let Some(session) = followed.session
+        {
+            out.extend(self.tracker.handle(&session, SessionInput::Gone, now_ms));
         }
     }
 
     /// After an index reload: transcripts followed under a stand-in key get their real one
     /// (from their next turn on; the running box keeps its identity).
-    fn resolve_pending(&mut self, agent: &AgentRef, _now_ms: i64, _out: &mut [BoxDelta]) {
+    fn resolve_standins(&mut self, agent: &AgentRef) {
         let keys: Vec<FileKey> = self
             .files
             .keys()
@@ -404,10 +415,10 @@ impl Core {
         for key in keys {
             let resolved = self.registry.session_for(&key.0, &key.1);
             if let (Some(resolved), Some(followed)) = (resolved, self.files.get_mut(&key)) {
-                let standin = followed
-                    .session
-                    .as_ref()
-                    .is_none_or(|s| s.id.key.starts_with(&format!("agent:{}:transcript:", agent.agent_id)));
+                let standin = followed.session.as_ref().is_none_or(|s| {
+                    s.id.key
+                        .starts_with(&format!("agent:{}:transcript:", agent.agent_id))
+                });
                 if standin {
                     followed.session = Some(resolved);
                 } else if let Some(current) = followed.session.as_mut() {

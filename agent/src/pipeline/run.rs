@@ -18,12 +18,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// Watch events buffered between a tier and the core; a full queue makes the tier wait.
 const EVENT_QUEUE: usize = 4096;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TierChoice {
-    Auto,
-    Inotify,
-    Poll,
-}
+pub use crate::service::config::TierChoice;
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -71,14 +66,14 @@ pub async fn run<S: Sink + ?Sized>(
 ) -> anyhow::Result<()> {
     let tier = pick_tier(opts.tier);
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
-    let _primary = watch::start(tier, opts.scope.clone(), opts.watch.clone(), tx.clone())
+    let _primary = watch::start(tier, opts.scope.clone(), opts.watch, tx.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let _safety_net = if tier == TierKind::Poll {
         None
     } else {
         Some(
-            watch::start_safety_net(opts.scope.clone(), opts.watch.clone(), tx.clone())
+            watch::start_safety_net(opts.scope.clone(), opts.watch, tx.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         )

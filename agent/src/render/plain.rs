@@ -56,7 +56,7 @@ pub(super) fn render_lines(model: &BoxModel, now_ms: i64, opts: &RenderOptions) 
     if model.retracted {
         return Vec::new();
     }
-    let mut out = Vec::with_capacity(opts.max_lines + 3);
+    let mut out = Vec::with_capacity(opts.max_lines.min(model.lines.len()).saturating_add(3));
     let finished = model.state != BoxState::Active;
     let end = if finished {
         model.ended_ms.unwrap_or(now_ms)

@@ -56,7 +56,11 @@ impl<W: Write> TerminalView<W> {
             let line = match op {
                 BoxOp::Open { .. } => format!("{title} [ACTIVE] {}", model.agent_id),
                 BoxOp::AddLine(line) => {
-                    format!("{title}   {}{}", "  ".repeat(line.depth as usize), line.text)
+                    format!(
+                        "{title}   {}{}",
+                        "  ".repeat(line.depth as usize),
+                        line.text
+                    )
                 }
                 BoxOp::SetStatus { index, status } => {
                     let text = index
@@ -107,7 +111,9 @@ impl<W: Write> TerminalView<W> {
         let mut drawn = 0;
         for (id, model) in &self.boxes {
             let text = render_text(model, now_ms, &self.render);
-            for line in std::iter::once(format!("── {}", box_title(id))).chain(text.lines().map(str::to_owned)) {
+            for line in std::iter::once(format!("── {}", box_title(id)))
+                .chain(text.lines().map(str::to_owned))
+            {
                 screen.push_str(&clip(&line, width));
                 screen.push('\n');
                 drawn += 1;
