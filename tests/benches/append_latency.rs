@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use livestatus::pipeline;
 use livestatus::service::config::TierChoice;
 use livestatus::watch::Scope;
 use livestatus_e2e::{Collector, tier_options};
@@ -78,23 +77,11 @@ fn measure(tier: TierChoice) -> Vec<Duration> {
     });
     let mut opts = tier_options(Scope::Gateways(vec![state.clone()]), tier);
     opts.watch.poll_interval = Duration::from_millis(100);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(pipeline::run(
-            opts,
-            &mut sink,
-            async {
-                let _ = stop_rx.await;
-            },
-            |_| {
-                if let Some(s) = start.take() {
-                    s();
-                }
-            },
-        ))
-        .expect("pipeline");
+    livestatus_e2e::run_pipeline(opts, &mut sink, stop_rx, move || {
+        if let Some(s) = start.take() {
+            s();
+        }
+    });
     let written = times_rx.recv().expect("writer");
     let c = collector.inner.lock().expect("lock");
     let mut latencies = Vec::new();

@@ -193,24 +193,11 @@ pub fn run_live(
         let _ = stop_tx.send(());
         played
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime
-        .block_on(pipeline::run(
-            opts,
-            &mut sink,
-            async {
-                let _ = stop_rx.await;
-            },
-            |_| {
-                if let Some(start) = start.take() {
-                    start();
-                }
-            },
-        ))
-        .expect("pipeline runs");
+    run_pipeline(opts, &mut sink, stop_rx, move || {
+        if let Some(start) = start.take() {
+            start();
+        }
+    });
     let played = stopper.join().expect("stopper thread");
     match played {
         Ok(Ok(())) => {}
@@ -219,6 +206,29 @@ pub fn run_live(
     }
     drop(tmp);
     collector
+}
+
+/// Runs the pipeline on a fresh runtime until `stop` fires; `on_ready` runs once every watch is
+/// armed and the initial scan is done.
+pub fn run_pipeline(
+    opts: RunOptions,
+    sink: &mut Collector,
+    stop: tokio::sync::oneshot::Receiver<()>,
+    mut on_ready: impl FnMut(),
+) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(pipeline::run(
+            opts,
+            sink,
+            async {
+                let _ = stop.await;
+            },
+            |_| on_ready(),
+        ))
+        .expect("pipeline runs");
 }
 
 /// True when the delta adds a line with this text.

@@ -91,7 +91,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = settings::run_options(&config)?;
     let mut sink: Box<dyn Sink> = Box::new(LogSink::new(settings::render_options(&config, None)));
-    runtime()?.block_on(pipeline::run(opts, sink.as_mut(), stop_signal(), |info| {
+    // STOPPING goes out as soon as the signal arrives, before open boxes are marked interrupted.
+    let stopping = async {
+        stop_signal().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    };
+    runtime()?.block_on(pipeline::run(opts, sink.as_mut(), stopping, |info| {
         tracing::info!(
             tier = ?info.tier,
             gateways = info.gateways,
@@ -112,6 +117,5 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             ],
         );
     }))?;
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     Ok(ExitCode::SUCCESS)
 }

@@ -202,6 +202,12 @@ impl Core {
         now_ms: i64,
         out: &mut Vec<BoxDelta>,
     ) {
+        let key = self.start_following(agent, name);
+        self.read_and_feed(&key, now_ms, out);
+    }
+
+    /// Registers a transcript (which may not exist yet) under its session.
+    fn start_following(&mut self, agent: &AgentRef, name: &str) -> FileKey {
         let session = self.session_for(agent, name);
         let key = (agent.clone(), name.to_owned());
         self.files.insert(
@@ -211,7 +217,7 @@ impl Core {
                 ..Followed::default()
             },
         );
-        self.read_and_feed(&key, now_ms, out);
+        key
     }
 
     /// The session a transcript belongs to. When the index does not name it (yet), it is
@@ -276,14 +282,7 @@ impl Core {
             if !held {
                 return;
             }
-            let session = self.session_for(&agent, &transcript);
-            self.files.insert(
-                key.clone(),
-                Followed {
-                    session: Some(session),
-                    ..Followed::default()
-                },
-            );
+            self.start_following(&agent, &transcript);
         }
         // Read first: the lock's removal follows the last append, which must come before it.
         self.read_and_feed(&key, now_ms, out);
