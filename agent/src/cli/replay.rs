@@ -205,6 +205,7 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
                     },
                     spawned_by: entry.spawned_by.clone(),
                     label: entry.label.clone().or_else(|| entry.display_name.clone()),
+                    route: None,
                 })
                 .unwrap_or_else(|| standin(dir, &name));
             Source {
@@ -228,6 +229,7 @@ fn standin(dir: &Path, name: &str) -> SessionRef {
         },
         spawned_by: None,
         label: None,
+        route: None,
     }
 }
 

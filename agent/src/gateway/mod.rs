@@ -2,6 +2,8 @@
 //! sessions index (`sessions.json`; the SQLite store of 2026.8+ comes with its own reader).
 
 pub mod registry;
+pub mod route;
 pub mod sessions_index;
 
 pub use registry::{AgentRef, Change, Registry};
+pub use route::{Route, Target};

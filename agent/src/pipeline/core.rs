@@ -241,6 +241,7 @@ impl Core {
                 },
                 spawned_by: None,
                 label: None,
+                route: None,
             }
         })
     }

@@ -136,6 +136,7 @@ pub(super) mod tests {
             agent_id: "main".into(),
             session_key: "agent:main:main".into(),
             started_ms: 1_000,
+            route: None,
         }];
         all.extend(ops);
         BoxModel::open(&BoxDelta {

@@ -99,13 +99,21 @@ impl Boxes {
         self.map.values().filter(|b| !b.closed).count()
     }
 
-    pub fn open(&mut self, out: &mut Outbox, id: BoxId, agent_id: &str, at_ms: i64) {
+    pub fn open(
+        &mut self,
+        out: &mut Outbox,
+        id: BoxId,
+        agent_id: &str,
+        route: Option<crate::gateway::Route>,
+        at_ms: i64,
+    ) {
         out.push(
             &id,
             BoxOp::Open {
                 agent_id: agent_id.to_string(),
                 session_key: id.session.key.clone(),
                 started_ms: at_ms,
+                route,
             },
         );
         self.map.insert(

@@ -22,6 +22,8 @@ pub struct SessionRef {
     pub spawned_by: Option<String>,
     /// The entry's `label` (sub-agents) or display name.
     pub label: Option<String>,
+    /// Where the session's boxes go in Mattermost; None when it is not bound to Mattermost.
+    pub route: Option<crate::gateway::Route>,
 }
 
 /// One box = one turn of one top-level session.
@@ -87,6 +89,7 @@ pub enum BoxOp {
         agent_id: String,
         session_key: String,
         started_ms: i64,
+        route: Option<crate::gateway::Route>,
     },
     /// Append a line; its index is the number of lines appended before it in this box.
     AddLine(Line),
@@ -123,6 +126,7 @@ pub struct BoxModel {
     pub id: BoxId,
     pub agent_id: String,
     pub session_key: String,
+    pub route: Option<crate::gateway::Route>,
     pub started_ms: i64,
     pub ended_ms: Option<i64>,
     pub state: BoxState,
@@ -151,6 +155,7 @@ impl BoxModel {
             agent_id,
             session_key,
             started_ms,
+            route,
         }) = delta.ops.first()
         else {
             return Err(ApplyError::NotOpened(delta.id.clone()));
@@ -159,6 +164,7 @@ impl BoxModel {
             id: delta.id.clone(),
             agent_id: agent_id.clone(),
             session_key: session_key.clone(),
+            route: route.clone(),
             started_ms: *started_ms,
             ended_ms: None,
             state: BoxState::Active,
@@ -190,7 +196,12 @@ impl BoxModel {
     fn apply_ops(&mut self, ops: &[BoxOp]) {
         for op in ops {
             match op {
-                BoxOp::Open { started_ms, .. } => self.started_ms = *started_ms,
+                BoxOp::Open {
+                    started_ms, route, ..
+                } => {
+                    self.started_ms = *started_ms;
+                    self.route = route.clone();
+                }
                 BoxOp::AddLine(line) => {
                     if self.lines.len() == MODEL_LINE_CAP {
                         self.lines.pop_front();
@@ -228,6 +239,7 @@ impl BoxModel {
             agent_id: self.agent_id.clone(),
             session_key: self.session_key.clone(),
             started_ms: self.started_ms,
+            route: self.route.clone(),
         }];
         ops.extend(self.lines.iter().cloned().map(BoxOp::AddLine));
         if self.tokens > 0 {
@@ -283,6 +295,7 @@ mod tests {
                 agent_id: "main".into(),
                 session_key: "agent:main:main".into(),
                 started_ms: 1000,
+                route: None,
             }],
         }
     }

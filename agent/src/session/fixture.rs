@@ -193,6 +193,7 @@ pub fn session_ref(key: &str, spawned_by: Option<&str>, label: Option<&str>) -> 
         },
         spawned_by: spawned_by.map(str::to_string),
         label: label.map(str::to_string),
+        route: None,
     }
 }
 

@@ -447,7 +447,9 @@ impl Tracker {
                 session: sid.clone(),
                 turn: s.turns,
             };
-            self.boxes.open(out, box_id.clone(), &sid.agent_id, at_ms);
+            let route = s.sref.route.clone();
+            self.boxes
+                .open(out, box_id.clone(), &sid.agent_id, route, at_ms);
             Some(Target { box_id, depth: 0 })
         };
         s.turn = Some(Turn {
