@@ -1,6 +1,8 @@
 //! End-to-end harnesses: real OpenClaw recordings played into temp state dirs, in the gateway's
 //! own order of writes, while the real pipeline follows them on a real watch tier.
 
+pub mod fake_mattermost;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -221,7 +221,7 @@ impl Registry {
             },
             spawned_by: entry.spawned_by.clone(),
             label: entry.label.clone().or_else(|| entry.display_name.clone()),
-            route: None,
+            route: super::route::route_for(key, entry),
         })
     }
 

@@ -106,6 +106,11 @@ pub enum BoxOp {
     },
     /// A box opened on a lock alone that turned out not to be a turn: sinks drop it.
     Retract,
+    /// Right after `Open`: this box was rebuilt from what is on disk (the daemon started or
+    /// restarted), not seen live. A restored box that is already closed is the session's last
+    /// turn: sinks that show boxes as they happen skip it; sinks that persist their posts use
+    /// it to bring a post left unfinished by a previous run up to date.
+    Restored,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +142,8 @@ pub struct BoxModel {
     pub lines: std::collections::VecDeque<Line>,
     pub last_seq: u64,
     pub retracted: bool,
+    /// Rebuilt from disk at startup (see `BoxOp::Restored`).
+    pub restored: bool,
 }
 
 /// Why a delta could not be applied.
@@ -174,6 +181,7 @@ impl BoxModel {
             lines: Default::default(),
             last_seq: delta.seq,
             retracted: false,
+            restored: false,
         };
         model.apply_ops(&delta.ops[1..]);
         Ok(model)
@@ -229,6 +237,7 @@ impl BoxModel {
                     self.error = error.clone();
                 }
                 BoxOp::Retract => self.retracted = true,
+                BoxOp::Restored => self.restored = true,
             }
         }
     }
@@ -241,6 +250,9 @@ impl BoxModel {
             started_ms: self.started_ms,
             route: self.route.clone(),
         }];
+        if self.restored {
+            ops.push(BoxOp::Restored);
+        }
         ops.extend(self.lines.iter().cloned().map(BoxOp::AddLine));
         if self.tokens > 0 {
             ops.push(BoxOp::Tokens(self.tokens));

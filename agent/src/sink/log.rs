@@ -46,7 +46,7 @@ impl Sink for LogSink {
                 },
             };
             if model.is_finished() {
-                if !model.retracted {
+                if !model.retracted && !model.restored {
                     let text = render_text(model, now_ms, &self.render);
                     tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn ended: {title}\n{text}");
                 }

@@ -2,6 +2,7 @@
 //! pacing (throttles, redraws), which it does on `tick`.
 
 pub mod log;
+pub mod rest;
 pub mod terminal;
 
 use crate::session::{BoxDelta, BoxId};

@@ -75,7 +75,7 @@ impl<W: Write> TerminalView<W> {
                     };
                     format!("{title}   {text} {tag}")
                 }
-                BoxOp::Tokens(_) => continue,
+                BoxOp::Tokens(_) | BoxOp::Restored => continue,
                 BoxOp::Close {
                     state,
                     ended_ms,
@@ -144,6 +144,10 @@ impl<W: Write> Sink for TerminalView<W> {
                     Err(_) => continue,
                 },
             };
+            // A turn that ended before we started is history, not news.
+            if model.restored && model.is_finished() {
+                continue;
+            }
             if !self.tty {
                 self.print_ops(delta, &model);
             }

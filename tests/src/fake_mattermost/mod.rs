@@ -1,0 +1,1 @@
+//! A fake Mattermost server for tests. (Being written.)
