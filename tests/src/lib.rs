@@ -82,13 +82,14 @@ impl Sink for Collector {
 }
 
 impl Collector {
-    /// Boxes in the order they opened, retracted ones left out.
+    /// Boxes in the order they opened, as a live view shows them: retracted ones and turns that
+    /// ended before the daemon started (restored, closed) left out.
     pub fn boxes(&self) -> Vec<BoxModel> {
         let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         c.order
             .iter()
             .filter_map(|id| c.boxes.get(id))
-            .filter(|m| !m.retracted)
+            .filter(|m| !m.retracted && !(m.restored && m.is_finished()))
             .cloned()
             .collect()
     }

@@ -26,6 +26,8 @@ pub struct Core {
     dirs: HashMap<AgentRef, SessionsDir>,
     files: HashMap<FileKey, Followed>,
     known_agents: HashSet<AgentRef>,
+    /// When `startup` ran: a file written since then is news, whenever its directory is found.
+    started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
     /// turn cannot still be running (it would have timed out).
     catch_up_horizon_ms: i64,
@@ -40,6 +42,7 @@ impl Core {
             dirs: HashMap::new(),
             files: HashMap::new(),
             known_agents: HashSet::new(),
+            started_ms: None,
             catch_up_horizon_ms,
         }
     }
@@ -60,7 +63,9 @@ impl Core {
     /// silently, a turn in progress as a box with its lines so far.
     pub fn startup(&mut self, now_ms: i64) -> Vec<BoxDelta> {
         let changes = self.registry.discover();
-        self.apply(changes, now_ms)
+        let deltas = self.apply(changes, now_ms);
+        self.started_ms = Some(now_ms);
+        deltas
     }
 
     pub fn on_event(&mut self, event: &FsEvent, now_ms: i64) -> Vec<BoxDelta> {
@@ -147,7 +152,12 @@ impl Core {
                 continue;
             }
             let lock_held = locked.contains(&name);
-            if first_sight {
+            let written_since_start = self.started_ms.is_some_and(|start| {
+                self.dirs
+                    .get(&agent)
+                    .is_some_and(|dir| modified_within(dir, &name, now_ms - start, now_ms))
+            });
+            if first_sight && !written_since_start {
                 self.catch_up(&agent, &name, lock_held, now_ms, out);
             } else {
                 self.follow_from_start(&agent, &name, now_ms, out);

@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 use super::boxes::{Boxes, ChildLink, Ending, Outbox, Spawn};
 use super::delta::{
-    BoxDelta, BoxId, BoxModel, BoxState, Line, LineKind, LineStatus, SessionId, SessionRef,
+    BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId, SessionRef,
 };
 use super::labels::{self, ToolLabels};
 use super::text;
@@ -241,10 +241,39 @@ impl Tracker {
         }
         deltas.extend(self.boxes.flush(out));
 
-        let mut result: Vec<BoxDelta> = deltas
+        // Boxes born during the catch-up: the session's last finished turn is handed on as a
+        // restored, closed snapshot (sinks that persist posts finish what a previous run left
+        // open); the turn still running is handed on as a restored, open one.
+        let mut result = Vec::new();
+        let mut finished: BTreeMap<BoxId, BoxModel> = BTreeMap::new();
+        for d in deltas {
+            if known.contains(&d.id) {
+                result.push(d);
+                continue;
+            }
+            match finished.get_mut(&d.id) {
+                Some(model) => {
+                    let _ = model.apply(&d);
+                }
+                None => {
+                    if let Ok(model) = BoxModel::open(&d) {
+                        finished.insert(d.id.clone(), model);
+                    }
+                }
+            }
+        }
+        let last_closed = finished
             .into_iter()
-            .filter(|d| known.contains(&d.id))
-            .collect();
+            .filter(|(id, m)| id.session == session.id && m.is_finished() && !m.retracted)
+            .max_by_key(|(id, _)| id.turn);
+        if let Some((id, mut model)) = last_closed {
+            model.restored = true;
+            result.push(BoxDelta {
+                id,
+                seq: 1,
+                ops: model.snapshot(),
+            });
+        }
         let fresh: Vec<BoxId> = self
             .boxes
             .map
@@ -253,7 +282,10 @@ impl Tracker {
             .cloned()
             .collect();
         for id in fresh {
-            result.extend(self.restart_box(&id));
+            if let Some(mut delta) = self.restart_box(&id) {
+                delta.ops.insert(1, BoxOp::Restored);
+                result.push(delta);
+            }
         }
         result
     }

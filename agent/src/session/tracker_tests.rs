@@ -1037,7 +1037,16 @@ fn gone_parent_closes_its_waiting_box_with_its_own_outcome() {
 }
 
 #[test]
-fn catch_up_of_finished_or_stale_history_shows_nothing() {
+fn catch_up_of_finished_or_stale_history_shows_nothing_live() {
+    // What a live view shows: everything but the restored snapshot of a turn already over.
+    let live = |d: Vec<BoxDelta>| -> Vec<BoxDelta> {
+        d.into_iter()
+            .filter(|d| {
+                !(d.ops.contains(&BoxOp::Restored)
+                    && d.ops.iter().any(|o| matches!(o, BoxOp::Close { .. })))
+            })
+            .collect()
+    };
     let p = parent();
     let records = |stop| {
         vec![
@@ -1063,45 +1072,54 @@ fn catch_up_of_finished_or_stale_history_shows_nothing() {
         ]
     };
     let mut t = Tracker::new(SessionConfig::default());
-    assert!(
-        t.catch_up(&p, records(StopReason::Stop), false, 60_000)
-            .is_empty()
-    );
+    let d = t.catch_up(&p, records(StopReason::Stop), false, 60_000);
+    // The last turn comes back once, restored and closed, for sinks that finish old posts.
+    assert_eq!(d.len(), 1);
+    assert!(matches!(
+        d[0].ops[..2],
+        [BoxOp::Open { .. }, BoxOp::Restored]
+    ));
+    assert!(matches!(
+        d[0].ops.last(),
+        Some(BoxOp::Close {
+            state: BoxState::Done,
+            ..
+        })
+    ));
+    assert!(live(d).is_empty());
     assert_eq!(t.open_boxes(), 0);
 
     let idle = SessionConfig::default().idle_timeout_ms;
     let mut t = Tracker::new(SessionConfig::default());
-    assert!(
-        t.catch_up(&p, records(StopReason::ToolUse), false, 1_000 + idle)
-            .is_empty()
-    );
+    assert!(live(t.catch_up(&p, records(StopReason::ToolUse), false, 1_000 + idle)).is_empty());
     assert_eq!(t.open_boxes(), 0);
 
     // Lock held: the stale-looking turn is alive after all.
     let mut t = Tracker::new(SessionConfig::default());
-    let d = t.catch_up(&p, records(StopReason::ToolUse), true, 1_000 + idle);
+    let d = live(t.catch_up(&p, records(StopReason::ToolUse), true, 1_000 + idle));
     assert_eq!(d.len(), 1);
+    assert!(d[0].ops.contains(&BoxOp::Restored));
     assert_eq!(t.open_boxes(), 1);
 
     // Finished turn, lock held well after it: a new turn has begun, shown as an empty box.
     let mut t = Tracker::new(SessionConfig::default());
-    let d = t.catch_up(&p, records(StopReason::Stop), true, 60_000);
+    let d = live(t.catch_up(&p, records(StopReason::Stop), true, 60_000));
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].id.turn, 2);
     assert!(matches!(
         d[0].ops[..],
-        [BoxOp::Open {
-            started_ms: 60_000,
-            ..
-        }]
+        [
+            BoxOp::Open {
+                started_ms: 60_000,
+                ..
+            },
+            BoxOp::Restored
+        ]
     ));
 
     // Finished turn, lock held right after it: bookkeeping.
     let mut t = Tracker::new(SessionConfig::default());
-    assert!(
-        t.catch_up(&p, records(StopReason::Stop), true, 1_500)
-            .is_empty()
-    );
+    assert!(live(t.catch_up(&p, records(StopReason::Stop), true, 1_500)).is_empty());
 }
 
 #[test]
