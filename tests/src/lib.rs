@@ -61,6 +61,9 @@ impl Sink for Collector {
         let now = Instant::now();
         for delta in deltas {
             c.arrivals.push((now, delta.clone()));
+            if delta.is_restored_history() {
+                continue;
+            }
             match c.boxes.get_mut(&delta.id) {
                 Some(model) => {
                     if let Err(e) = model.apply(delta) {
@@ -83,13 +86,13 @@ impl Sink for Collector {
 
 impl Collector {
     /// Boxes in the order they opened, as a live view shows them: retracted ones and turns that
-    /// ended before the daemon started (restored, closed) left out.
+    /// ended before the daemon started (`is_restored_history`) left out.
     pub fn boxes(&self) -> Vec<BoxModel> {
         let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         c.order
             .iter()
             .filter_map(|id| c.boxes.get(id))
-            .filter(|m| !m.retracted && !(m.restored && m.is_finished()))
+            .filter(|m| !m.retracted)
             .cloned()
             .collect()
     }

@@ -13,6 +13,9 @@ use crate::watch::{FsEvent, FsEventKind, Scope};
 
 type FileKey = (AgentRef, String);
 
+/// How far a file's mtime may lag the wall clock and still count as written after startup.
+const MTIME_SLACK_MS: i64 = 2_000;
+
 #[derive(Default)]
 struct Followed {
     tailer: Option<JsonlTailer>,
@@ -26,6 +29,8 @@ pub struct Core {
     dirs: HashMap<AgentRef, SessionsDir>,
     files: HashMap<FileKey, Followed>,
     known_agents: HashSet<AgentRef>,
+    /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
+    queue: Vec<(SessionRef, SessionInput)>,
     /// When `startup` ran: a file written since then is news, whenever its directory is found.
     started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
@@ -42,6 +47,7 @@ impl Core {
             dirs: HashMap::new(),
             files: HashMap::new(),
             known_agents: HashSet::new(),
+            queue: Vec::new(),
             started_ms: None,
             catch_up_horizon_ms,
         }
@@ -105,7 +111,42 @@ impl Core {
                 } => self.on_lock(agent, transcript, held, now_ms, &mut out),
             }
         }
+        self.flush(now_ms, &mut out);
         out
+    }
+
+    /// Feeds the queued inputs, merged across sessions in transcript-time order with each
+    /// session's own order kept: files that changed together (one poll interval, one burst of
+    /// events) are read one after the other, but a sub-agent's line written before its
+    /// parent's must still come first in the parent's box.
+    fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        let mut queues: Vec<(SessionRef, std::collections::VecDeque<SessionInput>, i64)> =
+            Vec::new();
+        for (session, input) in self.queue.drain(..) {
+            match queues.iter_mut().find(|(s, _, _)| s.id == session.id) {
+                Some((_, q, _)) => q.push_back(input),
+                None => queues.push((session, [input].into(), i64::MIN)),
+            }
+        }
+        loop {
+            let mut best: Option<(usize, i64)> = None;
+            for (i, (_, q, last)) in queues.iter().enumerate() {
+                let Some(head) = q.front() else { continue };
+                let key = match head {
+                    SessionInput::Record(r) if !r.history => r.event.ts_ms().unwrap_or(*last),
+                    _ => *last,
+                };
+                if best.is_none_or(|(_, k)| key < k) {
+                    best = Some((i, key));
+                }
+            }
+            let Some((i, key)) = best else { break };
+            let (session, q, last) = &mut queues[i];
+            *last = key;
+            if let Some(input) = q.pop_front() {
+                out.extend(self.tracker.handle(session, input, now_ms));
+            }
+        }
     }
 
     fn sessions_dir(&mut self, agent: &AgentRef) -> Option<&SessionsDir> {
@@ -152,10 +193,15 @@ impl Core {
                 continue;
             }
             let lock_held = locked.contains(&name);
+            // File times come from the kernel's coarse clock and may lag the wall clock: a
+            // little slack keeps a file written right after startup from passing for history.
             let written_since_start = self.started_ms.is_some_and(|start| {
-                self.dirs
-                    .get(&agent)
-                    .is_some_and(|dir| modified_within(dir, &name, now_ms - start, now_ms))
+                let horizon = now_ms - start + MTIME_SLACK_MS;
+                // Before its first append a transcript exists only as its lock.
+                self.dirs.get(&agent).is_some_and(|dir| {
+                    modified_within(dir, &name, horizon, now_ms)
+                        || modified_within(dir, &format!("{name}.lock"), horizon, now_ms)
+                })
             });
             if first_sight && !written_since_start {
                 self.catch_up(&agent, &name, lock_held, now_ms, out);
@@ -201,6 +247,7 @@ impl Core {
         self.files
             .insert((agent.clone(), name.to_owned()), followed);
         if recent {
+            self.flush(now_ms, out);
             out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
         }
     }
@@ -305,10 +352,7 @@ impl Core {
         }
         followed.lock_held = held;
         if let Some(session) = followed.session.clone() {
-            out.extend(
-                self.tracker
-                    .handle(&session, SessionInput::Lock { held }, now_ms),
-            );
+            self.queue.push((session, SessionInput::Lock { held }));
         }
     }
 
@@ -355,25 +399,19 @@ impl Core {
         let lock_held = followed.lock_held;
         if truncated {
             // A rewritten transcript (compaction, rewind) is history again, not new progress.
+            self.flush(now_ms, out);
             out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
             return;
         }
-        self.feed(&session, records, now_ms, out);
+        self.feed(&session, records);
     }
 
-    fn feed(
-        &mut self,
-        session: &SessionRef,
-        records: Vec<TranscriptRecord>,
-        now_ms: i64,
-        out: &mut Vec<BoxDelta>,
-    ) {
-        for record in records {
-            out.extend(
-                self.tracker
-                    .handle(session, SessionInput::Record(record), now_ms),
-            );
-        }
+    fn feed(&mut self, session: &SessionRef, records: Vec<TranscriptRecord>) {
+        self.queue.extend(
+            records
+                .into_iter()
+                .map(|r| (session.clone(), SessionInput::Record(r))),
+        );
     }
 
     /// The index moved a key to a new transcript (daily reset, `/new`): finish the old file,
@@ -392,7 +430,7 @@ impl Core {
             if let Some(followed) = self.files.remove(&old_key)
                 && let Some(session) = followed.session
             {
-                out.extend(self.tracker.handle(&session, SessionInput::Reset, now_ms));
+                self.queue.push((session, SessionInput::Reset));
             }
         }
         let new_key = (agent.clone(), new.to_owned());
@@ -409,7 +447,7 @@ impl Core {
         if let Some(followed) = self.files.remove(&key)
             && let Some(session) = followed.session
         {
-            out.extend(self.tracker.handle(&session, SessionInput::Gone, now_ms));
+            self.queue.push((session, SessionInput::Gone));
         }
     }
 

@@ -121,6 +121,15 @@ pub struct BoxDelta {
     pub ops: Vec<BoxOp>,
 }
 
+impl BoxDelta {
+    /// A turn that ended before the daemon started, handed on once for sinks that finish posts
+    /// a previous run left open; views that show turns as they happen skip it.
+    pub fn is_restored_history(&self) -> bool {
+        self.ops.contains(&BoxOp::Restored)
+            && self.ops.iter().any(|op| matches!(op, BoxOp::Close { .. }))
+    }
+}
+
 /// Lines a model keeps; older ones are counted, not stored, so memory stays bounded however long
 /// a turn runs. Renderers show fewer (`max_status_lines`).
 pub const MODEL_LINE_CAP: usize = 500;

@@ -51,7 +51,7 @@ impl Run {
 /// A turn over before the run began comes back restored and closed; a live view (which these
 /// stories are) skips it.
 fn is_restored_closed(d: &BoxDelta) -> bool {
-    d.ops.contains(&BoxOp::Restored) && d.ops.iter().any(|o| matches!(o, BoxOp::Close { .. }))
+    d.is_restored_history()
 }
 
 /// Replays until `stop_ms` (inclusive), or the whole scenario plus a minute of ticks.

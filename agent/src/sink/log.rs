@@ -25,6 +25,9 @@ impl LogSink {
 impl Sink for LogSink {
     fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64) {
         for delta in deltas {
+            if delta.is_restored_history() {
+                continue;
+            }
             let title = box_title(&delta.id);
             let model = match self.boxes.get_mut(&delta.id) {
                 Some(model) => {
@@ -46,7 +49,7 @@ impl Sink for LogSink {
                 },
             };
             if model.is_finished() {
-                if !model.retracted && !model.restored {
+                if !model.retracted {
                     let text = render_text(model, now_ms, &self.render);
                     tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn ended: {title}\n{text}");
                 }

@@ -130,6 +130,9 @@ impl<W: Write> TerminalView<W> {
 impl<W: Write> Sink for TerminalView<W> {
     fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64) {
         for delta in deltas {
+            if delta.is_restored_history() {
+                continue;
+            }
             let model = match self.boxes.remove(&delta.id) {
                 Some(mut model) => match model.apply(delta) {
                     Ok(()) => model,
@@ -144,10 +147,6 @@ impl<W: Write> Sink for TerminalView<W> {
                     Err(_) => continue,
                 },
             };
-            // A turn that ended before we started is history, not news.
-            if model.restored && model.is_finished() {
-                continue;
-            }
             if !self.tty {
                 self.print_ops(delta, &model);
             }
