@@ -238,6 +238,19 @@ impl Player {
     /// Plays every write in order, sleeping between them as `pace` says. `on_step` sees each
     /// write once it is on disk (tests timestamp appends with it).
     pub fn play(&mut self, pace: Pace, mut on_step: impl FnMut(&str)) -> anyhow::Result<()> {
+        self.play_until(pace, |step| {
+            on_step(step);
+            false
+        })
+    }
+
+    /// Like `play`, but stops (leaving the rest unwritten) once `stop` returns true for a step.
+    pub fn play_until(
+        &mut self,
+        pace: Pace,
+        mut stop: impl FnMut(&str) -> bool,
+    ) -> anyhow::Result<()> {
+        let mut on_step = |step: &str| stop(step);
         let events = self.recording.events.clone();
         let mut last_t = self.recording.start();
         let mut moved_from: Option<String> = None;
@@ -256,22 +269,30 @@ impl Player {
                         std::process::id()
                     );
                     std::fs::write(self.sessions.join(name), body)?;
-                    on_step(&format!("lock+ {name}"));
+                    if on_step(&format!("lock+ {name}")) {
+                        return Ok(());
+                    }
                 }
                 Event::LockRemoved { name, .. } => {
                     match std::fs::remove_file(self.sessions.join(name)) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                         _ => {}
                     }
-                    on_step(&format!("lock- {name}"));
+                    if on_step(&format!("lock- {name}")) {
+                        return Ok(());
+                    }
                 }
                 Event::Written { t, name } => {
                     let n = self.append_due(name, *t)?;
-                    on_step(&format!("append {name} {n}"));
+                    if on_step(&format!("append {name} {n}")) {
+                        return Ok(());
+                    }
                 }
                 Event::IndexReplaced { .. } => {
                     write_index(&self.sessions, &self.recording.index)?;
-                    on_step("index");
+                    if on_step("index") {
+                        return Ok(());
+                    }
                 }
                 Event::MovedFrom { name, .. } => moved_from = Some(name.clone()),
                 Event::MovedTo { name, .. } => {
@@ -280,7 +301,9 @@ impl Player {
                         if src.exists() {
                             std::fs::rename(&src, self.sessions.join(name))?;
                             self.written.remove(&from);
-                            on_step(&format!("rename {from} {name}"));
+                            if on_step(&format!("rename {from} {name}")) {
+                                return Ok(());
+                            }
                         }
                     }
                 }
