@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// What the agent uses of one entry. Unknown fields are ignored: every release adds some.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -17,12 +17,32 @@ pub struct SessionEntry {
     pub spawned_by: Option<String>,
     pub label: Option<String>,
     pub display_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub chat_type: Option<String>,
     pub delivery_context: Option<serde_json::Value>,
     pub origin: Option<serde_json::Value>,
+    /// 2026.5+: `{channel, accountId, target: {to}, thread: {id}}`, the same destination as
+    /// `deliveryContext` in another shape.
+    pub route: Option<serde_json::Value>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub last_channel: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub last_to: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub last_thread_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub last_account_id: Option<String>,
+}
+
+/// OpenClaw types the `last*` fields `string | number` (other channels have numeric thread ids),
+/// and a hand-edited file may hold anything: a value that is not a string or a number reads as
+/// absent, so one odd routing field does not cost the whole entry (and with it the session).
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 impl SessionEntry {
@@ -237,6 +257,24 @@ mod tests {
         );
         assert_eq!(change.removed, vec![("gone".into(), "g.jsonl".into())]);
         assert_eq!(index.key_for_transcript("a.jsonl"), None);
+    }
+
+    #[test]
+    fn odd_routing_fields_do_not_cost_the_entry() {
+        let (entries, skipped) = parse_index(
+            br#"{"k":{"sessionId":"a","lastThreadId":1712345678.5,"lastTo":{"x":1},
+                 "lastChannel":null,"lastAccountId":["default"],"chatType":true}}"#,
+        )
+        .expect("parses");
+        assert_eq!(skipped, 0);
+        let entry = &entries["k"];
+        assert_eq!(entry.session_id.as_deref(), Some("a"));
+        assert_eq!(entry.last_thread_id.as_deref(), Some("1712345678.5"));
+        assert_eq!(
+            (&entry.last_to, &entry.last_channel, &entry.last_account_id),
+            (&None, &None, &None)
+        );
+        assert_eq!(entry.chat_type, None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`Config::validate`]. Every key and variable is documented in `docs/config.md`.
 //!
 //! Errors point at the exact place to fix (`file:line:column`, key path, variable name) and never
-//! contain a token; the token itself is read only by [`MattermostConfig::read_token`].
+//! contain a token; tokens themselves are read only by [`MattermostConfig::read_token`] and
+//! [`MattermostConfig::account_token`].
 
 mod env;
 mod error;
@@ -13,6 +14,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -28,6 +30,18 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/openclaw-livestatus/config.toml";
 
 /// The systemd credential (`LoadCredential=mattermost-token:…`) holding the bot token.
 pub const TOKEN_CREDENTIAL: &str = "mattermost-token";
+
+/// The systemd credential of the named account `<id>` is `mattermost-token-<id>`.
+pub const ACCOUNT_CREDENTIAL_PREFIX: &str = "mattermost-token-";
+
+/// Where a configured account's token came from, for diagnostics.
+pub const TOKEN_SOURCE_LITERAL: &str = "config token";
+pub const TOKEN_SOURCE_FILE: &str = "config token_file";
+pub const TOKEN_SOURCE_CREDENTIAL: &str = "systemd credential";
+
+/// OpenClaw's name of the account a gateway uses when none is named; the top-level
+/// `[mattermost]` server is this account.
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// What secrets print as, everywhere.
 pub const REDACTED: &str = "[redacted]";
@@ -166,7 +180,8 @@ pub struct RenderConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MattermostConfig {
-    /// Base URL, without trailing slash.
+    /// Base URL of the account `"default"`, without trailing slash. Empty when only named
+    /// `accounts` are configured (then there is no configured `"default"`).
     pub url: String,
     /// A literal token (file or `MM_TOKEN`); wins over `token_file`.
     pub token: Option<Secret>,
@@ -175,6 +190,19 @@ pub struct MattermostConfig {
     pub default_channel: Option<String>,
     pub throttle_ms: u64,
     pub max_active_sessions: usize,
+    /// `[mattermost.accounts.<id>]`: servers and bots for the gateways' other `accountId`s; they
+    /// win over a gateway's own account of the same id.
+    pub accounts: BTreeMap<String, MattermostAccountConfig>,
+}
+
+/// One `[mattermost.accounts.<id>]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MattermostAccountConfig {
+    /// Base URL without trailing slash; `None`: the top-level `mattermost.url`.
+    pub url: Option<String>,
+    /// A literal token; wins over `token_file`.
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,6 +282,71 @@ impl MattermostConfig {
             default_channel: None,
             throttle_ms: 500,
             max_active_sessions: 20,
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Every configured account id: `"default"` when the top level has a URL, then the named
+    /// ones.
+    pub fn account_ids(&self) -> Vec<String> {
+        let top = (!self.url.is_empty()).then(|| DEFAULT_ACCOUNT.to_owned());
+        top.into_iter()
+            .chain(self.accounts.keys().cloned())
+            .collect()
+    }
+
+    /// The base URL of a configured account: its own, else the top-level one it inherits.
+    pub fn account_url(&self, id: &str) -> Option<&str> {
+        let top = Some(self.url.as_str()).filter(|u| !u.is_empty());
+        if id == DEFAULT_ACCOUNT && top.is_some() {
+            return top;
+        }
+        let account = self.accounts.get(id)?;
+        account.url.as_deref().or(top)
+    }
+
+    /// The token of a configured account and where it came from. The top-level account reads as
+    /// [`MattermostConfig::read_token`]; a named one takes its `token`, else its `token_file`, else
+    /// the systemd credential `mattermost-token-<id>`. A token is never inherited: sending one
+    /// server's bot token to another server would leak it.
+    pub fn account_token(
+        &self,
+        id: &str,
+        credentials_dir: Option<&Path>,
+    ) -> Result<(Secret, &'static str), ConfigError> {
+        if id == DEFAULT_ACCOUNT && !self.url.is_empty() {
+            let source = if self.token.is_some() {
+                TOKEN_SOURCE_LITERAL
+            } else if self.token_file.is_some() {
+                TOKEN_SOURCE_FILE
+            } else {
+                TOKEN_SOURCE_CREDENTIAL
+            };
+            return self.read_token(credentials_dir).map(|t| (t, source));
+        }
+        let no_token = || ConfigError::NoAccountToken {
+            account: id.to_owned(),
+            credentials_dir: credentials_dir.map(Path::to_path_buf),
+        };
+        let account = self.accounts.get(id).ok_or_else(no_token)?;
+        if let Some(token) = &account.token {
+            let key = format!("mattermost.accounts.{id}.token");
+            return rules::token(&key, token.expose()).map(|t| (t, TOKEN_SOURCE_LITERAL));
+        }
+        if let Some(path) = &account.token_file {
+            return read_token_file(path).map(|t| (t, TOKEN_SOURCE_FILE));
+        }
+        let Some(dir) = credentials_dir else {
+            return Err(no_token());
+        };
+        let path = dir.join(format!("{ACCOUNT_CREDENTIAL_PREFIX}{id}"));
+        match read_token_file(&path) {
+            Err(ConfigError::TokenRead { source, .. })
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
+                Err(no_token())
+            }
+            other => other.map(|t| (t, TOKEN_SOURCE_CREDENTIAL)),
         }
     }
 
@@ -338,7 +431,24 @@ impl Config {
             *p = rules::absolute_path(at, "render.tool_labels_file", p)?;
         }
         if let Some(m) = &mut self.mattermost {
-            m.url = rules::url(at, "mattermost.url", &m.url)?;
+            // Only named accounts: no top-level server, nothing to check there.
+            if !m.url.is_empty() || m.accounts.is_empty() {
+                m.url = rules::url(at, "mattermost.url", &m.url)?;
+            }
+            for (id, account) in &mut m.accounts {
+                let table = format!("mattermost.accounts.{id}");
+                rules::account_id(at, id)?;
+                if let Some(url) = &mut account.url {
+                    *url = rules::url(at, &format!("{table}.url"), url)?;
+                }
+                if let Some(token) = &account.token {
+                    rules::token(&format!("{table}.token"), token.expose())?;
+                }
+                if let Some(p) = &mut account.token_file {
+                    *p = rules::absolute_path(at, &format!("{table}.token_file"), p)?;
+                }
+            }
+            rules::accounts_complete(at, &m.url, &m.accounts)?;
             if let Some(token) = &m.token {
                 rules::token("mattermost.token", token.expose())?;
             }
@@ -391,7 +501,9 @@ impl Config {
         match &self.mattermost {
             Some(m) => {
                 out.push_str("\n[mattermost]\n");
-                line(&mut out, "url", quoted(&m.url));
+                if !m.url.is_empty() {
+                    line(&mut out, "url", quoted(&m.url));
+                }
                 if m.token.is_some() {
                     line(&mut out, "token", quoted(REDACTED));
                 }
@@ -400,6 +512,18 @@ impl Config {
                 line(&mut out, "default_channel", quoted(channel));
                 line(&mut out, "throttle_ms", m.throttle_ms);
                 line(&mut out, "max_active_sessions", m.max_active_sessions);
+                for (id, account) in &m.accounts {
+                    // Account ids are bare TOML keys (rules::account_id).
+                    out.push_str(&format!("\n[mattermost.accounts.{id}]\n"));
+                    if let Some(url) = &account.url {
+                        line(&mut out, "url", quoted(url));
+                    }
+                    if account.token.is_some() {
+                        line(&mut out, "token", quoted(REDACTED));
+                    }
+                    let file = account.token_file.as_deref();
+                    line(&mut out, "token_file", quoted_path(file));
+                }
             }
             None => {
                 out.push_str("\n# [mattermost] not configured: status boxes go to the terminal\n")
@@ -540,6 +664,8 @@ struct Draft {
     mattermost_env_only: Vec<&'static str>,
     /// Keys the file set, so an environment override can be pointed out.
     from_file: Vec<String>,
+    /// Where each `[mattermost.accounts.<id>]` was written, for errors found at the end.
+    account_origins: BTreeMap<String, Origin>,
 }
 
 impl Default for Draft {
@@ -550,6 +676,7 @@ impl Default for Draft {
             mattermost_wanted: None,
             mattermost_env_only: Vec::new(),
             from_file: Vec::new(),
+            account_origins: BTreeMap::new(),
         }
     }
 }
@@ -557,8 +684,35 @@ impl Default for Draft {
 impl Draft {
     fn finish(self, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
         let mut config = self.config;
-        let m = self.mattermost;
-        if !m.url.is_empty() {
+        let mut m = self.mattermost;
+        for (id, account) in &m.accounts {
+            let origin = self
+                .account_origins
+                .get(id)
+                .cloned()
+                .unwrap_or(Origin::Effective);
+            rules::account_complete(&origin, id, &m.url, account)?;
+            if let Some(url) = &account.url {
+                warnings.extend(rules::plain_http_warning(url));
+            }
+            warnings.extend(token_file_warning(
+                &format!("mattermost.accounts.{id}.token_file"),
+                account.token_file.as_deref(),
+            ));
+        }
+        if m.url.is_empty() && !m.accounts.is_empty() {
+            if m.token.is_some() || m.token_file.is_some() {
+                warnings.push(
+                    "a top-level mattermost token is set but mattermost.url is not: there is no \
+                     configured account `default`, and named accounts never inherit a token; \
+                     ignored"
+                        .to_owned(),
+                );
+                m.token = None;
+                m.token_file = None;
+            }
+            config.mattermost = Some(m);
+        } else if !m.url.is_empty() {
             warnings.extend(rules::plain_http_warning(&m.url));
             if m.token.is_some() && m.token_file.is_some() {
                 warnings.push(
@@ -567,24 +721,17 @@ impl Draft {
                         .to_owned(),
                 );
             }
-            if let Some(path) = &m.token_file {
-                let readable = std::fs::metadata(path)
-                    .is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0);
-                if readable {
-                    warnings.push(format!(
-                        "mattermost.token_file {} is readable by every user on this host; \
-                         chmod 600 it",
-                        path.display()
-                    ));
-                }
-            }
+            warnings.extend(token_file_warning(
+                "mattermost.token_file",
+                m.token_file.as_deref(),
+            ));
             config.mattermost = Some(m);
         } else if let Some(origin) = self.mattermost_wanted {
             return Err(ConfigError::Missing {
                 origin,
                 message: "Mattermost is configured but has no URL: set mattermost.url (or \
-                          MM_URL), or remove the [mattermost] table to show boxes in the \
-                          terminal only"
+                          MM_URL), name accounts in [mattermost.accounts.<id>] tables, or \
+                          remove the [mattermost] table to show boxes in the terminal only"
                     .to_owned(),
             });
         } else if !self.mattermost_env_only.is_empty() {
@@ -603,6 +750,17 @@ impl Draft {
         }
         Ok(config)
     }
+}
+
+fn token_file_warning(key: &str, path: Option<&Path>) -> Option<String> {
+    let path = path?;
+    let readable = std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o004 != 0);
+    readable.then(|| {
+        format!(
+            "{key} {} is readable by every user on this host; chmod 600 it",
+            path.display()
+        )
+    })
 }
 
 /// Keeps the first of equal gateways; a repeat is harmless but likely a copy-paste slip.

@@ -127,6 +127,17 @@ pub enum ConfigError {
     )]
     NoToken { credentials_dir: Option<PathBuf> },
 
+    #[error(
+        "no token for the Mattermost account `{account}`: set mattermost.accounts.{account}.token_file, \
+         or give the service a systemd credential named `{}{account}` (LoadCredential=) — {}",
+        super::ACCOUNT_CREDENTIAL_PREFIX,
+        credential_note(credentials_dir.as_deref())
+    )]
+    NoAccountToken {
+        account: String,
+        credentials_dir: Option<PathBuf>,
+    },
+
     #[error("cannot read the Mattermost token from {}: {source}", path.display())]
     TokenRead {
         path: PathBuf,

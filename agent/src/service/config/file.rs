@@ -2,6 +2,7 @@
 //! built from the same text turns toml's byte spans into `file:line:column` plus the dotted key
 //! path, which toml's own errors do not expose.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::rules::{self, IntRule};
-use super::{ConfigError, Draft, Origin, Position, REDACTED};
+use super::{ConfigError, Draft, MattermostAccountConfig, Origin, Position, REDACTED, Secret};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +56,18 @@ struct MattermostFile {
     default_channel: Option<String>,
     throttle_ms: Option<Int>,
     max_active_sessions: Option<Int>,
+    accounts: Option<BTreeMap<String, AccountFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table ([mattermost.accounts.<id>])"
+)]
+struct AccountFile {
+    url: Option<String>,
+    token: Option<String>,
+    token_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -234,7 +247,11 @@ fn guess_key(text: &str, offset: usize) -> Option<String> {
         .map(|l| l.trim())
         .find(|l| l.starts_with('['))?;
     let table = header.strip_prefix('[')?.split(']').next()?.trim();
-    TABLES.contains(&table).then(|| format!("{table}.{key}"))
+    let known = TABLES.contains(&table)
+        || table
+            .strip_prefix("mattermost.accounts.")
+            .is_some_and(|id| !id.is_empty());
+    known.then(|| format!("{table}.{key}"))
 }
 
 fn one_line(message: &str) -> String {
@@ -355,17 +372,8 @@ pub(super) fn apply(
             set.draft.mattermost.url = rules::url(&origin, "mattermost.url", &url)?;
         }
         if let Some(token) = m.token {
-            if token.trim() == REDACTED {
-                warnings.push(format!(
-                    "{}: mattermost.token is the {REDACTED:?} placeholder printed by \
-                     check-config, not a token; ignored (the token comes from token_file, \
-                     MM_TOKEN or the systemd credential)",
-                    set.origin("mattermost.token")
-                ));
-            } else if !token.trim().is_empty() {
-                set.draft.mattermost.token = Some(rules::token("mattermost.token", &token)?);
-                warnings.push(literal_token_warning(path, world_readable));
-            }
+            set.draft.mattermost.token =
+                set.token("mattermost.token", &token, world_readable, warnings)?;
         }
         if let Some(p) = m.token_file {
             set.draft.mattermost.token_file = set.optional_path("mattermost.token_file", &p)?;
@@ -392,6 +400,25 @@ pub(super) fn apply(
                 d.mattermost.max_active_sessions = v;
             },
         )?;
+        for (id, a) in m.accounts.unwrap_or_default() {
+            let table = format!("mattermost.accounts.{id}");
+            let origin = set.origin(&table);
+            let id = rules::account_id(&origin, &id)?;
+            let mut account = MattermostAccountConfig::default();
+            if let Some(url) = a.url.filter(|u| !u.is_empty()) {
+                let key = format!("{table}.url");
+                account.url = Some(rules::url(&set.origin(&key), &key, &url)?);
+            }
+            if let Some(token) = a.token {
+                account.token =
+                    set.token(&format!("{table}.token"), &token, world_readable, warnings)?;
+            }
+            if let Some(p) = a.token_file {
+                account.token_file = set.optional_path(&format!("{table}.token_file"), &p)?;
+            }
+            set.draft.account_origins.insert(id.clone(), origin);
+            set.draft.mattermost.accounts.insert(id, account);
+        }
     }
 
     if let Some(s) = file.service {
@@ -409,20 +436,33 @@ pub(super) fn apply(
     Ok(())
 }
 
-fn literal_token_warning(path: &Path, world_readable: bool) -> String {
-    let advice = "move it to a file named by mattermost.token_file (mode 600) or to the \
-                  `mattermost-token` systemd credential";
+fn literal_token_warning(path: &Path, key: &str, world_readable: bool) -> String {
+    let (file_key, credential) = match key.strip_suffix(".token") {
+        Some(table) if table != "mattermost" => (
+            format!("{table}.token_file"),
+            format!(
+                "{}{}",
+                super::ACCOUNT_CREDENTIAL_PREFIX,
+                table.rsplit('.').next().unwrap_or_default()
+            ),
+        ),
+        _ => (
+            "mattermost.token_file".to_owned(),
+            super::TOKEN_CREDENTIAL.to_owned(),
+        ),
+    };
+    let advice = format!(
+        "move it to a file named by {file_key} (mode 600) or to the `{credential}` systemd \
+         credential"
+    );
     if world_readable {
         format!(
-            "{} holds mattermost.token and is readable by every user on this host; \
+            "{} holds {key} and is readable by every user on this host; \
              chmod 600 it, or better, {advice}",
             path.display()
         )
     } else {
-        format!(
-            "{} holds mattermost.token as a literal; {advice}",
-            path.display()
-        )
+        format!("{} holds {key} as a literal; {advice}", path.display())
     }
 }
 
@@ -462,6 +502,35 @@ impl Setter<'_, '_> {
             store(self.draft, v);
         }
         Ok(())
+    }
+
+    /// A literal token: `""` means "not set", and the placeholder `check-config` prints is ignored.
+    fn token(
+        &self,
+        key: &str,
+        raw: &str,
+        world_readable: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        if raw.trim() == REDACTED {
+            let sources = if key == "mattermost.token" {
+                "token_file, MM_TOKEN or the systemd credential"
+            } else {
+                "token_file or the systemd credential"
+            };
+            warnings.push(format!(
+                "{}: {key} is the {REDACTED:?} placeholder printed by check-config, not a \
+                 token; ignored (the token comes from {sources})",
+                self.origin(key)
+            ));
+            return Ok(None);
+        }
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let token = rules::token(key, raw)?;
+        warnings.push(literal_token_warning(self.path, key, world_readable));
+        Ok(Some(token))
     }
 
     /// `""` means "not set", as in the shipped example config.

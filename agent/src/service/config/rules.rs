@@ -1,9 +1,10 @@
 //! The acceptable values of every key, shared by the file, the environment and
 //! `Config::validate` (which re-checks after command-line flags), so the three can never disagree.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use super::{ConfigError, Origin, Secret, TierChoice};
+use super::{ConfigError, DEFAULT_ACCOUNT, MattermostAccountConfig, Origin, Secret, TierChoice};
 use crate::layout::SESSIONS_INDEX;
 
 /// An integer key and its accepted range.
@@ -302,6 +303,68 @@ pub(super) fn channel_id(origin: &Origin, key: &str, raw: &str) -> Result<String
              View Info), not a channel name",
         ))
     }
+}
+
+/// A `[mattermost.accounts.<id>]` name, in the shape OpenClaw normalizes account ids to, so
+/// that it compares equal to the `accountId` the gateways record.
+pub(super) fn account_id(origin: &Origin, raw: &str) -> Result<String, ConfigError> {
+    let mut bytes = raw.bytes();
+    let ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && raw.len() <= 64;
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(bad(
+            origin,
+            "mattermost.accounts",
+            quote(raw),
+            "an OpenClaw account id: 1 to 64 lowercase letters, digits, `_` or `-`, starting \
+             with a letter or digit (the `accountId` of the gateway's channels.mattermost.accounts)",
+        ))
+    }
+}
+
+/// A named account needs a server, its own or the top-level one; and the top-level server
+/// already is the account `default`.
+pub(super) fn account_complete(
+    origin: &Origin,
+    id: &str,
+    top_url: &str,
+    account: &MattermostAccountConfig,
+) -> Result<(), ConfigError> {
+    if id == DEFAULT_ACCOUNT && !top_url.is_empty() {
+        return Err(bad(
+            origin,
+            "mattermost.accounts",
+            quote(id),
+            "another account id: the top-level mattermost.url and token already are the \
+             account `default`",
+        ));
+    }
+    if account.url.is_none() && top_url.is_empty() {
+        return Err(ConfigError::Missing {
+            origin: origin.clone(),
+            message: format!(
+                "mattermost.accounts.{id} has no url, and there is no top-level mattermost.url \
+                 to inherit"
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn accounts_complete(
+    origin: &Origin,
+    top_url: &str,
+    accounts: &BTreeMap<String, MattermostAccountConfig>,
+) -> Result<(), ConfigError> {
+    for (id, account) in accounts {
+        account_complete(origin, id, top_url, account)?;
+    }
+    Ok(())
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];

@@ -798,3 +798,286 @@ fn the_documentation_covers_every_key_and_variable() {
         }
     }
 }
+
+const ACCOUNTS: &str = r#"
+[mattermost]
+url = "https://chat.example.com"
+token_file = "/etc/openclaw-livestatus/bot-token"
+
+[mattermost.accounts.alerts]
+url = "https://alerts.example.com/"
+token_file = "/etc/openclaw-livestatus/alerts-token"
+
+[mattermost.accounts.ops-2]
+token_file = ""
+"#;
+
+#[test]
+fn named_accounts_load_and_inherit_the_top_level_url() {
+    let loaded = load_text(ACCOUNTS, &no_env()).expect("accounts load");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let m = loaded.config.mattermost.expect("mattermost");
+    assert_eq!(m.account_ids(), ["default", "alerts", "ops-2"]);
+    let alerts = &m.accounts["alerts"];
+    assert_eq!(alerts.url.as_deref(), Some("https://alerts.example.com"));
+    assert_eq!(
+        alerts.token_file.as_deref(),
+        Some(Path::new("/etc/openclaw-livestatus/alerts-token"))
+    );
+    assert_eq!(m.accounts["ops-2"], MattermostAccountConfig::default());
+    assert_eq!(m.account_url("default"), Some("https://chat.example.com"));
+    assert_eq!(m.account_url("alerts"), Some("https://alerts.example.com"));
+    assert_eq!(m.account_url("ops-2"), Some("https://chat.example.com"));
+    assert_eq!(m.account_url("nope"), None);
+}
+
+#[test]
+fn accounts_alone_make_the_top_level_url_optional() {
+    let text = "[mattermost]\ndefault_channel = \"abcdefghijklmnopqrstuvwxyz\"\n\
+                [mattermost.accounts.work]\nurl = \"https://work.example.com\"\n";
+    let loaded = load_text(text, &no_env()).expect("accounts without a top-level url");
+    let m = loaded.config.mattermost.clone().expect("mattermost");
+    assert_eq!(m.url, "");
+    assert_eq!(m.account_ids(), ["work"]);
+    assert_eq!(m.account_url("default"), None);
+    assert_eq!(m.account_url("work"), Some("https://work.example.com"));
+
+    // A top-level token then belongs to no account, and is not handed to the named ones.
+    let text = format!(
+        "[mattermost]\ntoken = \"{TOKEN}\"\n[mattermost.accounts.work]\nurl = \"https://w.test\"\n"
+    );
+    let loaded = load_text(&text, &no_env()).expect("loads");
+    let m = loaded.config.mattermost.expect("mattermost");
+    assert_eq!(m.token, None);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("no configured account `default`")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(!format!("{:?}", loaded.warnings).contains(TOKEN));
+}
+
+#[test]
+fn account_errors_name_file_line_and_key() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "[mattermost]\nurl = \"https://m.test\"\n[mattermost.accounts.\"Bad Id\"]\nurl = \"https://x.test\"\n",
+            &[
+                "config.toml:3:",
+                "mattermost.accounts",
+                "\"Bad Id\"",
+                "lowercase",
+            ],
+        ),
+        (
+            "[mattermost.accounts.work]\ntoken_file = \"/etc/tok\"\n",
+            &["config.toml:1:", "mattermost.accounts.work has no url"],
+        ),
+        (
+            "[mattermost]\nurl = \"https://m.test\"\n[mattermost.accounts.default]\ntoken_file = \"/t\"\n",
+            &["config.toml:3:", "already are the account `default`"],
+        ),
+        (
+            "[mattermost.accounts.work]\nurl = \"work.example.com\"\n",
+            &["config.toml:2:", "mattermost.accounts.work.url", "https://"],
+        ),
+        (
+            "[mattermost.accounts.work]\nurl = \"https://w.test\"\ntoken_file = \"relative\"\n",
+            &[
+                "config.toml:3:",
+                "mattermost.accounts.work.token_file",
+                "absolute",
+            ],
+        ),
+        (
+            "[mattermost.accounts.work]\nurl = \"https://w.test\"\ntoken = \"a b\"\n",
+            &["mattermost.accounts.work.token", "whitespace"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let (_, shown) = err_text(text);
+        for needle in needles {
+            assert!(shown.contains(needle), "{needle:?} missing from: {shown}");
+        }
+        assert!(!shown.contains("a b"), "{shown}");
+    }
+
+    let (e, shown) = err_text("[mattermost.accounts.work]\nurl = \"https://w.test\"\nbogus = 1\n");
+    assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e:?}");
+    assert!(
+        shown.contains("mattermost.accounts.work.bogus")
+            && shown.contains(":3:")
+            && shown.contains("token_file"),
+        "{shown}"
+    );
+    let (e, shown) = err_text("[mattermost.accounts.work]\nurl = 5\n");
+    assert!(matches!(e, ConfigError::WrongType { .. }), "{e:?}");
+    assert!(shown.contains("mattermost.accounts.work.url"), "{shown}");
+    let (e, shown) = err_text("[mattermost]\naccounts = 5\n");
+    assert!(matches!(e, ConfigError::WrongType { .. }), "{e:?}");
+    assert!(shown.contains("mattermost.accounts"), "{shown}");
+    let (e, shown) =
+        err_text("[mattermost.accounts.work]\nurl = \"https://w.test\"\ntoken_file = \n");
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+    assert!(
+        shown.contains("mattermost.accounts.work.token_file"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn account_token_literals_are_warned_about_and_never_shown() {
+    let text =
+        format!("[mattermost.accounts.work]\nurl = \"https://w.test\"\ntoken = \"{TOKEN}\"\n");
+    let file = write_config(&text);
+    fs::set_permissions(&file.path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let loaded = load(ConfigSource::Explicit(&file.path), &no_env()).expect("loads");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("mattermost.accounts.work.token")
+                && w.contains("readable by every user")
+                && w.contains("mattermost-token-work")),
+        "{:?}",
+        loaded.warnings
+    );
+    let config = loaded.config;
+    let toml = config.to_toml_redacted();
+    let debug = format!("{config:?}");
+    assert!(
+        !toml.contains(TOKEN) && !debug.contains(TOKEN),
+        "{toml}\n{debug}"
+    );
+    let m = config.mattermost.expect("mattermost");
+    let (token, source) = m.account_token("work", None).expect("literal");
+    assert_eq!((token.expose(), source), (TOKEN, TOKEN_SOURCE_LITERAL));
+}
+
+#[test]
+fn account_tokens_come_from_the_literal_the_file_or_a_credential_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds = dir.path().join("creds");
+    fs::create_dir(&creds).expect("mkdir");
+    fs::write(creds.join("mattermost-token"), "topcredential\n").expect("write");
+    fs::write(creds.join("mattermost-token-work"), "workcredential\n").expect("write");
+    let file = dir.path().join("tok");
+    fs::write(&file, "fromfile\n").expect("write");
+
+    let mut m = MattermostConfig::new("https://mm.test");
+    m.accounts
+        .insert("work".to_owned(), MattermostAccountConfig::default());
+    let (t, s) = m.account_token("default", Some(&creds)).expect("top level");
+    assert_eq!((t.expose(), s), ("topcredential", TOKEN_SOURCE_CREDENTIAL));
+    let (t, s) = m
+        .account_token("work", Some(&creds))
+        .expect("own credential");
+    assert_eq!((t.expose(), s), ("workcredential", TOKEN_SOURCE_CREDENTIAL));
+
+    let work = m.accounts.get_mut("work").expect("work");
+    work.token_file = Some(file);
+    let (t, s) = m.account_token("work", Some(&creds)).expect("file");
+    assert_eq!((t.expose(), s), ("fromfile", TOKEN_SOURCE_FILE));
+
+    m.accounts
+        .insert("bare".to_owned(), MattermostAccountConfig::default());
+    let e = m.account_token("bare", Some(&creds)).expect_err("no token");
+    assert!(matches!(e, ConfigError::NoAccountToken { .. }), "{e:?}");
+    assert!(e.to_string().contains("mattermost-token-bare"), "{e}");
+    let e = m.account_token("bare", None).expect_err("no token");
+    assert!(e.to_string().contains("CREDENTIALS_DIRECTORY"), "{e}");
+    assert!(m.account_token("unknown", Some(&creds)).is_err());
+}
+
+#[test]
+fn accounts_survive_the_effective_toml_round_trip() {
+    let first = load_text(ACCOUNTS, &no_env()).expect("loads").config;
+    let printed = first.to_toml_redacted();
+    let again = load_text(&printed, &no_env())
+        .expect("printed config loads")
+        .config;
+    assert_eq!(again, first, "{printed}");
+
+    let only_named = "[mattermost.accounts.work]\nurl = \"https://w.test\"\n";
+    let first = load_text(only_named, &no_env()).expect("loads").config;
+    let printed = first.to_toml_redacted();
+    assert!(!printed.contains("\nurl = \"\""), "{printed}");
+    let again = load_text(&printed, &no_env()).expect("loads").config;
+    assert_eq!(again, first, "{printed}");
+}
+
+#[test]
+fn validate_rechecks_accounts_the_cli_may_have_changed() {
+    let mut config = Config::default();
+    let mut m = MattermostConfig::new("");
+    m.accounts.insert(
+        "work".to_owned(),
+        MattermostAccountConfig {
+            url: Some("https://w.test/".to_owned()),
+            ..MattermostAccountConfig::default()
+        },
+    );
+    config.mattermost = Some(m.clone());
+    config.validate().expect("accounts without a top-level url");
+    let url = config
+        .mattermost
+        .as_ref()
+        .and_then(|m| m.accounts["work"].url.clone());
+    assert_eq!(url.as_deref(), Some("https://w.test"));
+
+    for broken in [
+        {
+            let mut m = m.clone();
+            m.accounts
+                .insert("Bad".to_owned(), MattermostAccountConfig::default());
+            m
+        },
+        {
+            let mut m = m.clone();
+            m.accounts
+                .insert("orphan".to_owned(), MattermostAccountConfig::default());
+            m
+        },
+        {
+            let mut m = m.clone();
+            m.url = "https://m.test".to_owned();
+            m.accounts
+                .insert("default".to_owned(), MattermostAccountConfig::default());
+            m
+        },
+        {
+            let mut m = m.clone();
+            if let Some(a) = m.accounts.get_mut("work") {
+                a.token_file = Some(PathBuf::from("rel"));
+            }
+            m
+        },
+        MattermostConfig::new(""),
+    ] {
+        let mut config = Config {
+            mattermost: Some(broken.clone()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err(), "{broken:?}");
+    }
+}
+
+#[test]
+fn the_documentation_covers_the_account_keys() {
+    let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md"));
+    for key in [
+        "mattermost.accounts.<id>",
+        "mattermost.accounts.<id>.url",
+        "mattermost.accounts.<id>.token",
+        "mattermost.accounts.<id>.token_file",
+        "mattermost-token-<id>",
+    ] {
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "docs/config.md lacks {key}"
+        );
+    }
+}
