@@ -19,10 +19,12 @@
 mod breaker;
 mod client;
 mod hints;
+mod intake;
 mod job;
 mod persist;
 mod server;
 mod throttle;
+mod tracked;
 mod worker;
 
 #[cfg(test)]

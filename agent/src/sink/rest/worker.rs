@@ -1,4 +1,4 @@
-//! The REST sink's worker task: folds deltas into boxes, decides what each box needs next (a DM
+//! The REST sink's worker task: holds the boxes (fed by `intake`), decides what each box needs next (a DM
 //! channel, its post, an update, a delete), and runs those requests as jobs within the limits:
 //! one job per box, `max_active_boxes` boxes at a time, the per-box throttle, and each server's
 //! breaker / rate limit / backoff. It owns the post store and saves it (debounced).
@@ -7,9 +7,7 @@
 //! unavailable, new states only replace the pending text, so a box that missed ten states
 //! catches up in one update.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::gateway::accounts::{Account, AccountBook};
-use crate::gateway::route::Target;
+use crate::gateway::accounts::AccountBook;
 use crate::render::render_markdown;
-use crate::service::state::{Outcome, PostEntry, PostKey, PostStore};
-use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp, BoxState};
+use crate::service::state::{Outcome, PostStore};
+use crate::session::{BoxDelta, BoxId, BoxModel};
 
 use super::breaker::Admit;
 use super::client::{Api, Failure};
@@ -29,14 +26,14 @@ use super::hints::{Call, hint};
 use super::job::{self, Job, JobOk, Lookup, Marker};
 use super::persist::Persister;
 use super::server::{Backoff, Server, SharedStates};
-use super::throttle::Throttle;
+use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
 use super::{DrainReport, RestOptions};
 
 /// At most one debounced store write per this period (the write before a create is not held).
 const STORE_DEBOUNCE: Duration = Duration::from_millis(500);
 /// A post made after a "creating since" marker is searched from this much earlier, for a server
 /// clock behind ours.
-const LOOKUP_MARGIN_MS: i64 = 5 * 60 * 1000;
+pub(super) const LOOKUP_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 pub(super) enum Msg {
     Deltas(Vec<BoxDelta>, i64),
@@ -46,94 +43,10 @@ pub(super) enum Msg {
     GiveUp(oneshot::Sender<DrainReport>),
 }
 
-/// Where a box's post goes before its channel is known.
-#[derive(Clone, Debug)]
-enum Dest {
-    Channel(String),
-    Dm(String),
-}
-
-#[derive(Clone, Debug)]
-enum Phase {
-    NeedChannel { user_id: String },
-    NeedPost { channel_id: String },
-    Posted { channel_id: String, post_id: String },
-}
-
-struct Tracked {
-    model: BoxModel,
-    key: PostKey,
-    account: Account,
-    root_id: Option<String>,
-    /// The latest rendered text.
-    text: String,
-    /// What the post shows, when known.
-    shown: Option<String>,
-    phase: Phase,
-    /// Arrival order: boxes are served oldest first.
-    order: u64,
-    admitted: bool,
-    busy: bool,
-    throttle: Throttle,
-    /// Wall-clock ms of the create marker, once a create was attempted.
-    marker_ms: Option<i64>,
-    /// Search before (re)creating: an earlier create may have succeeded unseen.
-    lookup: Option<Lookup>,
-}
-
-impl Tracked {
-    fn server(&self) -> &str {
-        &self.account.base_url
-    }
-
-    fn latest_shown(&self) -> bool {
-        self.shown.as_deref() == Some(self.text.as_str())
-    }
-
-    /// The store entry for this box; None while nothing may exist on the server.
-    fn entry(&self, now_ms: i64) -> Option<PostEntry> {
-        let (channel_id, post_id) = match &self.phase {
-            Phase::Posted {
-                channel_id,
-                post_id,
-            } => (channel_id.clone(), Some(post_id.clone())),
-            Phase::NeedPost { channel_id } if self.marker_ms.is_some() => {
-                (channel_id.clone(), None)
-            }
-            _ => return None,
-        };
-        Some(PostEntry {
-            server: self.account.base_url.clone(),
-            channel_id,
-            root_id: self.root_id.clone(),
-            creating_since_ms: if post_id.is_none() {
-                self.marker_ms
-            } else {
-                None
-            },
-            post_id,
-            last_text: self.shown.clone(),
-            finished: false,
-            outcome: None,
-            updated_ms: now_ms,
-        })
-    }
-}
-
 enum Next {
     Run(Box<Job>),
     Wait(Option<Instant>),
     Settle(Settle),
-}
-
-/// How a box left the worker.
-enum Settle {
-    /// Its latest state is on the server.
-    Delivered,
-    /// Nothing of it remains on the server (retracted).
-    Gone,
-    /// Given up after a refusal.
-    Abandoned,
 }
 
 #[derive(Default)]
@@ -149,22 +62,22 @@ struct Stats {
 type Owner = (BoxId, String, Call);
 
 pub(super) struct Worker {
-    opts: RestOptions,
-    accounts: Arc<dyn AccountBook>,
+    pub(super) opts: RestOptions,
+    pub(super) accounts: Arc<dyn AccountBook>,
     api: Option<Arc<Api>>,
-    store: PostStore,
+    pub(super) store: PostStore,
     persist: Arc<Persister>,
     store_gen: u64,
     store_dirty: bool,
     last_store_write: Option<Instant>,
-    boxes: HashMap<BoxId, Tracked>,
-    queue: VecDeque<BoxId>,
+    pub(super) boxes: HashMap<BoxId, Tracked>,
+    pub(super) queue: VecDeque<BoxId>,
     active: usize,
-    opened: u64,
+    pub(super) opened: u64,
     servers: HashMap<String, Server>,
     shared: SharedStates,
     bots: HashMap<(String, u64), String>,
-    dms: HashMap<(String, u64, String), String>,
+    pub(super) dms: HashMap<(String, u64, String), String>,
     jobs: JoinSet<Result<JobOk, Failure>>,
     owners: HashMap<tokio::task::Id, Owner>,
     finishing: bool,
@@ -173,30 +86,14 @@ pub(super) struct Worker {
     stats: Stats,
 }
 
-fn wall_ms() -> i64 {
+pub(super) fn wall_ms() -> i64 {
     crate::pipeline::now_ms()
-}
-
-/// Identifies an account in caches without keeping another copy of its token.
-fn account_id(a: &Account) -> (String, u64) {
-    let mut h = DefaultHasher::new();
-    a.token.expose().hash(&mut h);
-    (a.base_url.clone(), h.finish())
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
-    }
-}
-
-fn outcome(state: BoxState) -> Option<Outcome> {
-    match state {
-        BoxState::Active => None,
-        BoxState::Done => Some(Outcome::Done),
-        BoxState::Error => Some(Outcome::Error),
-        BoxState::Interrupted => Some(Outcome::Interrupted),
     }
 }
 
@@ -300,11 +197,11 @@ impl Worker {
         None
     }
 
-    fn once(&mut self, key: String) -> bool {
+    pub(super) fn once(&mut self, key: String) -> bool {
         self.logged.insert(key)
     }
 
-    fn render(&self, model: &BoxModel, now_ms: i64) -> String {
+    pub(super) fn render(&self, model: &BoxModel, now_ms: i64) -> String {
         render_markdown(
             model,
             now_ms,
@@ -313,209 +210,7 @@ impl Worker {
         )
     }
 
-    fn on_delta(&mut self, delta: &BoxDelta, now_ms: i64) {
-        let reopens = matches!(delta.ops.first(), Some(BoxOp::Open { .. }));
-        if let Some(b) = self.boxes.get_mut(&delta.id) {
-            let applied = if reopens {
-                BoxModel::open(delta).map(|m| b.model = m)
-            } else {
-                b.model.apply(delta)
-            };
-            if let Err(e) = applied {
-                tracing::warn!(error = %e, "box delta out of order; ignored");
-                return;
-            }
-            if !b.model.retracted {
-                b.text = render_markdown(
-                    &b.model,
-                    now_ms,
-                    &self.opts.render,
-                    self.opts.max_message_chars,
-                );
-            }
-            self.drop_if_unseen(&delta.id);
-            return;
-        }
-        if !reopens {
-            // Boxes never posted (no route, restored and already shown) end up here too.
-            return;
-        }
-        match BoxModel::open(delta) {
-            Ok(model) => self.open_box(model, now_ms),
-            Err(e) => tracing::warn!(error = %e, "box delta without its opening; ignored"),
-        }
-    }
-
-    /// A retracted box that never reached the server and waits for a slot: forget it now.
-    fn drop_if_unseen(&mut self, id: &BoxId) {
-        let unseen = self.boxes.get(id).is_some_and(|b| {
-            b.model.retracted
-                && !b.admitted
-                && b.lookup.is_none()
-                && !matches!(b.phase, Phase::Posted { .. })
-        });
-        if unseen {
-            self.boxes.remove(id);
-        }
-    }
-
-    fn destination(&mut self, model: &BoxModel) -> Option<(Account, Dest, Option<String>)> {
-        let gateway = &model.id.session.gateway;
-        let (account_id, dest, root_id) = match &model.route {
-            Some(route) => (
-                route.account_id.clone(),
-                match &route.target {
-                    Target::Channel(c) => Dest::Channel(c.clone()),
-                    Target::User(u) => Dest::Dm(u.clone()),
-                },
-                route.root_id.clone(),
-            ),
-            None => match &self.opts.default_channel {
-                Some(c) => ("default".to_owned(), Dest::Channel(c.clone()), None),
-                None => {
-                    let k = format!("noroute\0{}\0{}", gateway.display(), model.session_key);
-                    if self.once(k) {
-                        tracing::info!(gateway = %gateway.display(), session_key = %model.session_key,
-                            "session not bound to Mattermost and no default_channel: its boxes are not posted");
-                    }
-                    return None;
-                }
-            },
-        };
-        match self.accounts.account(gateway, &account_id) {
-            Some(account) => Some((account, dest, root_id)),
-            None => {
-                let k = format!("noaccount\0{}\0{account_id}", gateway.display());
-                if self.once(k) {
-                    tracing::warn!(gateway = %gateway.display(), account_id = %account_id,
-                        "no Mattermost account configured for this gateway's accountId: its boxes are not posted");
-                }
-                None
-            }
-        }
-    }
-
-    fn open_box(&mut self, model: BoxModel, now_ms: i64) {
-        if model.retracted {
-            return;
-        }
-        let Some((account, dest, mut root_id)) = self.destination(&model) else {
-            return;
-        };
-        let key = PostKey {
-            gateway: model.id.session.gateway.to_string_lossy().into_owned(),
-            session_key: model.session_key.clone(),
-            started_ms: model.started_ms,
-        };
-        let mut phase = match dest {
-            Dest::Channel(channel_id) => Phase::NeedPost { channel_id },
-            Dest::Dm(user_id) => {
-                let (base, tok) = account_id(&account);
-                match self.dms.get(&(base, tok, user_id.clone())) {
-                    Some(channel_id) => Phase::NeedPost {
-                        channel_id: channel_id.clone(),
-                    },
-                    None => Phase::NeedChannel { user_id },
-                }
-            }
-        };
-        let mut shown = None;
-        let mut marker_ms = None;
-        let mut lookup = None;
-        if model.restored {
-            let ended = model.is_finished().then_some(model.ended_ms).flatten();
-            match self.adoptable(&key, &account.base_url, ended) {
-                Some((old_key, entry)) => {
-                    self.store.remove(&old_key);
-                    root_id = entry.root_id.clone();
-                    shown = entry.last_text.clone();
-                    match (entry.post_id, entry.creating_since_ms) {
-                        (Some(post_id), _) => {
-                            phase = Phase::Posted {
-                                channel_id: entry.channel_id,
-                                post_id,
-                            };
-                        }
-                        (None, since) => {
-                            let since = since.unwrap_or(entry.updated_ms);
-                            marker_ms = Some(since);
-                            lookup = Some(Lookup {
-                                since_ms: since - LOOKUP_MARGIN_MS,
-                                keys: vec![old_key, key.clone()],
-                            });
-                            phase = Phase::NeedPost {
-                                channel_id: entry.channel_id,
-                            };
-                        }
-                    }
-                    tracing::info!(session_key = %key.session_key, "restored box: continuing the post of the previous run");
-                }
-                None if model.is_finished() => {
-                    // The session's last turn, shown when it happened.
-                    return;
-                }
-                None => {}
-            }
-        }
-        let text = self.render(&model, now_ms);
-        let id = model.id.clone();
-        self.opened += 1;
-        let tracked = Tracked {
-            model,
-            key,
-            account,
-            root_id,
-            text,
-            shown,
-            phase,
-            order: self.opened,
-            admitted: false,
-            busy: false,
-            throttle: Throttle::new(self.opts.throttle),
-            marker_ms,
-            lookup,
-        };
-        let entry = tracked.entry(wall_ms());
-        let key = tracked.key.clone();
-        self.boxes.insert(id.clone(), tracked);
-        if let Some(entry) = entry {
-            self.store.put(key, entry);
-            self.store_changed();
-        }
-        self.queue.push_back(id);
-    }
-
-    /// The stored post a restored box continues: an unfinished one of the same session, or the
-    /// same turn's post that our own stop marked [INTERRUPTED] (the turn went on meanwhile).
-    /// The same turn (same start) wins; else the latest. A closed box takes no post started
-    /// after it ended (that is a later turn's), and a post another box continues is taken.
-    fn adoptable(
-        &self,
-        key: &PostKey,
-        server: &str,
-        ended_ms: Option<i64>,
-    ) -> Option<(PostKey, PostEntry)> {
-        let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
-        let candidates = || {
-            self.store
-                .session_entries(&key.gateway, &key.session_key)
-                .filter(|(k, e)| {
-                    e.server == server
-                        && !claimed.contains(k)
-                        && (e.post_id.is_some() || e.creating_since_ms.is_some())
-                        && ended_ms.is_none_or(|end| k.started_ms <= end)
-                        && (!e.finished
-                            || (e.outcome == Some(Outcome::Interrupted)
-                                && k.started_ms == key.started_ms))
-                })
-        };
-        candidates()
-            .find(|(k, _)| k.started_ms == key.started_ms)
-            .or_else(|| candidates().max_by_key(|(k, e)| (k.started_ms, e.updated_ms)))
-            .map(|(k, e)| (k.clone(), e.clone()))
-    }
-
-    fn store_changed(&mut self) {
+    pub(super) fn store_changed(&mut self) {
         self.store_gen += 1;
         self.store_dirty = true;
     }
@@ -872,16 +567,5 @@ impl Worker {
             );
         }
         report
-    }
-}
-
-fn posted(phase: &Phase, post_id: String) -> Phase {
-    let channel_id = match phase {
-        Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => channel_id.clone(),
-        Phase::NeedChannel { .. } => String::new(),
-    };
-    Phase::Posted {
-        channel_id,
-        post_id,
     }
 }
