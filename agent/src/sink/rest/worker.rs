@@ -1,7 +1,7 @@
-//! The REST sink's worker task: holds the boxes (fed by `intake`), decides what each box needs next (a DM
-//! channel, its post, an update, a delete), and runs those requests as jobs within the limits:
-//! one job per box, `max_active_boxes` boxes at a time, the per-box throttle, and each server's
-//! breaker / rate limit / backoff. It owns the post store and saves it (debounced).
+//! The REST sink's worker task: holds the boxes (fed by `intake`), decides what each box needs
+//! next (a DM channel, its post, an update, a delete), and runs those requests as jobs within
+//! the limits: one job per box, `max_active_boxes` boxes at a time, the per-box throttle, and
+//! each server's breaker / rate limit / backoff. It owns the post store and saves it (debounced).
 //!
 //! Requests always carry a box's LATEST text: while a request is in flight or a server is
 //! unavailable, new states only replace the pending text, so a box that missed ten states
