@@ -1,3 +1,4 @@
 //! Config, logging, signals: what makes the pipeline a service.
 
 pub mod config;
+pub mod state;

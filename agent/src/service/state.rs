@@ -1,0 +1,373 @@
+//! What the daemon must remember across restarts about the Mattermost posts it made: for every
+//! box, the post that shows it. Without it a restart would post every open turn a second time.
+//!
+//! The file (`posts.json` in the data dir) is replaced atomically — temp file in the same dir,
+//! fsync, rename, fsync of the dir — so a crash leaves either the old or the new version, never
+//! half of one. It never holds a token: entries name the server by its URL only.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const POSTS_FILE: &str = "posts.json";
+const FORMAT_VERSION: u32 = 1;
+/// Finished boxes are kept this long (a restart within it still knows their posts).
+const KEEP_FINISHED_MS: i64 = 24 * 3600 * 1000;
+/// An unfinished entry this old belongs to a turn no restart will ever bring back.
+const KEEP_UNFINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the data dir {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("the data dir {} is not a directory", path.display())]
+    NotADir { path: PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// One box, as Mattermost posts know it: the gateway's state dir, the session key and the turn's
+/// start. (The pipeline's turn counter restarts with the daemon, so it cannot be part of it.)
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PostKey {
+    pub gateway: String,
+    pub session_key: String,
+    pub started_ms: i64,
+}
+
+/// How a finished box ended, as far as its post shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    Error,
+    /// Includes the daemon's own stop: a restart may find the turn still running.
+    Interrupted,
+    /// Sent as far as it could be, then given up (a 4xx from the server).
+    Abandoned,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostEntry {
+    /// The server's base URL (never its token).
+    pub server: String,
+    pub channel_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<String>,
+    /// Wall-clock ms at which a create was about to be sent and no id has come back yet: after a
+    /// crash the post may exist without us knowing its id, so the channel is searched for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating_since_ms: Option<i64>,
+    /// The text the post shows; dropped once finished (nothing compares against it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
+    #[serde(default)]
+    pub finished: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Wall-clock ms of the last change, for pruning.
+    pub updated_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileFormat {
+    version: u32,
+    posts: Vec<FileEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileEntry {
+    #[serde(flatten)]
+    key: PostKey,
+    #[serde(flatten)]
+    entry: PostEntry,
+}
+
+/// The posts of this and previous runs, by box.
+#[derive(Debug, Default)]
+pub struct PostStore {
+    path: Option<PathBuf>,
+    entries: BTreeMap<PostKey, PostEntry>,
+}
+
+impl PostStore {
+    /// Loads `<data_dir>/posts.json`, creating the dir if needed. A missing file is an empty
+    /// store; an unreadable or corrupt one is logged, set aside as `posts.json.corrupt` and
+    /// replaced by an empty store: losing track of old posts is better than not starting.
+    pub fn open(data_dir: &Path) -> Result<PostStore, StateError> {
+        fs::create_dir_all(data_dir).map_err(|source| StateError::CreateDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        if !data_dir.is_dir() {
+            return Err(StateError::NotADir {
+                path: data_dir.to_owned(),
+            });
+        }
+        let path = data_dir.join(POSTS_FILE);
+        let entries = match fs::read(&path) {
+            Ok(bytes) => match decode(&bytes) {
+                Ok(entries) => entries,
+                Err(why) => {
+                    let aside = path.with_extension("json.corrupt");
+                    let kept = fs::rename(&path, &aside).is_ok();
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %why,
+                        kept_as = %if kept { aside.display().to_string() } else { "-".into() },
+                        "the posts state file is corrupt; starting without it (posts of boxes \
+                         open before this start may be posted again)"
+                    );
+                    BTreeMap::new()
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e,
+                    "cannot read the posts state file; starting without it");
+                BTreeMap::new()
+            }
+        };
+        Ok(PostStore {
+            path: Some(path),
+            entries,
+        })
+    }
+
+    /// A store that is never written (tests, or no data dir).
+    pub fn in_memory() -> PostStore {
+        PostStore::default()
+    }
+
+    /// The file this store is saved to; None for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &PostKey) -> Option<&PostEntry> {
+        self.entries.get(key)
+    }
+
+    pub fn put(&mut self, key: PostKey, mut entry: PostEntry) {
+        if entry.finished {
+            entry.last_text = None;
+        }
+        self.entries.insert(key, entry);
+    }
+
+    pub fn remove(&mut self, key: &PostKey) -> Option<PostEntry> {
+        self.entries.remove(key)
+    }
+
+    /// Every entry of one session, oldest turn first.
+    pub fn session_entries<'a>(
+        &'a self,
+        gateway: &'a str,
+        session_key: &'a str,
+    ) -> impl Iterator<Item = (&'a PostKey, &'a PostEntry)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(k, _)| k.gateway == gateway && k.session_key == session_key)
+    }
+
+    /// Drops finished entries older than a day and unfinished ones older than a week.
+    pub fn prune(&mut self, now_ms: i64) {
+        self.entries.retain(|_, e| {
+            let age = now_ms.saturating_sub(e.updated_ms);
+            if e.finished {
+                age <= KEEP_FINISHED_MS
+            } else {
+                age <= KEEP_UNFINISHED_MS
+            }
+        });
+    }
+
+    /// The file's content for this state.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let file = FileFormat {
+            version: FORMAT_VERSION,
+            posts: self
+                .entries
+                .iter()
+                .map(|(key, entry)| FileEntry {
+                    key: key.clone(),
+                    entry: entry.clone(),
+                })
+                .collect(),
+        };
+        // Plain structs of strings and integers: serializing cannot fail.
+        serde_json::to_vec_pretty(&file).unwrap_or_default()
+    }
+
+    /// Writes the store now (atomically); a no-op for an in-memory store.
+    pub fn save(&self) -> Result<(), StateError> {
+        match &self.path {
+            Some(path) => {
+                write_atomic(path, &self.to_bytes()).map_err(|source| StateError::Write {
+                    path: path.clone(),
+                    source,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<BTreeMap<PostKey, PostEntry>, String> {
+    let file: FileFormat = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if file.version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {} (this build reads {FORMAT_VERSION})",
+            file.version
+        ));
+    }
+    Ok(file.posts.into_iter().map(|f| (f.key, f.entry)).collect())
+}
+
+/// Replaces `path` with `bytes` so that a crash at any point leaves the old or the new content:
+/// temp file in the same dir (so the rename cannot cross filesystems), fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".posts-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(started_ms: i64) -> PostKey {
+        PostKey {
+            gateway: "/home/alice/.openclaw".into(),
+            session_key: "agent:main:main".into(),
+            started_ms,
+        }
+    }
+
+    fn entry(finished: bool, updated_ms: i64) -> PostEntry {
+        PostEntry {
+            server: "https://chat.example.com".into(),
+            channel_id: "ch1".into(),
+            root_id: Some("root1".into()),
+            post_id: Some("post1".into()),
+            creating_since_ms: None,
+            last_text: Some("```\nmain\n```".into()),
+            finished,
+            outcome: None,
+            updated_ms,
+        }
+    }
+
+    #[test]
+    fn saved_entries_come_back_and_no_temp_file_is_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = PostStore::open(dir.path()).expect("opens");
+        assert!(store.is_empty());
+        store.put(key(1), entry(false, 10));
+        store.put(
+            key(2),
+            PostEntry {
+                post_id: None,
+                creating_since_ms: Some(5),
+                ..entry(false, 10)
+            },
+        );
+        store.save().expect("saves");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("lists")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![POSTS_FILE.to_string()]);
+
+        let again = PostStore::open(dir.path()).expect("reopens");
+        assert_eq!(again.len(), 2);
+        assert_eq!(again.get(&key(1)), Some(&entry(false, 10)));
+        assert_eq!(
+            again.get(&key(2)).and_then(|e| e.creating_since_ms),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn a_corrupt_file_starts_an_empty_store_and_is_kept_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(POSTS_FILE), b"{\"version\":1,\"posts\":[{").expect("write");
+        let store = PostStore::open(dir.path()).expect("does not fail");
+        assert!(store.is_empty());
+        assert!(dir.path().join("posts.json.corrupt").exists());
+
+        fs::write(
+            dir.path().join(POSTS_FILE),
+            b"{\"version\":99,\"posts\":[]}",
+        )
+        .expect("write");
+        assert!(PostStore::open(dir.path()).expect("opens").is_empty());
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        fs::write(&file, b"").expect("write");
+        assert!(PostStore::open(&file).is_err());
+    }
+
+    #[test]
+    fn finished_entries_lose_their_text_and_are_pruned_after_a_day() {
+        let day = 24 * 3600 * 1000;
+        let mut store = PostStore::in_memory();
+        store.put(key(1), entry(true, 0));
+        store.put(key(2), entry(true, day));
+        store.put(key(3), entry(false, 0));
+        assert_eq!(store.get(&key(1)).and_then(|e| e.last_text.clone()), None);
+        store.prune(day + 1);
+        assert!(store.get(&key(1)).is_none());
+        assert!(store.get(&key(2)).is_some());
+        assert!(
+            store.get(&key(3)).is_some(),
+            "unfinished entries live longer"
+        );
+        store.prune(8 * day);
+        assert!(store.get(&key(3)).is_none());
+        store.save().expect("in-memory save is a no-op");
+    }
+
+    #[test]
+    fn session_entries_select_one_session() {
+        let mut store = PostStore::in_memory();
+        store.put(key(1), entry(false, 0));
+        store.put(
+            PostKey {
+                session_key: "other".into(),
+                ..key(1)
+            },
+            entry(false, 0),
+        );
+        let found: Vec<_> = store
+            .session_entries("/home/alice/.openclaw", "agent:main:main")
+            .collect();
+        assert_eq!(found.len(), 1);
+    }
+}

@@ -1,0 +1,219 @@
+//! Deltas in: folding them into boxes, finding where each box goes, and — for boxes rebuilt
+//! at startup (`BoxOp::Restored`) — finding the post a previous run left for them.
+
+use std::collections::HashSet;
+
+use crate::gateway::accounts::Account;
+use crate::gateway::route::Target;
+use crate::render::render_markdown;
+use crate::service::state::{Outcome, PostEntry, PostKey};
+use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
+
+use super::job::Lookup;
+use super::throttle::Throttle;
+use super::tracked::{Dest, Phase, Tracked, account_id};
+use super::worker::{LOOKUP_MARGIN_MS, Worker, wall_ms};
+
+impl Worker {
+    pub(super) fn on_delta(&mut self, delta: &BoxDelta, now_ms: i64) {
+        let reopens = matches!(delta.ops.first(), Some(BoxOp::Open { .. }));
+        if let Some(b) = self.boxes.get_mut(&delta.id) {
+            let applied = if reopens {
+                BoxModel::open(delta).map(|m| b.model = m)
+            } else {
+                b.model.apply(delta)
+            };
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, "box delta out of order; ignored");
+                return;
+            }
+            if !b.model.retracted {
+                b.text = render_markdown(
+                    &b.model,
+                    now_ms,
+                    &self.opts.render,
+                    self.opts.max_message_chars,
+                );
+            }
+            self.drop_if_unseen(&delta.id);
+            return;
+        }
+        if !reopens {
+            // Boxes never posted (no route, restored and already shown) end up here too.
+            return;
+        }
+        match BoxModel::open(delta) {
+            Ok(model) => self.open_box(model, now_ms),
+            Err(e) => tracing::warn!(error = %e, "box delta without its opening; ignored"),
+        }
+    }
+
+    /// A retracted box that never reached the server and waits for a slot: forget it now.
+    fn drop_if_unseen(&mut self, id: &BoxId) {
+        let unseen = self.boxes.get(id).is_some_and(|b| {
+            b.model.retracted
+                && !b.admitted
+                && b.lookup.is_none()
+                && !matches!(b.phase, Phase::Posted { .. })
+        });
+        if unseen {
+            self.boxes.remove(id);
+        }
+    }
+
+    fn destination(&mut self, model: &BoxModel) -> Option<(Account, Dest, Option<String>)> {
+        let gateway = &model.id.session.gateway;
+        let (account_id, dest, root_id) = match &model.route {
+            Some(route) => (
+                route.account_id.clone(),
+                match &route.target {
+                    Target::Channel(c) => Dest::Channel(c.clone()),
+                    Target::User(u) => Dest::Dm(u.clone()),
+                },
+                route.root_id.clone(),
+            ),
+            None => match &self.opts.default_channel {
+                Some(c) => ("default".to_owned(), Dest::Channel(c.clone()), None),
+                None => {
+                    let k = format!("noroute\0{}\0{}", gateway.display(), model.session_key);
+                    if self.once(k) {
+                        tracing::info!(gateway = %gateway.display(), session_key = %model.session_key,
+                            "session not bound to Mattermost and no default_channel: its boxes are not posted");
+                    }
+                    return None;
+                }
+            },
+        };
+        match self.accounts.account(gateway, &account_id) {
+            Some(account) => Some((account, dest, root_id)),
+            None => {
+                let k = format!("noaccount\0{}\0{account_id}", gateway.display());
+                if self.once(k) {
+                    tracing::warn!(gateway = %gateway.display(), account_id = %account_id,
+                        "no Mattermost account configured for this gateway's accountId: its boxes are not posted");
+                }
+                None
+            }
+        }
+    }
+
+    fn open_box(&mut self, model: BoxModel, now_ms: i64) {
+        if model.retracted {
+            return;
+        }
+        let Some((account, dest, mut root_id)) = self.destination(&model) else {
+            return;
+        };
+        let key = PostKey {
+            gateway: model.id.session.gateway.to_string_lossy().into_owned(),
+            session_key: model.session_key.clone(),
+            started_ms: model.started_ms,
+        };
+        let mut phase = match dest {
+            Dest::Channel(channel_id) => Phase::NeedPost { channel_id },
+            Dest::Dm(user_id) => {
+                let (base, tok) = account_id(&account);
+                match self.dms.get(&(base, tok, user_id.clone())) {
+                    Some(channel_id) => Phase::NeedPost {
+                        channel_id: channel_id.clone(),
+                    },
+                    None => Phase::NeedChannel { user_id },
+                }
+            }
+        };
+        let mut shown = None;
+        let mut marker_ms = None;
+        let mut lookup = None;
+        if model.restored {
+            let ended = model.is_finished().then_some(model.ended_ms).flatten();
+            match self.adoptable(&key, &account.base_url, ended) {
+                Some((old_key, entry)) => {
+                    self.store.remove(&old_key);
+                    root_id = entry.root_id.clone();
+                    shown = entry.last_text.clone();
+                    match (entry.post_id, entry.creating_since_ms) {
+                        (Some(post_id), _) => {
+                            phase = Phase::Posted {
+                                channel_id: entry.channel_id,
+                                post_id,
+                            };
+                        }
+                        (None, since) => {
+                            let since = since.unwrap_or(entry.updated_ms);
+                            marker_ms = Some(since);
+                            lookup = Some(Lookup {
+                                since_ms: since - LOOKUP_MARGIN_MS,
+                                keys: vec![old_key, key.clone()],
+                            });
+                            phase = Phase::NeedPost {
+                                channel_id: entry.channel_id,
+                            };
+                        }
+                    }
+                    tracing::info!(session_key = %key.session_key, "restored box: continuing the post of the previous run");
+                }
+                None if model.is_finished() => {
+                    // The session's last turn, shown when it happened.
+                    return;
+                }
+                None => {}
+            }
+        }
+        let text = self.render(&model, now_ms);
+        let id = model.id.clone();
+        self.opened += 1;
+        let tracked = Tracked {
+            model,
+            key,
+            account,
+            root_id,
+            text,
+            shown,
+            phase,
+            order: self.opened,
+            admitted: false,
+            busy: false,
+            throttle: Throttle::new(self.opts.throttle),
+            marker_ms,
+            lookup,
+        };
+        let entry = tracked.entry(wall_ms());
+        let key = tracked.key.clone();
+        self.boxes.insert(id.clone(), tracked);
+        if let Some(entry) = entry {
+            self.store.put(key, entry);
+            self.store_changed();
+        }
+        self.queue.push_back(id);
+    }
+
+    /// The stored post a restored box continues: an unfinished one of the same session, or the
+    /// same turn's post that our own stop marked [INTERRUPTED] (the turn went on meanwhile).
+    /// The same turn (same start) wins; else the latest. A closed box takes no post started
+    /// after it ended (that is a later turn's), and a post another box continues is taken.
+    fn adoptable(
+        &self,
+        key: &PostKey,
+        server: &str,
+        ended_ms: Option<i64>,
+    ) -> Option<(PostKey, PostEntry)> {
+        let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
+        let candidates = || {
+            self.store
+                .session_entries(&key.gateway, &key.session_key)
+                .filter(|(k, e)| {
+                    e.server == server
+                        && !claimed.contains(k)
+                        && (e.post_id.is_some() || e.creating_since_ms.is_some())
+                        && ended_ms.is_none_or(|end| k.started_ms <= end)
+                        && (!e.finished
+                            || (e.outcome == Some(Outcome::Interrupted)
+                                && k.started_ms == key.started_ms))
+                })
+        };
+        candidates()
+            .find(|(k, _)| k.started_ms == key.started_ms)
+            .or_else(|| candidates().max_by_key(|(k, e)| (k.started_ms, e.updated_ms)))
+            .map(|(k, e)| (k.clone(), e.clone()))
+    }
+}

@@ -1,0 +1,972 @@
+//! The REST sink against an in-process Mattermost stub: posts, pacing, failures, restarts.
+
+mod stub;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::{Instant, sleep};
+
+use super::{BreakerState, RestOptions, RestSink};
+use crate::gateway::accounts::{Account, AccountBook, SingleAccount};
+use crate::gateway::route::{Route, Target};
+use crate::render::render_markdown;
+use crate::service::config::Secret;
+use crate::service::state::PostStore;
+use crate::session::{
+    BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
+};
+use crate::sink::Sink;
+use stub::{BOT_ID, Fault, Stub, TOKEN};
+
+const GW: &str = "/home/alice/.openclaw";
+const CH: &str = "channel00000000000000000aa";
+const ROOT: &str = "rootpost0000000000000000aa";
+const USER: &str = "alice00000000000000000000a";
+const STARTED: i64 = 1_700_000_000_000;
+const NOW: i64 = STARTED + 4_000;
+const WAIT: Duration = Duration::from_secs(3);
+
+fn opts() -> RestOptions {
+    RestOptions {
+        throttle: Duration::from_millis(20),
+        request_timeout: Duration::from_secs(3),
+        breaker_cooldown: Duration::from_millis(200),
+        retry_backoff_min: Duration::from_millis(5),
+        retry_backoff_max: Duration::from_millis(20),
+        ..RestOptions::default()
+    }
+}
+
+fn accounts(stub: &Stub) -> Arc<dyn AccountBook> {
+    Arc::new(SingleAccount(Account {
+        base_url: stub.base_url.clone(),
+        token: Secret::new(TOKEN),
+    }))
+}
+
+fn to_channel(root: Option<&str>) -> Option<Route> {
+    Some(Route {
+        account_id: "default".into(),
+        target: Target::Channel(CH.into()),
+        root_id: root.map(str::to_owned),
+    })
+}
+
+/// One turn, as the session stage would emit it; keeps its own model to know the right text.
+struct Turn {
+    id: BoxId,
+    seq: u64,
+    started_ms: i64,
+    route: Option<Route>,
+    model: Option<BoxModel>,
+}
+
+impl Turn {
+    fn new(key: &str, turn: u64, route: Option<Route>) -> Turn {
+        Turn {
+            id: BoxId {
+                session: SessionId {
+                    gateway: GW.into(),
+                    agent_id: "main".into(),
+                    key: key.into(),
+                },
+                turn,
+            },
+            seq: 0,
+            started_ms: STARTED,
+            route,
+            model: None,
+        }
+    }
+
+    fn delta(&mut self, ops: Vec<BoxOp>) -> BoxDelta {
+        self.seq += 1;
+        let d = BoxDelta {
+            id: self.id.clone(),
+            seq: self.seq,
+            ops,
+        };
+        match &mut self.model {
+            Some(m) => m.apply(&d).expect("in order"),
+            None => self.model = Some(BoxModel::open(&d).expect("opens")),
+        }
+        d
+    }
+
+    fn open_op(&self) -> BoxOp {
+        BoxOp::Open {
+            agent_id: "main".into(),
+            session_key: self.id.session.key.clone(),
+            started_ms: self.started_ms,
+            route: self.route.clone(),
+        }
+    }
+
+    fn open(&mut self) -> BoxDelta {
+        let op = self.open_op();
+        self.delta(vec![op])
+    }
+
+    /// `[Open, Restored, lines…, Close?]`: a box rebuilt from disk at startup.
+    fn restored(&mut self, lines: &[&str], closed: Option<BoxState>) -> BoxDelta {
+        let mut ops = vec![self.open_op(), BoxOp::Restored];
+        ops.extend(lines.iter().map(|l| BoxOp::AddLine(line(l))));
+        if let Some(state) = closed {
+            ops.push(close_op(state));
+        }
+        self.delta(ops)
+    }
+
+    fn line(&mut self, text: &str) -> BoxDelta {
+        self.delta(vec![BoxOp::AddLine(line(text))])
+    }
+
+    fn close(&mut self, state: BoxState) -> BoxDelta {
+        self.delta(vec![close_op(state)])
+    }
+
+    fn retract(&mut self) -> BoxDelta {
+        self.delta(vec![BoxOp::Retract])
+    }
+
+    fn text(&self) -> String {
+        render_markdown(
+            self.model.as_ref().expect("opened"),
+            NOW,
+            &Default::default(),
+            16_383,
+        )
+    }
+}
+
+fn line(text: &str) -> Line {
+    Line {
+        depth: 0,
+        kind: LineKind::Tool,
+        text: text.into(),
+        status: LineStatus::Ok,
+    }
+}
+
+fn close_op(state: BoxState) -> BoxOp {
+    BoxOp::Close {
+        state,
+        ended_ms: STARTED + 9_000,
+        error: None,
+    }
+}
+
+fn key(n: u32) -> String {
+    format!("agent:main:mattermost:channel:{CH}:thread:t{n}")
+}
+
+fn has_text(s: &stub::StubState, text: &str) -> bool {
+    s.live_posts().iter().any(|p| p.message == text)
+}
+
+fn breaker(sink: &RestSink, stub: &Stub) -> Option<BreakerState> {
+    sink.breaker_states()
+        .into_iter()
+        .find(|(server, _)| *server == stub.base_url)
+        .map(|(_, state)| state)
+}
+
+/// The stub records a request before the sink has seen its answer: poll the breaker.
+async fn wait_breaker(sink: &RestSink, stub: &Stub, want: BreakerState) {
+    let deadline = Instant::now() + WAIT;
+    while breaker(sink, stub) != Some(want) {
+        assert!(Instant::now() < deadline, "breaker never became {want:?}");
+        sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn file_store(dir: &Path) -> PostStore {
+    PostStore::open(dir).expect("store opens")
+}
+
+#[tokio::test]
+async fn a_box_is_one_post_then_message_only_patches() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut t = Turn::new(&key(1), 1, to_channel(Some(ROOT)));
+    sink.deliver(&[t.open()], NOW);
+    let first = t.text();
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    for i in 0..3 {
+        sink.deliver(&[t.line(&format!("exec: step {i}"))], NOW);
+        sleep(Duration::from_millis(40)).await;
+    }
+    sink.deliver(&[t.close(BoxState::Done)], NOW);
+    let last = t.text();
+    stub.wait("the final text", WAIT, |s| has_text(s, &last))
+        .await;
+    sink.finish(NOW);
+    let report = sink.drain(WAIT).await;
+
+    assert!(!report.timed_out);
+    assert_eq!((report.delivered, report.posts_created), (1, 1));
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1, "never a second post");
+        let create = s
+            .matching("POST", "/api/v4/posts", "/posts")
+            .next()
+            .expect("create");
+        assert_eq!(create.body["channel_id"], CH);
+        assert_eq!(create.body["root_id"], ROOT);
+        assert_eq!(create.body["message"], first.as_str());
+        assert_eq!(
+            create.body["props"],
+            json!({"openclaw_livestatus": {"gateway": GW, "session_key": key(1), "started_ms": STARTED}})
+        );
+        assert!(s.patches() >= 1);
+        for p in s.matching("PUT", "/api/v4/posts/", "") {
+            assert!(p.path.ends_with("/patch"), "only patches: {}", p.path);
+            let keys: Vec<_> = p.body.as_object().expect("object").keys().collect();
+            assert_eq!(keys, vec!["message"], "a patch must not touch props");
+        }
+        for r in &s.requests {
+            assert_eq!(r.auth.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+            let ua = r.user_agent.as_deref().unwrap_or("");
+            assert!(ua.starts_with("openclaw-livestatus/"), "{ua}");
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_dm_route_resolves_the_bot_and_the_direct_channel_once_per_account() {
+    const BOB: &str = "bob0000000000000000000000a";
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let dm = |user: &str| {
+        Some(Route {
+            account_id: "default".into(),
+            target: Target::User(user.into()),
+            root_id: None,
+        })
+    };
+    for (n, user) in [USER, BOB, USER].into_iter().enumerate() {
+        let mut t = Turn::new("agent:main:main", n as u64, dm(user));
+        t.started_ms += n as i64 * 60_000;
+        sink.deliver(&[t.open(), t.close(BoxState::Done)], NOW);
+        stub.wait("the DM post", WAIT, |s| s.creates() == n + 1)
+            .await;
+    }
+    stub.with(|s| {
+        assert_eq!(s.count("GET", "/api/v4/users/me", ""), 1, "bot id cached");
+        let direct: Vec<_> = s.matching("POST", "/api/v4/channels/direct", "").collect();
+        assert_eq!(direct.len(), 2, "one per user, cached");
+        assert_eq!(direct[0].body, json!([BOT_ID, USER]));
+        assert_eq!(direct[1].body, json!([BOT_ID, BOB]));
+        let channels: Vec<_> = s
+            .matching("POST", "/api/v4/posts", "/posts")
+            .map(|r| r.body["channel_id"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(channels[0].starts_with("dm") && channels[0] != channels[1]);
+        assert_eq!(channels[0], channels[2]);
+        let create = s
+            .matching("POST", "/api/v4/posts", "/posts")
+            .next()
+            .expect("create");
+        assert!(
+            create.body.get("root_id").is_none(),
+            "root_id omitted at top level"
+        );
+    });
+}
+
+#[tokio::test]
+async fn unrouted_sessions_go_to_the_default_channel_or_nowhere() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut t = Turn::new("agent:main:cron:nightly", 1, None);
+    sink.deliver(&[t.open(), t.close(BoxState::Done)], NOW);
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.drain(WAIT).await.posts_created, 0);
+    assert!(
+        stub.with(|s| s.requests.is_empty()),
+        "no default channel: not posted"
+    );
+
+    let mut sink = RestSink::start(
+        RestOptions {
+            default_channel: Some("defaultchan000000000000aa".into()),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new("agent:main:cron:nightly", 1, None);
+    sink.deliver(&[t.open(), t.close(BoxState::Done)], NOW);
+    let report = sink.drain(WAIT).await;
+    assert_eq!(report.posts_created, 1);
+    stub.with(|s| {
+        let create = s
+            .matching("POST", "/api/v4/posts", "/posts")
+            .next()
+            .expect("create");
+        assert_eq!(create.body["channel_id"], "defaultchan000000000000aa");
+        assert!(create.body.get("root_id").is_none());
+    });
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_costs_a_leading_and_a_trailing_request() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(
+        RestOptions {
+            throttle: Duration::from_millis(500),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    let start = Instant::now();
+    for i in 0..100 {
+        sink.deliver(&[t.line(&format!("read: file {i}"))], NOW);
+        sleep(Duration::from_millis(2)).await;
+    }
+    sink.deliver(&[t.close(BoxState::Done)], NOW);
+    // Normally ~250 ms; on a loaded machine up to a second still means one trailing flush
+    // per window at most, which is what is checked.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the burst took too long"
+    );
+    let last = t.text();
+    stub.wait("the final text", WAIT, |s| has_text(s, &last))
+        .await;
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1);
+        assert!(s.patches() <= 2, "{} patches for one burst", s.patches());
+    });
+}
+
+#[tokio::test]
+async fn retracting_deletes_a_posted_box_and_sends_nothing_for_an_unposted_one() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut posted = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[posted.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    sink.deliver(&[posted.retract()], NOW);
+    stub.wait("the delete", WAIT, |s| {
+        s.count("DELETE", "/api/v4/posts/", "") == 1
+    })
+    .await;
+    assert!(stub.with(|s| s.live_posts().is_empty()));
+
+    let mut never = Turn::new(&key(2), 1, to_channel(None));
+    sink.deliver(&[never.open(), never.retract()], NOW);
+    let before = stub.with(|s| s.requests.len());
+    let report = sink.drain(WAIT).await;
+    assert_eq!(
+        stub.with(|s| s.requests.len()),
+        before,
+        "nothing for an unposted box"
+    );
+    assert_eq!((report.deletes, report.undelivered), (1, 0));
+}
+
+#[tokio::test]
+async fn the_breaker_opens_pauses_probes_and_the_box_catches_up_in_one_request() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.down = true);
+    let mut sink = RestSink::start(
+        RestOptions {
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_millis(300),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    wait_breaker(&sink, &stub, BreakerState::Open).await;
+    let seen = stub.with(|s| s.requests.len());
+    assert_eq!(seen, 3, "opens after three failures");
+    for i in 0..5 {
+        sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        sleep(Duration::from_millis(20)).await;
+    }
+    sink.deliver(&[t.close(BoxState::Done)], NOW);
+    stub.with(|s| s.down = false);
+    let last = t.text();
+    stub.wait("the final text", WAIT, |s| has_text(s, &last))
+        .await;
+    wait_breaker(&sink, &stub, BreakerState::Closed).await;
+    stub.with(|s| {
+        let since_open: Vec<_> = s.requests[seen..].iter().collect();
+        assert_eq!(
+            since_open.iter().filter(|r| r.method == "POST").count(),
+            1,
+            "one create, with the latest text"
+        );
+        assert_eq!(s.patches(), 0, "no replay of missed states");
+        assert_eq!(s.live_posts().len(), 1);
+        for r in since_open {
+            assert!(
+                r.at >= s.requests[seen - 1].at + Duration::from_millis(300),
+                "no request before the cooldown has passed"
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn after_an_outage_a_posted_box_gets_its_latest_state_in_one_update() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(
+        RestOptions {
+            breaker_failures: 2,
+            breaker_cooldown: Duration::from_millis(100),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    stub.with(|s| s.down = true);
+    for i in 0..10 {
+        sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        sleep(Duration::from_millis(30)).await;
+    }
+    sink.deliver(&[t.close(BoxState::Error)], NOW);
+    sleep(Duration::from_millis(50)).await;
+    stub.with(|s| s.down = false);
+    let last = t.text();
+    stub.wait("the final text", WAIT, |s| has_text(s, &last))
+        .await;
+    sleep(Duration::from_millis(100)).await;
+    stub.with(|s| {
+        let ok_patches = s
+            .matching("PUT", "/api/v4/posts/", "/patch")
+            .filter(|r| r.status == 200)
+            .count();
+        assert_eq!(ok_patches, 1, "one catch-up update");
+    });
+}
+
+#[tokio::test]
+async fn a_429_waits_retry_after_and_is_not_a_breaker_failure() {
+    let stub = Stub::start().await;
+    stub.with(|s| {
+        s.faults.push_back(Fault {
+            method: "POST",
+            path_end: "/posts",
+            status: 429,
+            headers: vec![
+                ("retry-after", "0.3".into()),
+                ("x-ratelimit-reset", "30".into()),
+            ],
+            body: "limit exceeded".into(),
+        })
+    });
+    let mut sink = RestSink::start(
+        RestOptions {
+            breaker_failures: 1,
+            breaker_cooldown: Duration::from_secs(60),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the post after the 429", WAIT, |s| {
+        s.live_posts().len() == 1
+    })
+    .await;
+    // The 429's answer was handled before the retry that made the post.
+    assert_eq!(breaker(&sink, &stub), Some(BreakerState::Closed));
+    stub.with(|s| {
+        let gap = s.requests[1].at - s.requests[0].at;
+        assert!(gap >= Duration::from_millis(300), "waited {gap:?}");
+        assert!(
+            gap < Duration::from_secs(5),
+            "Retry-After wins over the reset header"
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_waits_for_the_rate_limit_reset() {
+    let stub = Stub::start().await;
+    stub.with(|s| {
+        s.faults.push_back(Fault {
+            method: "POST",
+            path_end: "/posts",
+            status: 429,
+            // Mattermost sends whole seconds; a fraction keeps the test short and tells the
+            // header's wait apart from the 1 s used when a 429 has no usable header.
+            headers: vec![
+                ("x-ratelimit-reset", "0.4".into()),
+                ("x-ratelimit-remaining", "0".into()),
+            ],
+            body: "limit exceeded".into(),
+        })
+    });
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the post after the 429", WAIT, |s| {
+        s.live_posts().len() == 1
+    })
+    .await;
+    stub.with(|s| {
+        let gap = s.requests[1].at - s.requests[0].at;
+        assert!(gap >= Duration::from_millis(400), "waited {gap:?}");
+        assert!(
+            gap < Duration::from_millis(900),
+            "the header's wait, not the default: {gap:?}"
+        );
+    });
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff_without_a_second_post() {
+    let stub = Stub::start().await;
+    stub.with(|s| {
+        s.faults.push_back(Fault {
+            method: "POST",
+            path_end: "/posts",
+            status: 503,
+            headers: vec![],
+            body: "<html>bad gateway</html>".into(),
+        })
+    });
+    let mut sink = RestSink::start(
+        RestOptions {
+            retry_backoff_min: Duration::from_millis(100),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the post after the 503", WAIT, |s| {
+        s.live_posts().len() == 1
+    })
+    .await;
+    stub.with(|s| {
+        let gap = s.requests[1].at - s.requests[0].at;
+        assert!(gap >= Duration::from_millis(50), "backed off {gap:?}");
+        assert_eq!(
+            s.requests[1].method, "GET",
+            "looks for the post before posting again"
+        );
+        assert_eq!(s.creates(), 2);
+    });
+}
+
+#[tokio::test]
+async fn a_create_that_timed_out_but_landed_is_found_not_posted_twice() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.hang_creates = true);
+    let mut sink = RestSink::start(
+        RestOptions {
+            request_timeout: Duration::from_millis(300),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the hanging create", WAIT, |s| s.creates() == 1)
+        .await;
+    stub.with(|s| s.hang_creates = false);
+    sink.deliver(&[t.line("exec: ls"), t.close(BoxState::Done)], NOW);
+    let last = t.text();
+    stub.wait("the final text", WAIT, |s| has_text(s, &last))
+        .await;
+    let report = sink.drain(WAIT).await;
+    assert_eq!(report.posts_adopted, 1);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1);
+        assert_eq!(s.posts.len(), 1);
+    });
+}
+
+#[tokio::test]
+async fn a_refusal_stops_the_box_after_one_request_and_frees_its_slot() {
+    let stub = Stub::start().await;
+    stub.with(|s| {
+        s.faults.push_back(Fault {
+            method: "POST",
+            path_end: "/posts",
+            status: 403,
+            headers: vec![],
+            body: json!({"id": "api.context.permissions.app_error", "message": "You do not have the appropriate permissions.", "status_code": 403}).to_string(),
+        })
+    });
+    let mut sink = RestSink::start(
+        RestOptions {
+            max_active_boxes: 1,
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut refused = Turn::new(&key(1), 1, to_channel(None));
+    let mut next = Turn::new(&key(2), 1, to_channel(None));
+    sink.deliver(&[refused.open(), next.open()], NOW);
+    stub.wait("the next box's post", WAIT, |s| s.live_posts().len() == 1)
+        .await;
+    for i in 0..3 {
+        sink.deliver(&[refused.line(&format!("exec: {i}"))], NOW);
+        sleep(Duration::from_millis(30)).await;
+    }
+    let report = sink.drain(WAIT).await;
+    assert_eq!(report.abandoned, 1);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 2, "the refused box is not retried");
+        assert_eq!(
+            s.live_posts()[0].props["openclaw_livestatus"]["session_key"],
+            key(2)
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_post_deleted_by_someone_is_not_recreated() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    stub.with(|s| {
+        for p in s.posts.values_mut() {
+            p.delete_at = 1;
+        }
+    });
+    sink.deliver(&[t.line("exec: one")], NOW);
+    stub.wait("the refused patch", WAIT, |s| s.patches() == 1)
+        .await;
+    sleep(Duration::from_millis(50)).await;
+    sink.deliver(&[t.line("exec: two"), t.close(BoxState::Done)], NOW);
+    let report = sink.drain(WAIT).await;
+    assert_eq!(report.abandoned, 1);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1);
+        assert_eq!(s.patches(), 1);
+    });
+}
+
+#[tokio::test]
+async fn boxes_beyond_the_limit_wait_in_order_for_a_free_slot() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(
+        RestOptions {
+            max_active_boxes: 2,
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut turns: Vec<Turn> = (0..5)
+        .map(|n| Turn::new(&key(n), 1, to_channel(None)))
+        .collect();
+    for t in &mut turns {
+        let d = t.open();
+        sink.deliver(&[d], NOW);
+    }
+    stub.wait("two posts", WAIT, |s| s.creates() == 2).await;
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(stub.with(|s| s.creates()), 2, "the others wait");
+    for t in &mut turns {
+        let d = t.close(BoxState::Done);
+        sink.deliver(&[d], NOW);
+        let want = t.text();
+        stub.wait("the final text", WAIT, |s| has_text(s, &want))
+            .await;
+    }
+    sink.drain(WAIT).await;
+    stub.with(|s| {
+        let order: Vec<String> = s
+            .matching("POST", "/api/v4/posts", "/posts")
+            .map(|r| {
+                r.body["props"]["openclaw_livestatus"]["session_key"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        let mut first_two = order[..2].to_vec();
+        first_two.sort();
+        assert_eq!(first_two, vec![key(0), key(1)], "the first two at once");
+        assert_eq!(
+            order[2..],
+            [key(2), key(3), key(4)],
+            "then FIFO, none dropped"
+        );
+    });
+}
+
+#[tokio::test]
+async fn the_store_marks_a_create_before_posting_debounces_and_holds_no_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let path = dir.path().join("posts.json");
+    stub.with(|s| s.store_file = Some(path.clone()));
+    let mut sink = RestSink::start(
+        RestOptions {
+            throttle: Duration::ZERO,
+            ..opts()
+        },
+        accounts(&stub),
+        file_store(dir.path()),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(Some(ROOT)));
+    let started = Instant::now();
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    for i in 0..40 {
+        sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        sleep(Duration::from_millis(10)).await;
+    }
+    sink.deliver(&[t.close(BoxState::Done)], NOW);
+    let writes = sink.store_writes();
+    let windows = started.elapsed().as_millis() as u64 / 500;
+    let report = sink.drain(WAIT).await;
+    assert!(report.store_saved);
+    assert!(stub.with(|s| s.patches()) >= 10, "many updates went out");
+    // The marker write, then at most one per 500 ms window.
+    assert!(
+        writes <= 2 + windows,
+        "{writes} store writes in {windows} windows"
+    );
+
+    let at_create = stub.with(|s| s.store_at_create[0].clone());
+    let on_disk: serde_json::Value = serde_json::from_str(&at_create).expect("store json");
+    let entry = &on_disk["posts"][0];
+    assert_eq!(entry["session_key"], key(1));
+    assert!(
+        entry["creating_since_ms"].is_i64(),
+        "marker on disk before the POST"
+    );
+    assert_eq!(entry["channel_id"], CH);
+
+    let final_file = std::fs::read_to_string(&path).expect("store");
+    assert!(!final_file.contains(TOKEN));
+    let store = file_store(dir.path());
+    let k1 = key(1);
+    let (_, e) = store.session_entries(GW, &k1).next().expect("entry kept");
+    assert!(e.finished && e.post_id.is_some() && e.root_id.as_deref() == Some(ROOT));
+}
+
+/// A restart: the first sink is dropped mid-turn, as a kill would; the second finds its post.
+#[tokio::test]
+async fn a_restart_mid_turn_continues_the_saved_post() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(&[t.open(), t.line("exec: ls")], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    let path = dir.path().join("posts.json");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains("\"post_id\"")
+    {
+        assert!(Instant::now() < deadline, "post id saved");
+        sleep(Duration::from_millis(10)).await;
+    }
+    drop(first);
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut again = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(
+        &[again.restored(&["exec: ls", "exec: cat"], Some(BoxState::Done))],
+        NOW,
+    );
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.posts_created, 0);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1, "exactly one post");
+        assert_eq!(
+            s.count("GET", "/api/v4/channels/", "/posts"),
+            0,
+            "adopted by its id"
+        );
+        assert_eq!(s.live_posts()[0].message, again.text());
+    });
+}
+
+#[tokio::test]
+async fn a_restart_after_a_crash_during_the_create_finds_the_post_by_its_props() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    stub.with(|s| s.hang_creates = true);
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(&[t.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    drop(first);
+    stub.with(|s| s.hang_creates = false);
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut again = Turn::new(&key(1), 7, to_channel(None));
+    second.deliver(&[again.restored(&["exec: ls"], None)], NOW);
+    let d = again.close(BoxState::Done);
+    second.deliver(&[d], NOW);
+    let report = second.drain(WAIT).await;
+    assert_eq!((report.posts_adopted, report.posts_created), (1, 0));
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1, "exactly one post");
+        assert_eq!(s.count("GET", "/api/v4/channels/", "/posts"), 1);
+        assert_eq!(s.live_posts()[0].message, again.text());
+    });
+}
+
+/// After a crash during turn 2, the session's last finished turn (1) and its current one (2)
+/// are both restored: each keeps its own post.
+#[tokio::test]
+async fn restored_turns_each_find_their_own_post() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t1 = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(
+        &[t1.open(), t1.line("exec: ls"), t1.close(BoxState::Done)],
+        NOW,
+    );
+    let done1 = t1.text();
+    stub.wait("turn 1 done", WAIT, |s| has_text(s, &done1))
+        .await;
+    let mut t2 = Turn::new(&key(1), 2, to_channel(None));
+    t2.started_ms += 60_000;
+    first.deliver(&[t2.open(), t2.line("exec: cat")], NOW);
+    stub.wait("turn 2 posted", WAIT, |s| s.creates() == 2).await;
+    let path = dir.path().join("posts.json");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let saved = file_store(dir.path());
+        let k1 = key(1);
+        let entries: Vec<_> = saved.session_entries(GW, &k1).collect();
+        if entries.len() == 2 && entries.iter().all(|(_, e)| e.post_id.is_some()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both posts saved in {}",
+            path.display()
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+    drop(first);
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut r1 = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(&[r1.restored(&["exec: ls"], Some(BoxState::Done))], NOW);
+    let mut r2 = Turn::new(&key(1), 2, to_channel(None));
+    r2.started_ms += 60_000;
+    second.deliver(&[r2.restored(&["exec: cat", "exec: grep"], None)], NOW);
+    let d = r2.close(BoxState::Done);
+    second.deliver(&[d], NOW);
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.posts_created, 0);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 2, "no new post");
+        let messages: Vec<_> = s.live_posts().into_iter().map(|p| p.message).collect();
+        assert_eq!(messages, vec![done1.clone(), r2.text()]);
+    });
+}
+
+#[tokio::test]
+async fn restored_boxes_without_an_unfinished_post_are_shown_only_if_open() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut shown_before = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(
+        &[shown_before.restored(&["exec: ls"], Some(BoxState::Done))],
+        NOW,
+    );
+    let mut running = Turn::new(&key(2), 1, to_channel(None));
+    sink.deliver(&[running.restored(&["exec: ls"], None)], NOW);
+    let report = sink.drain(WAIT).await;
+    assert_eq!(report.posts_created, 1);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1);
+        assert_eq!(
+            s.live_posts()[0].props["openclaw_livestatus"]["session_key"],
+            key(2)
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_turn_interrupted_by_our_stop_continues_in_the_same_post() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(&[t.open(), t.line("exec: ls")], NOW);
+    first.deliver(&[t.close(BoxState::Interrupted)], NOW);
+    first.finish(NOW);
+    first.drain(WAIT).await;
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut again = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(&[again.restored(&["exec: ls"], None)], NOW);
+    let d = again.line("exec: cat");
+    second.deliver(&[d], NOW);
+    let d = again.close(BoxState::Done);
+    second.deliver(&[d], NOW);
+    second.drain(WAIT).await;
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1, "no second box for the same turn");
+        assert_eq!(s.live_posts()[0].message, again.text());
+    });
+}
+
+#[tokio::test]
+async fn finish_sends_the_latest_state_at_once_and_drain_honours_its_deadline() {
+    let stub = Stub::start().await;
+    let mut sink = RestSink::start(
+        RestOptions {
+            throttle: Duration::from_secs(30),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    stub.wait("the create", WAIT, |s| s.creates() == 1).await;
+    sink.deliver(&[t.line("exec: ls"), t.close(BoxState::Interrupted)], NOW);
+    sink.finish(NOW);
+    let started = Instant::now();
+    let report = sink.drain(WAIT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the throttle is ignored"
+    );
+    assert!(!report.timed_out);
+    assert_eq!((report.delivered, report.undelivered), (1, 0));
+    assert!(stub.with(|s| has_text(s, &t.text())));
+
+    stub.with(|s| s.down = true);
+    let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
+    let mut t = Turn::new(&key(2), 1, to_channel(None));
+    sink.deliver(&[t.open(), t.close(BoxState::Interrupted)], NOW);
+    sink.finish(NOW);
+    let started = Instant::now();
+    let report = sink.drain(Duration::from_millis(300)).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(report.timed_out);
+    assert_eq!(report.undelivered, 1);
+}

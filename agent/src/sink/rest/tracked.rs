@@ -1,0 +1,122 @@
+//! One box as the worker tracks it: its model and latest text, what the post shows, and how
+//! far it got on the server (channel known, post made).
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use crate::gateway::accounts::Account;
+use crate::service::state::{Outcome, PostEntry, PostKey};
+use crate::session::{BoxModel, BoxState};
+
+use super::job::Lookup;
+use super::throttle::Throttle;
+
+/// Where a box's post goes before its channel is known.
+#[derive(Clone, Debug)]
+pub(super) enum Dest {
+    Channel(String),
+    Dm(String),
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Phase {
+    NeedChannel { user_id: String },
+    NeedPost { channel_id: String },
+    Posted { channel_id: String, post_id: String },
+}
+
+pub(super) struct Tracked {
+    pub model: BoxModel,
+    pub key: PostKey,
+    pub account: Account,
+    pub root_id: Option<String>,
+    /// The latest rendered text.
+    pub text: String,
+    /// What the post shows, when known.
+    pub shown: Option<String>,
+    pub phase: Phase,
+    /// Arrival order: boxes are served oldest first.
+    pub order: u64,
+    pub admitted: bool,
+    pub busy: bool,
+    pub throttle: Throttle,
+    /// Wall-clock ms of the create marker, once a create was attempted.
+    pub marker_ms: Option<i64>,
+    /// Search before (re)creating: an earlier create may have succeeded unseen.
+    pub lookup: Option<Lookup>,
+}
+
+impl Tracked {
+    pub fn server(&self) -> &str {
+        &self.account.base_url
+    }
+
+    pub fn latest_shown(&self) -> bool {
+        self.shown.as_deref() == Some(self.text.as_str())
+    }
+
+    /// The store entry for this box; None while nothing may exist on the server.
+    pub fn entry(&self, now_ms: i64) -> Option<PostEntry> {
+        let (channel_id, post_id) = match &self.phase {
+            Phase::Posted {
+                channel_id,
+                post_id,
+            } => (channel_id.clone(), Some(post_id.clone())),
+            Phase::NeedPost { channel_id } if self.marker_ms.is_some() => {
+                (channel_id.clone(), None)
+            }
+            _ => return None,
+        };
+        Some(PostEntry {
+            server: self.account.base_url.clone(),
+            channel_id,
+            root_id: self.root_id.clone(),
+            creating_since_ms: if post_id.is_none() {
+                self.marker_ms
+            } else {
+                None
+            },
+            post_id,
+            last_text: self.shown.clone(),
+            finished: false,
+            outcome: None,
+            updated_ms: now_ms,
+        })
+    }
+}
+
+/// How a box left the worker.
+pub(super) enum Settle {
+    /// Its latest state is on the server.
+    Delivered,
+    /// Nothing of it remains on the server (retracted).
+    Gone,
+    /// Given up after a refusal.
+    Abandoned,
+}
+
+pub(super) fn outcome(state: BoxState) -> Option<Outcome> {
+    match state {
+        BoxState::Active => None,
+        BoxState::Done => Some(Outcome::Done),
+        BoxState::Error => Some(Outcome::Error),
+        BoxState::Interrupted => Some(Outcome::Interrupted),
+    }
+}
+
+pub(super) fn posted(phase: &Phase, post_id: String) -> Phase {
+    let channel_id = match phase {
+        Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => channel_id.clone(),
+        Phase::NeedChannel { .. } => String::new(),
+    };
+    Phase::Posted {
+        channel_id,
+        post_id,
+    }
+}
+/// Identifies an account in caches without keeping another copy of its token.
+pub(super) fn account_id(a: &Account) -> (String, u64) {
+    let mut h = DefaultHasher::new();
+    a.token.expose().hash(&mut h);
+    (a.base_url.clone(), h.finish())
+}
