@@ -174,6 +174,27 @@ impl Recording {
         })
     }
 
+    /// Moves every entry's timestamp so the recording begins at `now_ms`, as a gateway running
+    /// now would have stamped it (its earlier turns land as far in the past as they were before
+    /// the recording began). Playback timing keeps using the original stamps.
+    pub fn shifted_to(mut self, now_ms: i64) -> Recording {
+        let Some(day_start) = self
+            .transcripts
+            .values()
+            .flatten()
+            .find_map(|(ts, line)| Some(absolute_ms(line)? - (*ts)?))
+        else {
+            return self;
+        };
+        let shift = now_ms - (day_start + self.start());
+        for lines in self.transcripts.values_mut() {
+            for (_, line) in lines.iter_mut() {
+                *line = shift_timestamps(line, shift);
+            }
+        }
+        self
+    }
+
     fn start(&self) -> i64 {
         self.events.first().map(Event::t).unwrap_or(0)
     }
@@ -351,6 +372,47 @@ impl Player {
     }
 }
 
+const TS_KEY: &[u8] = b"\"timestamp\":\"";
+
+/// The entry's own `timestamp`, in ms since the epoch.
+fn absolute_ms(line: &[u8]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    crate::transcript::timestamp::parse_rfc3339_ms(v.get("timestamp")?.as_str()?)
+}
+
+/// Every `"timestamp":"<RFC 3339>"` in a line moved by `shift` ms, in the same format
+/// (`2026-11-22T03:50:29.391Z`), so the line stays byte-for-byte what the gateway wrote
+/// but for the times.
+fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(pos) = rest.windows(TS_KEY.len()).position(|w| w == TS_KEY) {
+        let value_start = pos + TS_KEY.len();
+        out.extend_from_slice(&rest[..value_start]);
+        rest = &rest[value_start..];
+        let Some(end) = rest.iter().position(|b| *b == b'"') else {
+            break;
+        };
+        let shifted = std::str::from_utf8(&rest[..end])
+            .ok()
+            .and_then(crate::transcript::timestamp::parse_rfc3339_ms)
+            .map(|ms| format_rfc3339_ms(ms + shift));
+        match shifted {
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => out.extend_from_slice(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn format_rfc3339_ms(ms: i64) -> String {
+    let secs = crate::cli::replay::iso_utc(ms);
+    // `…T03:50:29Z` → `…T03:50:29.391Z`
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
+}
+
 /// Index of the first line that is not copied history: in a fork, lines stamped before the
 /// header are written together with it.
 fn first_progress(lines: &[StampedLine]) -> usize {
@@ -419,6 +481,30 @@ mod tests {
             }
             assert!(steps.iter().any(|s| s.starts_with("lock+")), "{scenario}");
         }
+    }
+
+    #[test]
+    fn a_shifted_recording_keeps_its_lines_but_for_the_times() {
+        let line = br#"{"type":"message","id":"x","timestamp":"2026-11-22T03:50:29.391Z","message":{"timestamp":1795319427804}}"#;
+        let shifted = shift_timestamps(line, 86_400_000 + 1_609);
+        assert_eq!(
+            String::from_utf8_lossy(&shifted),
+            r#"{"type":"message","id":"x","timestamp":"2026-11-23T03:50:31.000Z","message":{"timestamp":1795319427804}}"#
+        );
+        let dir = fixture("2026.7.1/a_channel_tools");
+        let rec = Recording::from_dir(&dir.join("sessions"), &dir.join("fs-events.log"))
+            .expect("recording");
+        let now = 1_900_000_000_000;
+        let rec = rec.shifted_to(now);
+        let first = rec
+            .transcripts
+            .values()
+            .flatten()
+            .filter_map(|(_, l)| absolute_ms(l))
+            .min()
+            .expect("a stamped line");
+        // The first line was written ~2.8 s after the recording's first event (the index rewrite).
+        assert!((now..now + 5_000).contains(&first), "{first} vs {now}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End-to-end harnesses: real OpenClaw recordings played into temp state dirs, in the gateway's
 //! own order of writes, while the real pipeline follows them on a real watch tier.
 
+pub mod daemon;
 pub mod fake_mattermost;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,12 @@ pub fn recording(scenario: &str) -> Recording {
     let dir = scenario_dir(scenario);
     Recording::from_dir(&dir.join("sessions"), &dir.join("fs-events.log"))
         .unwrap_or_else(|e| panic!("recording {scenario}: {e:#}"))
+}
+
+/// A recording whose timestamps are moved to now, as a gateway running now writes them (for
+/// tests where the daemon's clock and the transcript's meet, e.g. restarts).
+pub fn recording_now(scenario: &str) -> Recording {
+    recording(scenario).shifted_to(pipeline::now_ms())
 }
 
 /// Every scenario recorded from real gateways and kept in the repo.

@@ -12,6 +12,7 @@ use crate::render::RenderOptions;
 use crate::service::config::{self, Config, ConfigSource};
 use crate::session::labels::ToolLabels;
 use crate::session::tracker::SessionConfig;
+use crate::sink::rest::RestOptions;
 use crate::watch::{Scope, WatchOptions};
 
 use super::{CheckConfigArgs, FollowArgs};
@@ -72,6 +73,20 @@ pub fn render_options(config: &Config, max_lines: Option<usize>) -> RenderOption
         max_lines: max_lines.unwrap_or(config.render.max_status_lines),
         ..RenderOptions::default()
     }
+}
+
+pub fn rest_options(config: &Config) -> RestOptions {
+    let mut opts = RestOptions {
+        max_message_chars: config.render.max_message_chars,
+        render: render_options(config, None),
+        ..RestOptions::default()
+    };
+    if let Some(mm) = &config.mattermost {
+        opts.throttle = Duration::from_millis(mm.throttle_ms);
+        opts.max_active_boxes = mm.max_active_sessions;
+        opts.default_channel = mm.default_channel.clone();
+    }
+    opts
 }
 
 pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {

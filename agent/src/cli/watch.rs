@@ -6,12 +6,20 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::pipeline::{self, run::ReadyInfo};
-use crate::sink::Sink;
+use std::sync::Arc;
+
+use crate::gateway::accounts::AccountDirectory;
+use crate::service::state::PostStore;
+use crate::sink::daemon::DaemonSink;
 use crate::sink::log::LogSink;
+use crate::sink::rest::RestSink;
 use crate::sink::terminal::TerminalView;
 
 use super::settings;
 use super::{RunArgs, WatchArgs};
+
+/// How long a stopping daemon waits for Mattermost to take the final states.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn stop_signal() {
@@ -84,38 +92,54 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             config.service.data_dir.display()
         )
     })?;
-    if config.mattermost.is_some() {
-        tracing::warn!(
-            "a [mattermost] section is configured, but this build delivers boxes to the log only"
-        );
-    }
     let opts = settings::run_options(&config)?;
-    let mut sink: Box<dyn Sink> = Box::new(LogSink::new(settings::render_options(&config, None)));
-    // STOPPING goes out as soon as the signal arrives, before open boxes are marked interrupted.
-    let stopping = async {
-        stop_signal().await;
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    };
-    runtime()?.block_on(pipeline::run(opts, sink.as_mut(), stopping, |info| {
-        tracing::info!(
-            tier = ?info.tier,
-            gateways = info.gateways,
-            open_boxes = info.open_boxes,
-            "ready"
-        );
-        if info.gateways == 0 {
-            tracing::info!(looked_in = ?info.searched, "no OpenClaw gateway found yet; waiting for one");
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    let accounts = AccountDirectory::new(config.mattermost.as_ref(), credentials.as_deref())?;
+    let store = PostStore::open(&config.service.data_dir)?;
+    let rest_opts = settings::rest_options(&config);
+    let render = settings::render_options(&config, None);
+    runtime()?.block_on(async move {
+        let mut sink = DaemonSink {
+            log: LogSink::new(render),
+            rest: Some(RestSink::start(rest_opts, Arc::new(accounts), store)),
+        };
+        // STOPPING goes out as soon as the signal arrives, before open boxes are marked
+        // interrupted and their final states delivered.
+        let stopping = async {
+            stop_signal().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        };
+        let result = pipeline::run(opts, &mut sink, stopping, |info| {
+            tracing::info!(
+                tier = ?info.tier,
+                gateways = info.gateways,
+                open_boxes = info.open_boxes,
+                "ready"
+            );
+            if info.gateways == 0 {
+                tracing::info!(looked_in = ?info.searched, "no OpenClaw gateway found yet; waiting for one");
+            }
+            let _ = sd_notify::notify(
+                false,
+                &[
+                    sd_notify::NotifyState::Ready,
+                    sd_notify::NotifyState::Status(&format!(
+                        "tier {:?}, {} gateway(s), {} active turn(s)",
+                        info.tier, info.gateways, info.open_boxes
+                    )),
+                ],
+            );
+        })
+        .await;
+        if let Some(rest) = sink.rest.take() {
+            let report = rest.drain(DRAIN_DEADLINE).await;
+            if report.timed_out || report.undelivered > 0 {
+                tracing::warn!(?report, "stopped before every box reached Mattermost");
+            } else {
+                tracing::info!(?report, "every box delivered");
+            }
         }
-        let _ = sd_notify::notify(
-            false,
-            &[
-                sd_notify::NotifyState::Ready,
-                sd_notify::NotifyState::Status(&format!(
-                    "tier {:?}, {} gateway(s), {} active turn(s)",
-                    info.tier, info.gateways, info.open_boxes
-                )),
-            ],
-        );
-    }))?;
+        result
+    })?;
     Ok(ExitCode::SUCCESS)
 }

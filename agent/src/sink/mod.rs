@@ -1,6 +1,7 @@
 //! Where boxes go. A sink receives the session stage's deltas in order and owns its own
 //! pacing (throttles, redraws), which it does on `tick`.
 
+pub mod daemon;
 pub mod log;
 pub mod rest;
 pub mod terminal;

@@ -12,7 +12,7 @@ pub mod jsonl;
 mod lenient;
 pub mod parse;
 pub mod safe_open;
-mod timestamp;
+pub(crate) mod timestamp;
 
 #[cfg(test)]
 mod test_support;

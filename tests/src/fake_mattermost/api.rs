@@ -843,6 +843,7 @@ fn create_direct(st: &mut State, uid: &str, body: &[u8]) -> Result<Reply, AppErr
 /// Seeds a post as if `user_id` had written it in the web app (used for humans' posts).
 pub(crate) fn inject(
     st: &mut State,
+    id: Option<&str>,
     channel_id: &str,
     user_id: &str,
     message: &str,
@@ -855,7 +856,7 @@ pub(crate) fn inject(
         empty_props()
     };
     st.insert(Post {
-        id: new_id(),
+        id: id.map(str::to_owned).unwrap_or_else(new_id),
         channel_id: channel_id.to_owned(),
         root_id: root_id.to_owned(),
         user_id: user_id.to_owned(),

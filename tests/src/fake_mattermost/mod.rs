@@ -305,7 +305,27 @@ impl FakeMattermost {
         root_id: Option<&str>,
     ) -> Post {
         let mut st = self.shared.lock();
-        api::inject(&mut st, channel_id, user_id, message, root_id.unwrap_or(""))
+        api::inject(
+            &mut st,
+            None,
+            channel_id,
+            user_id,
+            message,
+            root_id.unwrap_or(""),
+        )
+    }
+
+    /// Seeds a post with a given id: a recorded conversation's posts (a thread's root) exist
+    /// on the server before the replayed gateway answers in their thread.
+    pub fn seed_post_with_id(
+        &self,
+        id: &str,
+        channel_id: &str,
+        user_id: &str,
+        message: &str,
+    ) -> Post {
+        let mut st = self.shared.lock();
+        api::inject(&mut st, Some(id), channel_id, user_id, message, "")
     }
 }
 

@@ -1,0 +1,35 @@
+//! What `run` delivers to: every box to the log, and to Mattermost when an account serves it.
+
+use crate::session::BoxDelta;
+
+use super::Sink;
+use super::log::LogSink;
+use super::rest::RestSink;
+
+pub struct DaemonSink {
+    pub log: LogSink,
+    pub rest: Option<RestSink>,
+}
+
+impl Sink for DaemonSink {
+    fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64) {
+        self.log.deliver(deltas, now_ms);
+        if let Some(rest) = self.rest.as_mut() {
+            rest.deliver(deltas, now_ms);
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) {
+        self.log.tick(now_ms);
+        if let Some(rest) = self.rest.as_mut() {
+            rest.tick(now_ms);
+        }
+    }
+
+    fn finish(&mut self, now_ms: i64) {
+        self.log.finish(now_ms);
+        if let Some(rest) = self.rest.as_mut() {
+            rest.finish(now_ms);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The real `openclaw-livestatus` binary as a child process: started, signalled, killed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary cargo built beside this test (`cargo test --workspace` builds it).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir of the test executable");
+    let bin = dir.join("openclaw-livestatus");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p openclaw-livestatus`, or run `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// `openclaw-livestatus run` following `state_dir`, keeping its state in `data_dir`, with
+    /// `config` as its config file; its stderr goes to `<data_dir>/../daemon-<n>.log`.
+    pub fn start(state_dir: &Path, data_dir: &Path, config: &Path, tier: &str) -> Daemon {
+        let log = data_dir.with_file_name(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let err = std::fs::File::create(&log).expect("daemon log");
+        let child = Command::new(binary())
+            .arg("run")
+            .arg("--gateway")
+            .arg(state_dir)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--config")
+            .arg(config)
+            .arg("--tier")
+            .arg(tier)
+            .env("LOG_LEVEL", "debug")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("MM_URL")
+            .env_remove("MM_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("spawn the daemon");
+        let daemon = Daemon {
+            child: Some(child),
+            log,
+        };
+        daemon.wait_for_log("ready", Duration::from_secs(20));
+        daemon
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the daemon's log contains `needle`; panics with the log when it does not.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the daemon never logged {needle:?}:\n{}", self.log_text());
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        self.signal("-TERM");
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the daemon did not stop within 20 s of SIGTERM");
+    }
+
+    /// SIGKILL: no chance to save or flush anything.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Writes a gateway's `openclaw.json` that points its Mattermost channel at `base_url`.
+pub fn write_gateway_config(state_dir: &Path, base_url: &str, token: &str) {
+    std::fs::create_dir_all(state_dir).expect("state dir");
+    let config = serde_json::json!({
+        "channels": {"mattermost": {"enabled": true, "baseUrl": base_url, "botToken": token}},
+        "gateway": {"mode": "local", "port": 18789}
+    });
+    std::fs::write(
+        state_dir.join("openclaw.json"),
+        serde_json::to_vec_pretty(&config).expect("json"),
+    )
+    .expect("openclaw.json");
+}
