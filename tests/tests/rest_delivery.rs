@@ -460,3 +460,41 @@ fn a_box_longer_than_the_post_limit_is_cut_with_a_visible_marker() {
     );
     assert!(daemon.terminate());
 }
+
+#[test]
+fn doctor_probes_each_gateways_account_and_says_what_to_fix() {
+    let mm = FakeMattermost::start();
+    let host = Host::new(&mm, "");
+    std::fs::create_dir_all(host.state.join("agents/main/sessions")).expect("agent");
+    let doctor = |host: &Host| {
+        std::process::Command::new(livestatus_e2e::daemon::binary())
+            .arg("doctor")
+            .arg("--gateway")
+            .arg(&host.state)
+            .arg("--config")
+            .arg(&host.config)
+            .env("LOG_LEVEL", "error")
+            .env_remove("MM_URL")
+            .env_remove("MM_TOKEN")
+            .output()
+            .expect("doctor")
+    };
+    // --data-dir is the daemon's; doctor reads service.data_dir from the config.
+    std::fs::write(
+        &host.config,
+        format!("[service]\ndata_dir = \"{}\"\n", host.data.display()),
+    )
+    .expect("config");
+    let out = doctor(&host);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("bot @openclaw"), "{text}");
+    assert!(text.contains(&host.state.display().to_string()), "{text}");
+
+    write_gateway_config(&host.state, &mm.base_url(), "revoked-token");
+    let out = doctor(&host);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("refused") && text.contains("401"), "{text}");
+    assert!(!text.contains("revoked-token"), "the token was printed");
+}

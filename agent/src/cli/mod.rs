@@ -1,6 +1,7 @@
 //! The command line: what each command does is in its `--help`.
 
 pub mod demo;
+pub mod doctor;
 pub mod replay;
 pub mod settings;
 pub mod watch;
@@ -53,6 +54,11 @@ pub enum Command {
     /// Reads FILE (default /etc/openclaw-livestatus/config.toml) and the Live Status v4
     /// environment variables; exits 1 with the file, line and key of the first problem.
     CheckConfig(CheckConfigArgs),
+    /// Check this host: watch tiers, gateways, each Mattermost account (probed now), data dir.
+    ///
+    /// Exits 1 when something would keep boxes from reaching Mattermost; each line says what
+    /// was found and, for a problem, what to do.
+    Doctor(DoctorArgs),
     /// Replay a bundled real OpenClaw session into a temporary gateway while `watch` shows it.
     ///
     /// Plays what a real OpenClaw 2026.7 gateway wrote during five chats (tools in a channel,
@@ -107,6 +113,12 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct CheckConfigArgs {
     /// The config file to check.
     pub file: Option<PathBuf>,
@@ -131,6 +143,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Replay(args) => replay::replay(args),
         Command::CheckConfig(args) => settings::check_config(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Doctor(args) => doctor::doctor(args),
     };
     match result {
         Ok(code) => code,

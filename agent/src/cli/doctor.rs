@@ -1,0 +1,181 @@
+//! `doctor`: what this host offers the daemon and what stands in its way, checked now.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::gateway::accounts::{AccountBook, AccountDirectory};
+use crate::gateway::{Registry, route::DEFAULT_ACCOUNT};
+use crate::service::state::PostStore;
+
+use super::settings;
+use super::{DoctorArgs, FollowArgs};
+
+/// A line of the report: `ok`, `warn` or `fail`, then what was found.
+fn say(level: &str, what: impl AsRef<str>) {
+    println!("[{level:>4}] {}", what.as_ref());
+}
+
+pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let follow: FollowArgs = args.follow;
+    let config = settings::load(&follow)?;
+    settings::init_logging("error");
+    let mut failures = 0;
+
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    say("ok", format!("kernel {}", kernel.trim()));
+    match crate::watch::inotify_available() {
+        Ok(()) => say("ok", "tier inotify: available"),
+        Err(why) => say(
+            "warn",
+            format!("tier inotify: unavailable ({why}); the poll tier will run"),
+        ),
+    }
+    say("ok", "tier poll: available (always)");
+
+    let scope = settings::scope(&config);
+    let mut registry = Registry::new(scope.clone());
+    registry.discover();
+    let gateways: Vec<std::path::PathBuf> = registry.gateways().map(Path::to_path_buf).collect();
+    if gateways.is_empty() {
+        let looked: Vec<String> = registry
+            .search_places()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        say(
+            "warn",
+            format!(
+                "no OpenClaw gateway found (looked in: {})",
+                looked.join(", ")
+            ),
+        );
+    }
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    let accounts = AccountDirectory::new(config.mattermost.as_ref(), credentials.as_deref())?;
+    for gateway in &gateways {
+        let agents = registry
+            .agents()
+            .into_iter()
+            .filter(|a| &a.gateway == gateway)
+            .count();
+        say(
+            "ok",
+            format!(
+                "gateway {} ({agents} agent(s) with sessions)",
+                gateway.display()
+            ),
+        );
+        accounts.prime(gateway);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let described = accounts.describe();
+    for (owner, id, url, source) in &described {
+        let gateway = Path::new(owner);
+        let account = if owner == "config" {
+            gateways
+                .first()
+                .and_then(|g| accounts.account(g, id))
+                .or_else(|| accounts.account(Path::new("/"), id))
+        } else {
+            accounts.account(gateway, id)
+        };
+        let Some(account) = account else {
+            say(
+                "fail",
+                format!("account {id} of {owner} ({url}): no usable token ({source})"),
+            );
+            failures += 1;
+            continue;
+        };
+        let probe = runtime.block_on(probe(&account.base_url, account.token.expose()));
+        match probe {
+            Ok(user) => say(
+                "ok",
+                format!(
+                    "account {id} of {owner}: {url} answers, bot @{user} (token from {source})"
+                ),
+            ),
+            Err(why) => {
+                say("fail", format!("account {id} of {owner}: {url}: {why}"));
+                failures += 1;
+            }
+        }
+    }
+    if described.is_empty() {
+        say(
+            "warn",
+            format!(
+                "no Mattermost account (no [mattermost] in the config, none in a gateway's \
+                 openclaw.json): boxes go to the log only; sessions use account \
+                 \"{DEFAULT_ACCOUNT}\" unless OpenClaw names another"
+            ),
+        );
+    }
+
+    let data_dir = &config.service.data_dir;
+    match std::fs::create_dir_all(data_dir).and_then(|()| {
+        let probe = data_dir.join(".doctor-probe");
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(&probe)
+    }) {
+        Ok(()) => match PostStore::open(data_dir) {
+            Ok(store) => say(
+                "ok",
+                format!(
+                    "data dir {}: writable, {} box post(s) remembered",
+                    data_dir.display(),
+                    store.len()
+                ),
+            ),
+            Err(e) => {
+                say("fail", format!("data dir {}: {e}", data_dir.display()));
+                failures += 1;
+            }
+        },
+        Err(e) => {
+            say(
+                "fail",
+                format!(
+                    "data dir {} is not writable ({e}): set service.data_dir or --data-dir",
+                    data_dir.display()
+                ),
+            );
+            failures += 1;
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `GET /api/v4/users/me`: reachable, token accepted, and which bot it is.
+async fn probe(base_url: &str, token: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .get(format!("{base_url}/api/v4/users/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| format!("unreachable ({e})"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if status.is_success() {
+        return Ok(body["username"].as_str().unwrap_or("?").to_owned());
+    }
+    let id = body["id"].as_str().unwrap_or("");
+    Err(match status.as_u16() {
+        401 => format!(
+            "the bot token is refused (401 {id}): create a new one for the bot and update the account"
+        ),
+        403 => format!("the token may not read its own user (403 {id})"),
+        code => format!("answered {code} {id}"),
+    })
+}
