@@ -3,6 +3,7 @@
 //! - `parse`: one JSONL entry → one event (bounded, forgiving of unknown shapes).
 //! - `jsonl`: a tailer for one transcript file (offsets, partial lines, truncation, rotation,
 //!   a fork's copied history).
+//! - `sqlite`: the SQLite store of 2026.8+ (sessions with routes, transcript rows after a cursor).
 //! - `safe_open`: how a privileged reader opens users' files (beneath the sessions dir's fd,
 //!   no symlinks, one link, right owner).
 
@@ -12,6 +13,7 @@ pub mod jsonl;
 mod lenient;
 pub mod parse;
 pub mod safe_open;
+pub mod sqlite;
 pub(crate) mod timestamp;
 
 #[cfg(test)]
