@@ -13,6 +13,7 @@ use crate::gateway::sessions_index::SessionsIndex;
 use crate::render::{RenderOptions, render_text};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId, SessionRef};
+use crate::transcript::sqlite::{AgentStore, Cursor};
 use crate::transcript::{JsonlTailer, SessionsDir, TranscriptRecord};
 
 use super::ReplayArgs;
@@ -44,20 +45,34 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 /// Replays `path` and returns its boxes in the order they opened, each as it ended (or as it
 /// stood when the transcript ended), retracted ones left out.
 pub fn replay_models(path: &Path, cfg: SessionConfig) -> anyhow::Result<Vec<BoxModel>> {
-    let sources = sources(path)?;
-    if sources.is_empty() {
+    // The SQLite store first: a session it holds is not read again from JSONL leftovers.
+    let mut sessions = store_sessions(path)?;
+    let in_store: std::collections::HashSet<(PathBuf, String)> = sessions
+        .iter()
+        .map(|(s, _)| (s.id.gateway.clone(), s.id.key.clone()))
+        .collect();
+    for source in sources(path)? {
+        if in_store.contains(&(
+            source.session.id.gateway.clone(),
+            source.session.id.key.clone(),
+        )) {
+            continue;
+        }
+        let dir = SessionsDir::open(&source.dir)?;
+        let mut tailer = JsonlTailer::open(&dir, &source.name, None)
+            .with_context(|| format!("opening {}", source.dir.join(&source.name).display()))?;
+        sessions.push((source.session, tailer.read_new()?));
+    }
+    if sessions.is_empty() {
         bail!(
-            "{} holds no OpenClaw transcript (expected a <id>.jsonl file, a sessions dir or a state dir)",
+            "{} holds no OpenClaw transcript (expected a <id>.jsonl file, a sessions dir, a state dir or an openclaw-agent.sqlite)",
             path.display()
         );
     }
     // Every record of every transcript, in time order, so sub-agents interleave with parents.
     let mut timeline: Vec<(i64, usize, usize, TranscriptRecord)> = Vec::new();
-    for (i, source) in sources.iter().enumerate() {
-        let dir = SessionsDir::open(&source.dir)?;
-        let mut tailer = JsonlTailer::open(&dir, &source.name, None)
-            .with_context(|| format!("opening {}", source.dir.join(&source.name).display()))?;
-        let records = tailer.read_new()?;
+    for (i, (_, records)) in sessions.iter_mut().enumerate() {
+        let records = std::mem::take(records);
         let mut last = 0;
         for (j, record) in records.into_iter().enumerate() {
             let at = record.event.ts_ms().unwrap_or(last);
@@ -90,7 +105,7 @@ pub fn replay_models(path: &Path, cfg: SessionConfig) -> anyhow::Result<Vec<BoxM
     let mut last_at = 0;
     for (at, i, _, record) in timeline {
         fold(tracker.tick(at));
-        fold(tracker.handle(&sources[i].session, SessionInput::Record(record), at));
+        fold(tracker.handle(&sessions[i].0, SessionInput::Record(record), at));
         last_at = at;
     }
     // Let deferred closes (a parent waiting for its sub-agent) settle as the daemon would.
@@ -130,6 +145,65 @@ pub fn replay_to_string(
     Ok(text)
 }
 
+/// Sessions of the SQLite stores (2026.8+) at or under `path`, with all their records.
+fn store_sessions(path: &Path) -> anyhow::Result<Vec<(SessionRef, Vec<TranscriptRecord>)>> {
+    let mut dbs: Vec<(PathBuf, String, PathBuf)> = Vec::new();
+    if path.is_file()
+        && path
+            .file_name()
+            .is_some_and(|n| n == "openclaw-agent.sqlite")
+    {
+        if let Some(crate::layout::Place::AgentStoreFile {
+            state_dir,
+            agent_id,
+            ..
+        }) = crate::layout::place_of(path)
+        {
+            dbs.push((state_dir, agent_id, path.to_path_buf()));
+        }
+    } else if path.is_dir() {
+        for agent in crate::layout::agent_ids(path) {
+            let db = crate::layout::agent_db_path(path, &agent);
+            if db.is_file() {
+                dbs.push((path.to_path_buf(), agent, db));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (state_dir, agent_id, db) in dbs {
+        let mut store = AgentStore::open_snapshot(&db)
+            .with_context(|| format!("opening the session store {}", db.display()))?;
+        for s in store.sessions()? {
+            let mut records = Vec::new();
+            let mut cursor = Cursor {
+                generation: 0,
+                last_seq: -1,
+            };
+            loop {
+                let batch = store.read_new(&s.session_id, cursor, 1000)?;
+                let full = batch.records.len() == 1000;
+                records.extend(batch.records);
+                cursor = batch.cursor;
+                if !full {
+                    break;
+                }
+            }
+            let session = SessionRef {
+                id: SessionId {
+                    gateway: state_dir.clone(),
+                    agent_id: agent_id.clone(),
+                    key: s.key,
+                },
+                spawned_by: s.spawned_by,
+                label: s.label,
+                route: s.route,
+            };
+            out.push((session, records));
+        }
+    }
+    Ok(out)
+}
+
 /// Transcripts under `path` with their sessions, per the sessions index beside them.
 fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
     let meta =
@@ -140,6 +214,10 @@ fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if crate::layout::transcript_session_id(&name).is_none() {
+            // Not a transcript (a store, or anything else): the store reader had its say.
+            return Ok(Vec::new());
+        }
         let mut session = sessions_in(&dir)
             .into_iter()
             .find(|s| s.name == name)

@@ -41,6 +41,9 @@ pub enum Change {
         name: String,
         kind: FsEventKind,
     },
+    /// The agent's SQLite store (2026.8+) was written to (its `-wal` on every commit, the main
+    /// file at checkpoints), or appeared.
+    Store(AgentRef),
     /// A transcript's lock appeared or went away.
     Lock {
         agent: AgentRef,
@@ -160,8 +163,11 @@ impl Registry {
         if gateway.agents.contains_key(agent_id) {
             return Vec::new();
         }
-        if !layout::sessions_dir(state_dir, agent_id).is_dir() {
-            // Not yet: the sessions dir appears with the first message; its creation brings us back.
+        let has_sessions = layout::sessions_dir(state_dir, agent_id).is_dir();
+        let has_store = layout::agent_db_path(state_dir, agent_id).is_file();
+        if !has_sessions && !has_store {
+            // Not yet: the sessions dir (or the store) appears with the first message; its
+            // creation brings us back.
             return Vec::new();
         }
         tracing::info!(gateway = %state_dir.display(), agent_id, "agent found");
@@ -269,7 +275,31 @@ impl Registry {
                 changes.extend(self.add_agent(&state_dir, &agent_id));
                 changes
             }
-            Place::AgentStoreFile { .. } => Vec::new(),
+            Place::AgentStoreFile {
+                state_dir,
+                agent_id,
+                name,
+            } => {
+                let db = "openclaw-agent.sqlite";
+                let is_store = name == db || name == format!("{db}-wal");
+                if !is_store || gone || !self.in_scope(&state_dir) {
+                    return Vec::new();
+                }
+                let known = self
+                    .gateways
+                    .get(&state_dir)
+                    .is_some_and(|g| g.agents.contains_key(&agent_id));
+                if !known {
+                    // First sight: the scan of the new agent reads the store.
+                    let mut changes = self.add_gateway(&state_dir);
+                    changes.extend(self.add_agent(&state_dir, &agent_id));
+                    return changes;
+                }
+                vec![Change::Store(AgentRef {
+                    gateway: state_dir,
+                    agent_id,
+                })]
+            }
             Place::SessionFile {
                 state_dir,
                 agent_id,

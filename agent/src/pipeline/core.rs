@@ -14,7 +14,7 @@ use crate::watch::{FsEvent, FsEventKind, Scope};
 type FileKey = (AgentRef, String);
 
 /// How far a file's mtime may lag the wall clock and still count as written after startup.
-const MTIME_SLACK_MS: i64 = 2_000;
+pub(super) const MTIME_SLACK_MS: i64 = 2_000;
 
 #[derive(Default)]
 struct Followed {
@@ -25,14 +25,16 @@ struct Followed {
 
 pub struct Core {
     registry: Registry,
-    tracker: Tracker,
+    pub(super) tracker: Tracker,
     dirs: HashMap<AgentRef, SessionsDir>,
     files: HashMap<FileKey, Followed>,
     known_agents: HashSet<AgentRef>,
+    /// SQLite stores (2026.8+), per agent.
+    pub(super) stores: HashMap<AgentRef, super::stores::FollowedStore>,
     /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
-    queue: Vec<(SessionRef, SessionInput)>,
+    pub(super) queue: Vec<(SessionRef, SessionInput)>,
     /// When `startup` ran: a file written since then is news, whenever its directory is found.
-    started_ms: Option<i64>,
+    pub(super) started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
     /// turn cannot still be running (it would have timed out).
     catch_up_horizon_ms: i64,
@@ -48,6 +50,7 @@ impl Core {
             files: HashMap::new(),
             known_agents: HashSet::new(),
             queue: Vec::new(),
+            stores: HashMap::new(),
             started_ms: None,
             catch_up_horizon_ms,
         }
@@ -92,6 +95,7 @@ impl Core {
         for change in changes {
             match change {
                 Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
+                Change::Store(agent) => self.follow_store(&agent, false, now_ms, &mut out),
                 Change::Index(agent, change) => {
                     for (_key, old, new) in change.rotated {
                         self.rotate(&agent, &old, &new, now_ms, &mut out);
@@ -119,7 +123,7 @@ impl Core {
     /// session's own order kept: files that changed together (one poll interval, one burst of
     /// events) are read one after the other, but a sub-agent's line written before its
     /// parent's must still come first in the parent's box.
-    fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
+    pub(super) fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
         let mut queues: Vec<(SessionRef, std::collections::VecDeque<SessionInput>, i64)> =
             Vec::new();
         for (session, input) in self.queue.drain(..) {
@@ -168,6 +172,12 @@ impl Core {
     /// is new in followed files, and follow files it finds from their start.
     fn scan(&mut self, agent: AgentRef, now_ms: i64, out: &mut Vec<BoxDelta>) {
         let first_sight = self.known_agents.insert(agent.clone());
+        // The store first: it decides which sessions JSONL leftovers must not be read for.
+        let store_catch_up = first_sight && self.started_ms.is_none();
+        self.follow_store(&agent, store_catch_up, now_ms, out);
+        if !agent.sessions_dir().is_dir() {
+            return;
+        }
         let mut names = self.registry.current_transcripts(&agent);
         let Some(dir) = self.sessions_dir(&agent) else {
             return;
@@ -223,6 +233,9 @@ impl Core {
         out: &mut Vec<BoxDelta>,
     ) {
         let session = self.session_for(agent, name);
+        if self.in_store(agent, &session.id.key) {
+            return;
+        }
         let horizon = self.catch_up_horizon_ms;
         let Some(dir) = self.sessions_dir(agent) else {
             return;
@@ -407,6 +420,13 @@ impl Core {
     }
 
     fn feed(&mut self, session: &SessionRef, records: Vec<TranscriptRecord>) {
+        let agent = AgentRef {
+            gateway: session.id.gateway.clone(),
+            agent_id: session.id.agent_id.clone(),
+        };
+        if self.in_store(&agent, &session.id.key) {
+            return;
+        }
         self.queue.extend(
             records
                 .into_iter()

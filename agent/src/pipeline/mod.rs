@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod run;
+mod stores;
 
 pub use core::Core;
 pub use run::{RunOptions, TierChoice, now_ms, run};

@@ -117,7 +117,17 @@ impl AgentStore {
     /// regular file with one link owned by the `agent/` dir's owner, and (WAL mode) a `-wal` and
     /// `-shm` of the same owner beside it. Then checks the schema.
     pub fn open(db_path: &Path) -> Result<AgentStore, StoreError> {
-        let conn = open::open_read_only(db_path)?;
+        AgentStore::open_with(db_path, open::Missing::Wait)
+    }
+
+    /// [`AgentStore::open`] for a one-shot read (`replay`): a store no gateway has opened since
+    /// it was copied or restored (no `-wal`, no `-shm`) is read as it is instead of `NotReady`.
+    pub fn open_snapshot(db_path: &Path) -> Result<AgentStore, StoreError> {
+        AgentStore::open_with(db_path, open::Missing::Snapshot)
+    }
+
+    fn open_with(db_path: &Path, missing: open::Missing) -> Result<AgentStore, StoreError> {
+        let conn = open::open_read_only(db_path, missing)?;
         let mut store = AgentStore {
             conn,
             path: db_path.to_owned(),

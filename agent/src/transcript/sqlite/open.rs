@@ -48,8 +48,19 @@ struct Identity {
     ino: u64,
 }
 
+/// How a store with no `-wal`/`-shm` beside it is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Missing {
+    /// `NotReady`: a follower waits for the gateway to open it.
+    Wait,
+    /// Read as an immutable snapshot: with no WAL every committed row is in the main file. For a
+    /// one-shot reader of a copied or restored state dir (`replay`), never for a follower, which
+    /// would miss what a gateway opening it later commits to the WAL.
+    Snapshot,
+}
+
 /// Checks `db_path` and opens a read-only connection to it.
-pub(super) fn open_read_only(db_path: &Path) -> Result<Connection, StoreError> {
+pub(super) fn open_read_only(db_path: &Path, missing: Missing) -> Result<Connection, StoreError> {
     let agent_dir = match db_path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -67,7 +78,15 @@ pub(super) fn open_read_only(db_path: &Path) -> Result<Connection, StoreError> {
             expected: "directory",
         });
     }
-    let before = check_db_file(db_path, dir_meta.uid())?;
+    let (before, snapshot) = match check_db_file(db_path, dir_meta.uid()) {
+        Ok(identity) => (identity, false),
+        Err(StoreError::NotReady { .. })
+            if missing == Missing::Snapshot && main_file_is_whole(db_path) =>
+        {
+            (identity(&lstat(db_path)?), true)
+        }
+        Err(e) => return Err(e),
+    };
 
     // SQLite opens by name: give it a path without symlinks and forbid them
     // (SQLITE_OPEN_NOFOLLOW), so a component swapped for a symlink after the checks is refused.
@@ -83,12 +102,13 @@ pub(super) fn open_read_only(db_path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-    let conn = Connection::open_with_flags(read_only_uri(&canonical), flags).map_err(|e| {
-        StoreError::Sqlite {
-            path: db_path.to_owned(),
-            source: e,
-        }
-    })?;
+    let conn =
+        Connection::open_with_flags(read_only_uri(&canonical, snapshot), flags).map_err(|e| {
+            StoreError::Sqlite {
+                path: db_path.to_owned(),
+                source: e,
+            }
+        })?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| StoreError::Sqlite {
             path: db_path.to_owned(),
@@ -202,6 +222,19 @@ fn check_owned_file(path: &Path, dir_uid: u32) -> Result<Metadata, StoreError> {
     Ok(meta)
 }
 
+/// Whether the main file alone holds every committed row: a complete header (the database is
+/// not being created) and no WAL content (a `-shm` alone missing must not hide a WAL's rows).
+fn main_file_is_whole(db_path: &Path) -> bool {
+    let header = lstat(db_path)
+        .and_then(|meta| read_header_format(db_path, &meta))
+        .is_ok_and(|h| matches!(h, Header::Format(_)));
+    let wal_empty = match std::fs::symlink_metadata(sibling(db_path, "-wal")) {
+        Ok(meta) => meta.is_file() && meta.len() == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    header && wal_empty
+}
+
 enum Header {
     TooShort,
     NotSqlite,
@@ -281,7 +314,7 @@ pub(super) fn sibling(db_path: &Path, suffix: &str) -> PathBuf {
 
 /// A `file:` URI for `path` with every byte outside the unreserved set percent-encoded (a `?`
 /// or `%` in a directory name must not be read as URI syntax).
-fn read_only_uri(path: &Path) -> String {
+fn read_only_uri(path: &Path, immutable: bool) -> String {
     let mut uri = String::from("file:");
     for &b in path.as_os_str().as_bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
@@ -290,7 +323,11 @@ fn read_only_uri(path: &Path) -> String {
             uri.push_str(&format!("%{b:02X}"));
         }
     }
-    uri.push_str("?mode=ro&readonly_shm=1");
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro&readonly_shm=1"
+    });
     uri
 }
 
@@ -301,7 +338,7 @@ mod tests {
     #[test]
     fn uri_escapes_what_sqlite_would_parse() {
         assert_eq!(
-            read_only_uri(Path::new("/home/a b/x?y%z#/db.sqlite")),
+            read_only_uri(Path::new("/home/a b/x?y%z#/db.sqlite"), false),
             "file:/home/a%20b/x%3Fy%25z%23/db.sqlite?mode=ro&readonly_shm=1"
         );
     }

@@ -165,6 +165,31 @@ fn without_its_wal_files_the_store_is_not_ready_and_nothing_is_created() {
 }
 
 #[test]
+fn a_copied_store_reads_as_a_snapshot_for_replay_only_when_the_main_file_is_whole() {
+    let fx = fixture("a_channel_tools", "final");
+    for suffix in ["-wal", "-shm"] {
+        std::fs::remove_file(fx.agent_dir().join(format!("{DB_NAME}{suffix}"))).expect("rm");
+    }
+    let before = fx.names();
+    let mut store = AgentStore::open_snapshot(&fx.db).expect("snapshot of a copied store");
+    let keys: Vec<String> = store
+        .sessions()
+        .expect("sessions")
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert!(keys.iter().any(|k| k == CHANNEL_KEY), "{keys:?}");
+    drop(store);
+    assert_eq!(fx.names(), before, "the snapshot created nothing");
+
+    // Rows still in a WAL whose -shm is gone: the main file alone would lose them.
+    let fx = fixture("b_thread_reply", "live");
+    std::fs::remove_file(fx.agent_dir().join(format!("{DB_NAME}-shm"))).expect("rm shm");
+    let err = AgentStore::open_snapshot(&fx.db).expect_err("a WAL with rows is not skipped");
+    assert!(matches!(err, StoreError::NotReady { .. }), "{err}");
+}
+
+#[test]
 fn reading_writes_nothing() {
     let fx = fixture("b_thread_reply", "live");
     let stamp = |fx: &Fixture| {

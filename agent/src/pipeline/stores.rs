@@ -1,0 +1,208 @@
+//! The core's side of the SQLite store of OpenClaw 2026.8+: one store per agent, one cursor per
+//! session; a write to the store's `-wal` (or its main file, at checkpoints) is the trigger to
+//! query, so an idle store costs nothing.
+
+use std::collections::HashMap;
+
+use crate::gateway::AgentRef;
+use crate::session::tracker::SessionInput;
+use crate::session::{BoxDelta, SessionId, SessionRef};
+use crate::transcript::TranscriptRecord;
+use crate::transcript::sqlite::{AgentStore, Cursor, StoreError, StoreSession};
+
+use super::Core;
+
+/// Rows read per query; a longer backlog is read in several.
+const BATCH: usize = 500;
+
+/// An agent's store as the core follows it.
+pub(super) struct FollowedStore {
+    store: Option<AgentStore>,
+    /// The store's change token at the last read: a wakeup with the same token is skipped.
+    token: Option<i64>,
+    /// Session id → its session and how far it has been read.
+    sessions: HashMap<String, (SessionRef, Cursor)>,
+    /// Keys the store holds: their JSONL leftovers (a gateway migrated by `openclaw doctor`) are
+    /// not read, so no session is read from both eras.
+    pub(super) keys: std::collections::HashSet<String>,
+    /// A problem already reported (unknown schema, unreadable): not repeated per wakeup.
+    reported: Option<String>,
+}
+
+impl FollowedStore {
+    fn new() -> FollowedStore {
+        FollowedStore {
+            store: None,
+            token: None,
+            sessions: HashMap::new(),
+            keys: Default::default(),
+            reported: None,
+        }
+    }
+}
+
+fn session_ref(agent: &AgentRef, s: &StoreSession) -> SessionRef {
+    SessionRef {
+        id: SessionId {
+            gateway: agent.gateway.clone(),
+            agent_id: agent.agent_id.clone(),
+            key: s.key.clone(),
+        },
+        spawned_by: s.spawned_by.clone(),
+        label: s.label.clone(),
+        route: s.route.clone(),
+    }
+}
+
+/// Reads everything after `cursor`, in bounded batches. On a rewrite (compaction, rewind) the
+/// result is the whole transcript and the flag says so.
+fn read_all(
+    store: &mut AgentStore,
+    session_id: &str,
+    mut cursor: Cursor,
+) -> Result<(Vec<TranscriptRecord>, Cursor, bool), StoreError> {
+    let mut records = Vec::new();
+    let mut rewritten = false;
+    loop {
+        let batch = store.read_new(session_id, cursor, BATCH)?;
+        if batch.rewritten {
+            rewritten = true;
+            records.clear();
+        }
+        let full = batch.records.len() == BATCH;
+        records.extend(batch.records);
+        cursor = batch.cursor;
+        if !full {
+            return Ok((records, cursor, rewritten));
+        }
+    }
+}
+
+impl Core {
+    /// Reads an agent's store: at first sight (`catch_up`) finished turns silently and the turn
+    /// in progress as a box; later, what was committed since.
+    pub(super) fn follow_store(
+        &mut self,
+        agent: &AgentRef,
+        catch_up: bool,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        let db = crate::layout::agent_db_path(&agent.gateway, &agent.agent_id);
+        let followed = self
+            .stores
+            .entry(agent.clone())
+            .or_insert_with(FollowedStore::new);
+        if followed.store.is_none() {
+            if !db.is_file() {
+                return;
+            }
+            match AgentStore::open(&db) {
+                Ok(store) => {
+                    followed.store = Some(store);
+                    followed.reported = None;
+                }
+                Err(err) => {
+                    report_once(followed, &db, &err);
+                    return;
+                }
+            }
+        }
+        let Some(store) = followed.store.as_mut() else {
+            return;
+        };
+        match store.change_token() {
+            Ok(token) if followed.token == Some(token) => return,
+            Ok(token) => followed.token = Some(token),
+            Err(err) => {
+                report_once(followed, &db, &err);
+                return;
+            }
+        }
+        let sessions = match store.sessions() {
+            Ok(s) => s,
+            Err(err) => {
+                report_once(followed, &db, &err);
+                // A store that cannot be read now is reopened at the next wakeup.
+                followed.store = None;
+                followed.token = None;
+                return;
+            }
+        };
+        followed.keys = sessions.iter().map(|s| s.key.clone()).collect();
+        let mut catch_ups = Vec::new();
+        let mut fresh = Vec::new();
+        for s in &sessions {
+            let session = session_ref(agent, s);
+            let known = followed.sessions.get(&s.session_id).map(|(_, c)| *c);
+            let start = known.unwrap_or(Cursor {
+                generation: 0,
+                last_seq: -1,
+            });
+            let (records, cursor, rewritten) = match read_all(store, &s.session_id, start) {
+                Ok(r) => r,
+                Err(err) => {
+                    // What the sessions before it gave is still delivered; this one and the
+                    // rest are read again at the next wakeup.
+                    report_once(followed, &db, &err);
+                    followed.token = None;
+                    break;
+                }
+            };
+            followed
+                .sessions
+                .insert(s.session_id.clone(), (session.clone(), cursor));
+            // History is told to the tracker silently: a rewritten transcript, a session that
+            // existed before we looked, and, for a session (or a whole store: a gateway
+            // migrated by `openclaw doctor`) first seen later, what it holds from before we
+            // started. The rest is news.
+            let mut records = records;
+            let news = if rewritten {
+                Vec::new()
+            } else if known.is_some() {
+                std::mem::take(&mut records)
+            } else if catch_up {
+                Vec::new()
+            } else {
+                let before = self.started_ms.unwrap_or(now_ms) - super::core::MTIME_SLACK_MS;
+                let old = records
+                    .iter()
+                    .position(|r| r.event.ts_ms().is_some_and(|ts| ts >= before))
+                    .unwrap_or(records.len());
+                records.split_off(old)
+            };
+            if !records.is_empty() {
+                catch_ups.push((session.clone(), records));
+            }
+            fresh.extend(
+                news.into_iter()
+                    .map(|r| (session.clone(), SessionInput::Record(r))),
+            );
+        }
+        for (session, records) in catch_ups {
+            self.flush(now_ms, out);
+            out.extend(self.tracker.catch_up(&session, records, false, now_ms));
+        }
+        // After the history, so a session split at our start goes on from where it stood.
+        self.queue.extend(fresh);
+    }
+
+    /// Whether a JSONL transcript's session lives in the agent's store (then only the store is read).
+    pub(super) fn in_store(&self, agent: &AgentRef, key: &str) -> bool {
+        self.stores.get(agent).is_some_and(|s| s.keys.contains(key))
+    }
+}
+
+fn report_once(followed: &mut FollowedStore, db: &std::path::Path, err: &StoreError) {
+    let text = err.to_string();
+    if followed.reported.as_deref() != Some(text.as_str()) {
+        // Not ready, busy: the gateway is mid-write or has not opened the store yet; the next
+        // write to it wakes us again.
+        if err.is_transient() {
+            tracing::debug!(store = %db.display(), error = %text, "OpenClaw session store not read yet");
+        } else {
+            tracing::warn!(store = %db.display(), error = %text, "OpenClaw session store not read");
+        }
+        followed.reported = Some(text);
+    }
+}
