@@ -24,14 +24,21 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     say("ok", format!("kernel {}", kernel.trim()));
-    match crate::watch::inotify_available() {
-        Ok(()) => say("ok", "tier inotify: available"),
-        Err(why) => say(
-            "warn",
-            format!("tier inotify: unavailable ({why}); the poll tier will run"),
-        ),
+    let mut picked = None;
+    for tier in crate::watch::TierKind::ALL {
+        match crate::watch::available(tier) {
+            Ok(()) => {
+                let note = if picked.is_none() {
+                    " (auto picks it)"
+                } else {
+                    ""
+                };
+                picked.get_or_insert(tier);
+                say("ok", format!("tier {tier}: available{note}"));
+            }
+            Err(why) => say("warn", format!("tier {tier}: unavailable ({why})")),
+        }
     }
-    say("ok", "tier poll: available (always)");
 
     let scope = settings::scope(&config);
     let mut registry = Registry::new(scope.clone());

@@ -44,18 +44,39 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn pick_tier(choice: TierChoice) -> TierKind {
+/// The tiers to try, best first: the one asked for, or every tier for `auto`.
+fn candidates(choice: TierChoice) -> Vec<TierKind> {
     match choice {
-        TierChoice::Inotify => TierKind::Inotify,
-        TierChoice::Poll => TierKind::Poll,
-        TierChoice::Auto => match watch::inotify_available() {
-            Ok(()) => TierKind::Inotify,
-            Err(why) => {
-                tracing::warn!(reason = %why, "inotify unavailable; falling back to the poll tier");
-                TierKind::Poll
-            }
-        },
+        TierChoice::Auto => TierKind::ALL.to_vec(),
+        TierChoice::Ebpf => vec![TierKind::Ebpf],
+        TierChoice::Fanotify => vec![TierKind::Fanotify],
+        TierChoice::Inotify => vec![TierKind::Inotify],
+        TierChoice::Poll => vec![TierKind::Poll],
     }
+}
+
+/// Arms the first tier that can run; with `auto`, says once why each better one could not.
+async fn arm(
+    choice: TierChoice,
+    opts: &RunOptions,
+    tx: &mpsc::Sender<FsEvent>,
+) -> anyhow::Result<watch::WatchHandle> {
+    let mut last = None;
+    for tier in candidates(choice) {
+        match watch::start(tier, opts.scope.clone(), opts.watch, tx.clone()).await {
+            Ok(handle) => return Ok(handle),
+            Err(e) => {
+                if choice == TierChoice::Auto {
+                    tracing::warn!(tier = tier.name(), reason = %e, "watch tier unavailable, trying the next");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(match last {
+        Some(e) => anyhow::anyhow!("{e}"),
+        None => anyhow::anyhow!("no watch tier to start"),
+    })
 }
 
 pub async fn run<S: Sink + ?Sized>(
@@ -64,11 +85,9 @@ pub async fn run<S: Sink + ?Sized>(
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&ReadyInfo),
 ) -> anyhow::Result<()> {
-    let tier = pick_tier(opts.tier);
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
-    let _primary = watch::start(tier, opts.scope.clone(), opts.watch, tx.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _primary = arm(opts.tier, &opts, &tx).await?;
+    let tier = _primary.tier;
     let _safety_net = if tier == TierKind::Poll {
         None
     } else {
@@ -79,7 +98,7 @@ pub async fn run<S: Sink + ?Sized>(
         )
     };
     drop(tx);
-    tracing::info!(tier = ?tier, "watching");
+    tracing::info!(tier = tier.name(), "watching");
 
     let mut core = Core::new(opts.scope.clone(), opts.session.clone());
     let deltas = core.startup(now_ms());

@@ -51,24 +51,34 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Mattermost tokens are 26 characters; the margin is for whitespace and future formats.
 const MAX_TOKEN_BYTES: u64 = 4096;
 
-/// Which watch tier to run. `ebpf` and `fanotify` will join these once they exist.
+/// Which watch tier to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TierChoice {
-    /// The fastest tier this host allows.
+    /// The fastest tier this host allows: ebpf, fanotify, inotify, poll, in that order.
     #[default]
     Auto,
+    Ebpf,
+    Fanotify,
     Inotify,
     Poll,
 }
 
 impl TierChoice {
-    pub const ALL: [TierChoice; 3] = [TierChoice::Auto, TierChoice::Inotify, TierChoice::Poll];
+    pub const ALL: [TierChoice; 5] = [
+        TierChoice::Auto,
+        TierChoice::Ebpf,
+        TierChoice::Fanotify,
+        TierChoice::Inotify,
+        TierChoice::Poll,
+    ];
     /// The accepted spellings, e.g. for clap's `PossibleValuesParser`.
-    pub const NAMES: [&'static str; 3] = ["auto", "inotify", "poll"];
+    pub const NAMES: [&'static str; 5] = ["auto", "ebpf", "fanotify", "inotify", "poll"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TierChoice::Auto => "auto",
+            TierChoice::Ebpf => "ebpf",
+            TierChoice::Fanotify => "fanotify",
             TierChoice::Inotify => "inotify",
             TierChoice::Poll => "poll",
         }
@@ -103,18 +113,7 @@ pub struct ParseTierError {
 
 impl ParseTierError {
     pub fn expected(&self) -> String {
-        let valid = TierChoice::NAMES.join(", ");
-        let planned = ["ebpf", "fanotify"]
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(self.value.trim()));
-        if planned {
-            format!(
-                "one of {valid} (the {} tier is planned, not available yet)",
-                self.value.trim()
-            )
-        } else {
-            format!("one of {valid}")
-        }
+        format!("one of {}", TierChoice::NAMES.join(", "))
     }
 }
 

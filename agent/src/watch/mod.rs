@@ -4,7 +4,9 @@
 //! unreported, so the daemon may signal READY and do its initial scan. Changes between arming
 //! and the scan may be reported twice; duplicates are harmless downstream, gaps are not.
 
+pub mod ebpf;
 pub mod event;
+pub mod fanotify;
 pub mod inotify;
 pub mod poll;
 pub mod scope;
@@ -42,13 +44,25 @@ impl Default for WatchOptions {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TierKind {
+    Ebpf,
+    Fanotify,
     Inotify,
     Poll,
 }
 
 impl TierKind {
+    /// Best first: the order `auto` tries them in.
+    pub const ALL: [TierKind; 4] = [
+        TierKind::Ebpf,
+        TierKind::Fanotify,
+        TierKind::Inotify,
+        TierKind::Poll,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
+            TierKind::Ebpf => "ebpf",
+            TierKind::Fanotify => "fanotify",
             TierKind::Inotify => "inotify",
             TierKind::Poll => "poll",
         }
@@ -129,6 +143,9 @@ pub enum WatchError {
     },
     #[error("the {tier} tier failed while arming: {reason}")]
     Task { tier: TierKind, reason: String },
+    /// The tier cannot run on this host; `reason` says why and what would make it run.
+    #[error("the {tier} tier cannot run here: {reason}")]
+    Unavailable { tier: TierKind, reason: String },
 }
 
 /// What to do about an error on a path the operator (or discovery) pointed us at.
@@ -189,6 +206,17 @@ pub fn inotify_available() -> Result<(), String> {
     }
 }
 
+/// Whether `tier` can run here, and if not why (for `doctor`). Only arming proves it: `auto`
+/// starts tiers in order and takes the first that arms.
+pub fn available(tier: TierKind) -> Result<(), String> {
+    match tier {
+        TierKind::Ebpf => ebpf::available(),
+        TierKind::Fanotify => fanotify::available(),
+        TierKind::Inotify => inotify_available(),
+        TierKind::Poll => Ok(()),
+    }
+}
+
 /// Starts one tier and returns once it is armed.
 pub async fn start(
     tier: TierKind,
@@ -197,6 +225,8 @@ pub async fn start(
     tx: mpsc::Sender<FsEvent>,
 ) -> Result<WatchHandle, WatchError> {
     match tier {
+        TierKind::Ebpf => ebpf::start(scope, tx).await,
+        TierKind::Fanotify => fanotify::start(scope, tx).await,
         TierKind::Inotify => inotify::start(scope, tx).await,
         TierKind::Poll => poll::start(scope, opts.poll_interval, "poll interval", tx).await,
     }

@@ -1,0 +1,16 @@
+//! The eBPF tier: kernel hooks on opens and writes of OpenClaw's files, host-wide.
+
+use tokio::sync::mpsc;
+
+use super::{FsEvent, Scope, TierKind, WatchError, WatchHandle};
+
+pub fn available() -> Result<(), String> {
+    Err("not built into this binary yet".to_owned())
+}
+
+pub async fn start(_scope: Scope, _tx: mpsc::Sender<FsEvent>) -> Result<WatchHandle, WatchError> {
+    Err(WatchError::Unavailable {
+        tier: TierKind::Ebpf,
+        reason: available().err().unwrap_or_default(),
+    })
+}
