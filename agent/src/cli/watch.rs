@@ -9,6 +9,7 @@ use crate::pipeline::{self, run::ReadyInfo};
 use std::sync::Arc;
 
 use crate::gateway::accounts::AccountDirectory;
+use crate::service::privileges;
 use crate::service::state::PostStore;
 use crate::sink::daemon::DaemonSink;
 use crate::sink::log::LogSink;
@@ -40,11 +41,30 @@ pub async fn stop_signal() {
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Idle blocking-pool threads go soon, so none started before the capability drop
+        // outlives it for long (see `privileges::threads_holding_more`).
+        .thread_keep_alive(std::time::Duration::from_millis(200))
         .build()
         .context("starting the async runtime")
 }
 
+/// Once the tier is armed: keep only what reading session files needs.
+fn drop_privileges() {
+    match privileges::drop_and_settle(std::time::Duration::from_secs(2)) {
+        Ok((kept, 0)) => tracing::info!(kept = ?kept.effective, "capabilities dropped"),
+        Ok((kept, left)) => tracing::warn!(
+            kept = ?kept.effective,
+            threads = left,
+            "capabilities dropped, but threads started before the drop still hold more"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not drop capabilities; running with what systemd gave")
+        }
+    }
+}
+
 fn say_where_we_look(info: &ReadyInfo) {
+    drop_privileges();
     if info.gateways == 0 {
         let places: Vec<String> = info
             .searched
@@ -110,6 +130,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         };
         let result = pipeline::run(opts, &mut sink, stopping, |info| {
+            drop_privileges();
             tracing::info!(
                 tier = ?info.tier,
                 gateways = info.gateways,

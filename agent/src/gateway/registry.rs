@@ -65,6 +65,9 @@ struct Gateway {
 pub struct Registry {
     scope: Scope,
     gateways: BTreeMap<PathBuf, Gateway>,
+    /// State dirs outside the homes that discovery searches, found because a gateway started
+    /// a turn (or opened its store) there and a host-wide tier saw it (Discover scope only).
+    adopted: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Registry {
@@ -72,6 +75,7 @@ impl Registry {
         Registry {
             scope,
             gateways: BTreeMap::new(),
+            adopted: Default::default(),
         }
     }
 
@@ -96,12 +100,37 @@ impl Registry {
             Scope::Discover { fs_root } => layout::home_roots_under(fs_root)
                 .iter()
                 .flat_map(|home| layout::state_dirs_in_home(home))
+                .chain(self.adopted.iter().filter(|d| d.is_dir()).cloned())
                 .collect(),
             Scope::Gateways(dirs) => dirs.iter().filter(|d| d.is_dir()).cloned().collect(),
         }
     }
 
+    /// Host-wide discovery: in Discover scope, a turn's lock (or a store) appearing in a state
+    /// dir no home holds (a gateway run with `OPENCLAW_STATE_DIR=/srv/…`, a user outside
+    /// `/home`) adopts that state dir. Only a real directory that not everyone may write to:
+    /// otherwise any local user could make the daemon follow files they planted.
+    fn adopt(&mut self, state_dir: &Path, gone: bool) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        if gone || !matches!(self.scope, Scope::Discover { .. }) || !state_dir.is_absolute() {
+            return false;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(state_dir) else {
+            return false;
+        };
+        if !meta.is_dir() || meta.permissions().mode() & 0o002 != 0 {
+            tracing::warn!(dir = %state_dir.display(), "not following a world-writable or non-directory state dir");
+            return false;
+        }
+        tracing::info!(gateway = %state_dir.display(), "gateway found outside the homes searched (host-wide)");
+        self.adopted.insert(state_dir.to_path_buf());
+        true
+    }
+
     fn in_scope(&self, state_dir: &Path) -> bool {
+        if self.adopted.contains(state_dir) {
+            return true;
+        }
         match &self.scope {
             Scope::Discover { fs_root } => {
                 let Some(home) = state_dir.parent() else {
@@ -282,7 +311,10 @@ impl Registry {
             } => {
                 let db = "openclaw-agent.sqlite";
                 let is_store = name == db || name == format!("{db}-wal");
-                if !is_store || gone || !self.in_scope(&state_dir) {
+                if is_store && !self.in_scope(&state_dir) && !self.adopt(&state_dir, gone) {
+                    return Vec::new();
+                }
+                if !is_store || gone {
                     return Vec::new();
                 }
                 let known = self
@@ -305,7 +337,8 @@ impl Registry {
                 agent_id,
                 file,
             } => {
-                if !self.in_scope(&state_dir) {
+                let is_lock = matches!(file, SessionFile::Lock { .. });
+                if !self.in_scope(&state_dir) && !(is_lock && self.adopt(&state_dir, gone)) {
                     return Vec::new();
                 }
                 let mut changes = Vec::new();
@@ -458,5 +491,47 @@ mod tests {
         });
         assert!(ignored.is_empty());
         assert_eq!(reg.gateway_count(), 1);
+    }
+
+    #[test]
+    fn a_lock_outside_the_homes_adopts_its_state_dir_in_discover_scope_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path().join("root-fs");
+        std::fs::create_dir_all(root.join("home")).expect("homes");
+        let elsewhere = mkstate(tmp.path(), "srv/bots", "state", "main");
+        let lock = |state: &Path| FsEvent {
+            path: state.join("agents/main/sessions/t1.jsonl.lock"),
+            kind: FsEventKind::Created,
+        };
+        let transcript = FsEvent {
+            path: elsewhere.join("agents/main/sessions/t1.jsonl"),
+            kind: FsEventKind::Appended,
+        };
+        let mut reg = Registry::new(Scope::Discover { fs_root: root });
+        assert!(
+            reg.on_event(&transcript).is_empty(),
+            "a transcript alone adopts nothing"
+        );
+        let changes = reg.on_event(&lock(&elsewhere));
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Scan(a) if a.gateway == elsewhere))
+        );
+        assert!(
+            !reg.on_event(&transcript).is_empty(),
+            "followed once adopted"
+        );
+        reg.discover();
+        assert!(reg.gateways().any(|g| g == elsewhere));
+
+        let open_to_all = mkstate(tmp.path(), "tmp", "planted", "main");
+        std::fs::set_permissions(&open_to_all, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        assert!(reg.on_event(&lock(&open_to_all)).is_empty());
+
+        let mut named = Registry::new(Scope::Gateways(vec![]));
+        assert!(named.on_event(&lock(&elsewhere)).is_empty());
     }
 }

@@ -1,4 +1,5 @@
 //! Config, logging, signals: what makes the pipeline a service.
 
 pub mod config;
+pub mod privileges;
 pub mod state;

@@ -1,0 +1,93 @@
+//! Giving up privileges once the watch tier is armed.
+//!
+//! Loading eBPF programs, placing fanotify marks and reading every user's home need a root
+//! daemon. Once the tier is armed none of that is needed again: its fds (programs, maps, ring
+//! buffer, fanotify group) keep working without the capabilities that created them. What is
+//! left is reading other users' session files and stores, and resolving fanotify's directory
+//! handles (`open_by_handle_at`): both are `CAP_DAC_READ_SEARCH`, which is all the daemon keeps.
+//! Writes go only to its own data dir, which root owns, so no capability is needed for them.
+
+use caps::{CapSet, Capability, CapsHashSet};
+
+/// The one capability kept after arming.
+pub const KEPT: Capability = Capability::CAP_DAC_READ_SEARCH;
+
+/// What the process holds after [`drop_all_but_read_search`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub effective: Vec<String>,
+}
+
+/// Drops every capability but [`KEPT`] from the effective, permitted, inheritable, ambient
+/// and bounding sets, and sets `no_new_privs`, so nothing this process runs later can regain
+/// them. A process that never had `KEPT` keeps nothing.
+pub fn drop_all_but_read_search() -> Result<Kept, String> {
+    let permitted =
+        caps::read(None, CapSet::Permitted).map_err(|e| format!("reading capabilities: {e}"))?;
+    let keep: CapsHashSet = permitted.iter().copied().filter(|c| *c == KEPT).collect();
+    // The bounding set can only shrink while CAP_SETPCAP is still effective: first.
+    if permitted.contains(&Capability::CAP_SETPCAP) {
+        let bounding = caps::read(None, CapSet::Bounding)
+            .map_err(|e| format!("reading the bounding set: {e}"))?;
+        for cap in bounding.iter().filter(|c| **c != KEPT) {
+            caps::drop(None, CapSet::Bounding, *cap)
+                .map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| format!("clearing ambient capabilities: {e}"))?;
+    caps::clear(None, CapSet::Inheritable)
+        .map_err(|e| format!("clearing inheritable capabilities: {e}"))?;
+    caps::set(None, CapSet::Effective, &keep)
+        .map_err(|e| format!("setting effective capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &keep)
+        .map_err(|e| format!("setting permitted capabilities: {e}"))?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
+    let effective =
+        caps::read(None, CapSet::Effective).map_err(|e| format!("reading capabilities: {e}"))?;
+    let mut names: Vec<String> = effective.iter().map(|c| c.to_string()).collect();
+    names.sort();
+    Ok(Kept { effective: names })
+}
+
+/// Capabilities are per thread, and `capset` changes only the caller's: a thread the runtime
+/// started before the drop (a blocking-pool worker) would keep everything. This counts the
+/// threads whose effective set is larger than the caller's, for the caller to wait until the
+/// idle ones have exited.
+pub fn threads_holding_more() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/thread-self/..") else {
+        return 0;
+    };
+    let mine = cap_eff("/proc/thread-self/status");
+    tasks
+        .flatten()
+        .filter(|t| {
+            let status = t.path().join("status");
+            match (cap_eff(&status), mine) {
+                (Some(theirs), Some(mine)) => theirs & !mine != 0,
+                _ => false,
+            }
+        })
+        .count()
+}
+
+/// `CapEff:` of a `/proc/.../status` file.
+fn cap_eff(status: impl AsRef<std::path::Path>) -> Option<u64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let hex = text.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Drops, then waits (up to `patience`) for threads started before the drop to exit. Returns
+/// what is kept and how many threads still hold more.
+pub fn drop_and_settle(patience: std::time::Duration) -> Result<(Kept, usize), String> {
+    let kept = drop_all_but_read_search()?;
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let left = threads_holding_more();
+        if left == 0 || std::time::Instant::now() >= deadline {
+            return Ok((kept, left));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
