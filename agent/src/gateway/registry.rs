@@ -338,7 +338,9 @@ impl Registry {
                 file,
             } => {
                 let is_lock = matches!(file, SessionFile::Lock { .. });
-                if !self.in_scope(&state_dir) && !(is_lock && self.adopt(&state_dir, gone)) {
+                let followed =
+                    self.in_scope(&state_dir) || (is_lock && self.adopt(&state_dir, gone));
+                if !followed {
                     return Vec::new();
                 }
                 let mut changes = Vec::new();
