@@ -112,6 +112,14 @@ impl Collector {
             .clone()
     }
 
+    /// How long since the last delta arrived (forever if none has).
+    pub fn quiet_for(&self) -> Duration {
+        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        c.arrivals
+            .last()
+            .map_or(Duration::MAX, |(at, _)| at.elapsed())
+    }
+
     pub fn open_boxes(&self) -> usize {
         self.boxes().iter().filter(|m| !m.is_finished()).count()
     }
@@ -157,6 +165,9 @@ pub fn tier_options(scope: Scope, tier: TierChoice) -> RunOptions {
 /// Plays `recordings` (in order) into a fresh state dir while the pipeline follows it on
 /// `tier`; returns the collected boxes once the playback is over and every box has closed
 /// (or `settle` has passed).
+/// Ten rounds of the test poll interval without a delta: the tier has seen everything.
+const QUIET: Duration = Duration::from_millis(1000);
+
 pub fn run_live(
     recordings: Vec<Recording>,
     tier: TierChoice,
@@ -196,10 +207,14 @@ pub fn run_live(
     let watcher = collector.clone();
     let stopper = std::thread::spawn(move || {
         let played = done_rx.recv_timeout(Duration::from_secs(120));
-        // Give the slowest tier two of its intervals to see the last writes.
-        std::thread::sleep(Duration::from_millis(300));
+        // Done when every box has closed and nothing has arrived for a while: a box closing
+        // does not mean the last writes were seen (a later turn may still be on its way, and
+        // a busy machine can delay a poll round well past its interval).
         let deadline = Instant::now() + settle;
-        while Instant::now() < deadline && (watcher.open_boxes() > 0 || watcher.boxes().is_empty())
+        while Instant::now() < deadline
+            && (watcher.open_boxes() > 0
+                || watcher.boxes().is_empty()
+                || watcher.quiet_for() < QUIET)
         {
             std::thread::sleep(Duration::from_millis(20));
         }
