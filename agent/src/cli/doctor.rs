@@ -24,6 +24,47 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     say("ok", format!("kernel {}", kernel.trim()));
+    if Path::new("/sys/kernel/btf/vmlinux").is_file() {
+        say("ok", "kernel BTF: /sys/kernel/btf/vmlinux");
+    } else {
+        say(
+            "warn",
+            "kernel BTF: missing (/sys/kernel/btf/vmlinux); the eBPF tier needs a kernel built with CONFIG_DEBUG_INFO_BTF",
+        );
+    }
+    match caps::read(None, caps::CapSet::Effective) {
+        Ok(held) => {
+            let mut names: Vec<String> = held.iter().map(|c| c.to_string()).collect();
+            names.sort();
+            let wanted = [
+                "CAP_BPF",
+                "CAP_PERFMON",
+                "CAP_SYS_ADMIN",
+                "CAP_DAC_READ_SEARCH",
+            ];
+            let missing: Vec<&str> = wanted
+                .into_iter()
+                .filter(|w| !names.iter().any(|n| n == w))
+                .collect();
+            let summary = if names.len() > 8 {
+                format!("{} capabilities", names.len())
+            } else {
+                names.join(", ")
+            };
+            if missing.is_empty() {
+                say("ok", format!("capabilities: {summary}"));
+            } else {
+                say(
+                    "warn",
+                    format!(
+                        "capabilities: {summary}; missing {} (run as root, as the systemd unit does, for the kernel tiers and every user's sessions)",
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
+        Err(e) => say("warn", format!("capabilities: cannot read them ({e})")),
+    }
     let mut picked = None;
     for tier in crate::watch::TierKind::ALL {
         match crate::watch::available(tier) {
