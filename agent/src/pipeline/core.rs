@@ -78,7 +78,17 @@ impl Core {
     }
 
     pub fn on_event(&mut self, event: &FsEvent, now_ms: i64) -> Vec<BoxDelta> {
-        let changes = self.registry.on_event(event);
+        self.on_events(std::slice::from_ref(event), now_ms)
+    }
+
+    /// Events that arrived together are applied as one batch, so lines of several sessions
+    /// read for them are ordered by their own timestamps (a tier may report a later write
+    /// first: a poll walk seeing the parent's line before the sub-agent's that preceded it).
+    pub fn on_events(&mut self, events: &[FsEvent], now_ms: i64) -> Vec<BoxDelta> {
+        let mut changes = Vec::new();
+        for event in events {
+            changes.extend(self.registry.on_event(event));
+        }
         self.apply(changes, now_ms)
     }
 

@@ -122,11 +122,16 @@ pub async fn run<S: Sink + ?Sized>(
                     anyhow::bail!("every watch tier stopped");
                 };
                 let now = now_ms();
-                let mut deltas = core.on_event(&event, now);
-                // Drain what is already queued so a burst costs one delivery.
-                while let Ok(more) = rx.try_recv() {
-                    deltas.extend(core.on_event(&more, now));
+                // What is already queued is one batch: one delivery for a burst, and lines
+                // ordered across sessions (see `Core::on_events`).
+                let mut batch = vec![event];
+                while batch.len() < EVENT_QUEUE {
+                    match rx.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
                 }
+                let deltas = core.on_events(&batch, now);
                 if !deltas.is_empty() {
                     sink.deliver(&deltas, now);
                 }

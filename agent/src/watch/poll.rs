@@ -102,10 +102,18 @@ async fn run(
         let a = Arc::clone(&anchors);
         let prev = std::mem::take(&mut snapshot);
         // stat()ing thousands of files is blocking work; keep it off the async workers.
-        let res = tokio::task::spawn_blocking(move || match walk(&a, false) {
-            Ok(w) => diff(prev, w),
-            // A lenient walk has no errors to return; keep the old view if that ever changes.
-            Err(_) => (prev, Vec::new()),
+        let res = tokio::task::spawn_blocking(move || {
+            let (next, mut events) = round(&a, prev);
+            if events.is_empty() {
+                return (next, events);
+            }
+            // A walk is not atomic: a file stat()ed just before its write is missed while a file
+            // written after it, stat()ed later, is seen (a sub-agent's line before its parent's).
+            // Every write that came before one this walk saw is complete now, so a second walk
+            // in the same batch sees all of them and the core can order them by time.
+            let (next, more) = round(&a, next);
+            events.extend(more);
+            (next, events)
         })
         .await;
         let events = match res {
@@ -123,6 +131,15 @@ async fn run(
                 return;
             }
         }
+    }
+}
+
+/// One walk, compared with the last.
+fn round(anchors: &[(PathBuf, Role)], prev: Snapshot) -> (Snapshot, Vec<FsEvent>) {
+    match walk(anchors, false) {
+        Ok(w) => diff(prev, w),
+        // A lenient walk has no errors to return; keep the old view if that ever changes.
+        Err(_) => (prev, Vec::new()),
     }
 }
 
