@@ -550,3 +550,200 @@ async fn inotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
     }
     h.stop().await;
 }
+
+use super::fanotify::tests::fanotify_or_skip;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_follows_discovered_gateways() {
+    if fanotify_or_skip("fanotify_follows_discovered_gateways") {
+        discover_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_follows_named_gateways_only() {
+    if fanotify_or_skip("fanotify_follows_named_gateways_only") {
+        gateways_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_moved_away_state_dir() {
+    if fanotify_or_skip("fanotify_moved_away_state_dir") {
+        moved_away_scenario(TierKind::Fanotify).await;
+    }
+}
+
+/// A gateway named through a symlink and a `..`: events carry real paths, reports must use
+/// the name the operator gave, as the inotify tier's do.
+async fn spelled_scenario(tier: TierKind) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let real_sess = fs.join("srv/gw/agents/main/sessions");
+    mkdir(&real_sess);
+    mkdir(&fs.join("etc"));
+    std::os::unix::fs::symlink(fs.join("srv/gw"), fs.join("gw-link")).expect("symlink");
+    let spelled = fs.join("etc/../gw-link");
+    let sess = spelled.join("agents/main/sessions");
+    let mut rig = Rig::start(tier, Scope::Gateways(vec![spelled.clone()]), &sess).await;
+    rig.sync().await;
+    let lock = sess.join("s.jsonl.lock");
+    let jsonl = sess.join("s.jsonl");
+    let m = rig.mark();
+    write(&real_sess.join("s.jsonl.lock"), "{}");
+    write(&real_sess.join("s.jsonl"), "{}\n");
+    append(&real_sess.join("s.jsonl"), "{}\n");
+    rig.wait_for(
+        m,
+        &want(&[(&lock, Created), (&jsonl, Created), (&jsonl, Appended)]),
+    )
+    .await;
+    let agent = spelled.join("agents/second");
+    let m = rig.mark();
+    mkdir(&fs.join("srv/gw/agents/second/sessions"));
+    rig.wait_for(m, &want(&[(&agent, Created)])).await;
+    rig.sync().await;
+    let elsewhere: Vec<_> = rig
+        .log
+        .iter()
+        .filter(|e| !e.path.starts_with(&spelled))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "reported under another name: {elsewhere:#?}"
+    );
+    rig.stop_and_expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_reports_a_gateway_under_the_name_it_was_given() {
+    if fanotify_or_skip("fanotify_reports_a_gateway_under_the_name_it_was_given") {
+        spelled_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inotify_reports_a_gateway_under_the_name_it_was_given() {
+    spelled_scenario(TierKind::Inotify).await;
+}
+
+/// Several instances on one filesystem (each mark sees all of it): each reports its own scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_instances_on_one_filesystem_keep_to_their_scopes() {
+    if !fanotify_or_skip("fanotify_instances_on_one_filesystem_keep_to_their_scopes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let a = fs.join("a/.openclaw");
+    let b = fs.join("b/.openclaw");
+    let (a_sess, b_sess) = (
+        a.join("agents/main/sessions"),
+        b.join("agents/main/sessions"),
+    );
+    mkdir(&a_sess);
+    mkdir(&b_sess);
+    let mut ra = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![a.clone()]),
+        &a_sess,
+    )
+    .await;
+    let mut rb = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![b.clone()]),
+        &b_sess,
+    )
+    .await;
+    let (fa, fb) = (a_sess.join("x.jsonl"), b_sess.join("y.jsonl"));
+    let (ma, mb) = (ra.mark(), rb.mark());
+    write(&fa, "{}\n");
+    write(&fb, "{}\n");
+    ra.wait_for(ma, &want(&[(&fa, Created)])).await;
+    rb.wait_for(mb, &want(&[(&fb, Created)])).await;
+    ra.sync().await;
+    rb.sync().await;
+    assert!(
+        ra.log.iter().all(|e| e.path.starts_with(&a)),
+        "{:#?}",
+        ra.log
+    );
+    assert!(
+        rb.log.iter().all(|e| e.path.starts_with(&b)),
+        "{:#?}",
+        rb.log
+    );
+    ra.stop_and_expect_closed().await;
+    rb.stop_and_expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
+    if !fanotify_or_skip("fanotify_queue_overflow_asks_for_a_rescan_and_keeps_going") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let sess = fs.join("root/.openclaw/agents/main/sessions");
+    mkdir(&sess);
+    // A full channel stalls the tier, so the kernel queue overflows behind it.
+    let (tx, mut rx) = mpsc::channel(1);
+    let h = start(
+        TierKind::Fanotify,
+        Scope::Discover {
+            fs_root: fs.clone(),
+        },
+        opts(),
+        tx,
+    )
+    .await
+    .expect("fanotify starts");
+    let queue: usize = std::fs::read_to_string("/proc/sys/fs/fanotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384);
+    // Two reports stall the tier on the full channel; then the kernel merges events on one
+    // name, so only distinct names fill its queue (beyond the batch the tier already read).
+    write(&sess.join("s1.jsonl.lock"), "{}");
+    write(&sess.join("s2.jsonl.lock"), "{}");
+    let flood = fs.join("flood");
+    mkdir(&flood);
+    for i in 0..(queue + 4096 + 1024) {
+        write(&flood.join(format!("{i}")), "");
+    }
+    write(&sess.join("a.jsonl.lock"), "{}");
+    let rescan = FsEvent {
+        path: fs.clone(),
+        kind: FsEventKind::Rescan,
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) if ev == rescan => break,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("channel closed"),
+            Err(_) => panic!("no Rescan after a queue overflow"),
+        }
+    }
+    let bsess = fs.join("home/bob/.openclaw/agents/main/sessions");
+    mkdir(&bsess);
+    let lock = bsess.join("n.jsonl.lock");
+    write(&lock, "{}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) if ev.path == lock && ev.kind == Created => break,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("channel closed"),
+            Err(_) => panic!("not following new directories after the overflow"),
+        }
+    }
+    h.stop().await;
+}
+
+#[test]
+fn fanotify_is_available_here() {
+    if fanotify_or_skip("fanotify_is_available_here") {
+        assert_eq!(fanotify::available(), Ok(()));
+    }
+}
