@@ -747,3 +747,111 @@ fn fanotify_is_available_here() {
         assert_eq!(fanotify::available(), Ok(()));
     }
 }
+
+/// A tmpfs mounted in the test's tree, detached again when dropped (also on panic).
+struct Mounted(std::ffi::CString);
+
+impl Mounted {
+    fn tmpfs(at: &Path) -> Mounted {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::ffi::CString::new(at.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: NUL-terminated strings that outlive the call; no data argument.
+        let r = unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "mount tmpfs on {}: {}",
+            at.display(),
+            std::io::Error::last_os_error()
+        );
+        Mounted(target)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Gateways on two filesystems at start (ext4 or whatever holds the temp dir, and tmpfs), and
+/// a filesystem mounted over a home after start: each gets its mark, and what the new one holds
+/// is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_marks_every_filesystem_of_the_scope_also_later_mounts() {
+    if !fanotify_or_skip("fanotify_marks_every_filesystem_of_the_scope_also_later_mounts") {
+        return;
+    }
+    if !Path::new("/dev/shm").is_dir() {
+        panic!("this test needs a tmpfs at /dev/shm");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let shm = tempfile::tempdir_in("/dev/shm").expect("tempdir on tmpfs");
+    let shm = shm.path().canonicalize().expect("canonical shm");
+    let a = fs.join("home/alice/.openclaw");
+    let b = shm.join("gw");
+    let (a_sess, b_sess) = (
+        a.join("agents/main/sessions"),
+        b.join("agents/main/sessions"),
+    );
+    mkdir(&a_sess);
+    mkdir(&b_sess);
+    let mut rig = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![a.clone(), b.clone()]),
+        &a_sess,
+    )
+    .await;
+    let (fa, fb) = (a_sess.join("x.jsonl"), b_sess.join("y.jsonl"));
+    let m = rig.mark();
+    write(&fa, "{}\n");
+    write(&fb, "{}\n");
+    append(&fb, "{}\n");
+    rig.wait_for(m, &want(&[(&fa, Created), (&fb, Created), (&fb, Appended)]))
+        .await;
+    rig.stop_and_expect_closed().await;
+
+    // Discovery: a home that is already known gets a filesystem mounted over it.
+    let root_sess = fs.join("root/.openclaw/agents/main/sessions");
+    mkdir(&root_sess);
+    let carol = fs.join("home/carol");
+    mkdir(&carol);
+    let mut rig = Rig::start(
+        TierKind::Fanotify,
+        Scope::Discover {
+            fs_root: fs.clone(),
+        },
+        &root_sess,
+    )
+    .await;
+    rig.sync().await;
+    let mounted = Mounted::tmpfs(&carol);
+    let st = carol.join(".openclaw");
+    let sess = st.join("agents/main/sessions");
+    let lock = sess.join("c.jsonl.lock");
+    let jsonl = sess.join("c.jsonl");
+    let m = rig.mark();
+    mkdir(&sess);
+    write(&lock, "{}");
+    write(&jsonl, "{}\n");
+    rig.wait_for(
+        m,
+        &want(&[(&st, Created), (&lock, Created), (&jsonl, Created)]),
+    )
+    .await;
+    let m = rig.mark();
+    append(&jsonl, "{}\n");
+    rig.wait_for(m, &want(&[(&jsonl, Appended)])).await;
+    rig.stop_and_expect_closed().await;
+    drop(mounted);
+}

@@ -30,7 +30,11 @@ const READ_BUF_SIZE: usize = 64 * 1024;
 const MAX_BATCH: usize = 4096;
 /// How often the shape is walked for filesystems mounted over a known directory, which no
 /// event announces (a mount under a directory that appears later is seen when it appears).
+#[cfg(not(test))]
 const MOUNT_RECHECK: Duration = Duration::from_secs(30);
+/// Short enough for a test to wait for on the channel.
+#[cfg(test)]
+const MOUNT_RECHECK: Duration = Duration::from_millis(300);
 
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

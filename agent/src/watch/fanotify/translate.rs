@@ -370,36 +370,42 @@ impl Tree {
         if !shape::is_file_of_interest(&path) {
             return;
         }
-        let created = mask & libc::FAN_CREATE != 0;
-        let written = mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE) != 0;
-        let removed = mask & (libc::FAN_DELETE | libc::FAN_MOVED_FROM) != 0;
-        let renamed = mask & libc::FAN_MOVED_TO != 0;
-        let merged = [created, written, removed, renamed]
-            .iter()
-            .filter(|b| **b)
-            .count()
-            > 1;
+        let merged = (mask & (libc::FAN_CREATE | libc::FAN_MOVED_TO)) != 0
+            && (mask & (libc::FAN_DELETE | libc::FAN_MOVED_FROM)) != 0;
+        // Only a merged appearance and removal needs to know which came last.
         let exists = merged && path.symlink_metadata().is_ok();
-        let mut kinds = Vec::with_capacity(4);
-        if removed && exists {
-            kinds.push(FsEventKind::Removed);
-        }
-        if created {
-            kinds.push(FsEventKind::Created);
-        }
-        if renamed {
-            kinds.push(FsEventKind::Renamed);
-        }
-        if written {
-            kinds.push(FsEventKind::Appended);
-        }
-        if removed && !exists {
-            kinds.push(FsEventKind::Removed);
-        }
+        let kinds = file_kinds(mask, exists);
         for k in kinds {
             out.push(ev(path.clone(), k));
         }
     }
+}
+
+/// The reports for one (possibly merged) mask on a file, in the order that leaves the last
+/// one true to the disk: if the file `exists` now, its removal before its creation; if not,
+/// after. Writes come after the creation they follow.
+fn file_kinds(mask: u64, exists: bool) -> Vec<FsEventKind> {
+    let created = mask & libc::FAN_CREATE != 0;
+    let written = mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE) != 0;
+    let removed = mask & (libc::FAN_DELETE | libc::FAN_MOVED_FROM) != 0;
+    let renamed = mask & libc::FAN_MOVED_TO != 0;
+    let mut kinds = Vec::with_capacity(4);
+    if removed && exists {
+        kinds.push(FsEventKind::Removed);
+    }
+    if created {
+        kinds.push(FsEventKind::Created);
+    }
+    if renamed {
+        kinds.push(FsEventKind::Renamed);
+    }
+    if written {
+        kinds.push(FsEventKind::Appended);
+    }
+    if removed && !exists {
+        kinds.push(FsEventKind::Removed);
+    }
+    kinds
 }
 
 /// What to do about a mark that cannot be placed.
@@ -472,6 +478,23 @@ mod tests {
         );
         assert_eq!(p("/h/b/.openclaw"), None);
         assert_eq!(p("/srv/other"), None);
+    }
+
+    #[test]
+    fn merged_masks_end_on_what_is_on_disk() {
+        use FsEventKind::*;
+        // 0x14a as measured: CREATE | MOVED_FROM | CLOSE_WRITE | MODIFY, file gone.
+        assert_eq!(file_kinds(0x14a, false), vec![Created, Appended, Removed]);
+        assert_eq!(
+            file_kinds(libc::FAN_DELETE | libc::FAN_CREATE | libc::FAN_MODIFY, true),
+            vec![Removed, Created, Appended]
+        );
+        assert_eq!(
+            file_kinds(libc::FAN_MOVED_TO | libc::FAN_CLOSE_WRITE, true),
+            vec![Renamed, Appended]
+        );
+        assert_eq!(file_kinds(libc::FAN_MODIFY, true), vec![Appended]);
+        assert_eq!(file_kinds(libc::FAN_DELETE, false), vec![Removed]);
     }
 
     #[test]
