@@ -550,3 +550,308 @@ async fn inotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
     }
     h.stop().await;
 }
+
+use super::fanotify::tests::fanotify_or_skip;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_follows_discovered_gateways() {
+    if fanotify_or_skip("fanotify_follows_discovered_gateways") {
+        discover_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_follows_named_gateways_only() {
+    if fanotify_or_skip("fanotify_follows_named_gateways_only") {
+        gateways_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_moved_away_state_dir() {
+    if fanotify_or_skip("fanotify_moved_away_state_dir") {
+        moved_away_scenario(TierKind::Fanotify).await;
+    }
+}
+
+/// A gateway named through a symlink and a `..`: events carry real paths, reports must use
+/// the name the operator gave, as the inotify tier's do.
+async fn spelled_scenario(tier: TierKind) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let real_sess = fs.join("srv/gw/agents/main/sessions");
+    mkdir(&real_sess);
+    mkdir(&fs.join("etc"));
+    std::os::unix::fs::symlink(fs.join("srv/gw"), fs.join("gw-link")).expect("symlink");
+    let spelled = fs.join("etc/../gw-link");
+    let sess = spelled.join("agents/main/sessions");
+    let mut rig = Rig::start(tier, Scope::Gateways(vec![spelled.clone()]), &sess).await;
+    rig.sync().await;
+    let lock = sess.join("s.jsonl.lock");
+    let jsonl = sess.join("s.jsonl");
+    let m = rig.mark();
+    write(&real_sess.join("s.jsonl.lock"), "{}");
+    write(&real_sess.join("s.jsonl"), "{}\n");
+    append(&real_sess.join("s.jsonl"), "{}\n");
+    rig.wait_for(
+        m,
+        &want(&[(&lock, Created), (&jsonl, Created), (&jsonl, Appended)]),
+    )
+    .await;
+    let agent = spelled.join("agents/second");
+    let m = rig.mark();
+    mkdir(&fs.join("srv/gw/agents/second/sessions"));
+    rig.wait_for(m, &want(&[(&agent, Created)])).await;
+    rig.sync().await;
+    let elsewhere: Vec<_> = rig
+        .log
+        .iter()
+        .filter(|e| !e.path.starts_with(&spelled))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "reported under another name: {elsewhere:#?}"
+    );
+    rig.stop_and_expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_reports_a_gateway_under_the_name_it_was_given() {
+    if fanotify_or_skip("fanotify_reports_a_gateway_under_the_name_it_was_given") {
+        spelled_scenario(TierKind::Fanotify).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inotify_reports_a_gateway_under_the_name_it_was_given() {
+    spelled_scenario(TierKind::Inotify).await;
+}
+
+/// Several instances on one filesystem (each mark sees all of it): each reports its own scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_instances_on_one_filesystem_keep_to_their_scopes() {
+    if !fanotify_or_skip("fanotify_instances_on_one_filesystem_keep_to_their_scopes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let a = fs.join("a/.openclaw");
+    let b = fs.join("b/.openclaw");
+    let (a_sess, b_sess) = (
+        a.join("agents/main/sessions"),
+        b.join("agents/main/sessions"),
+    );
+    mkdir(&a_sess);
+    mkdir(&b_sess);
+    let mut ra = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![a.clone()]),
+        &a_sess,
+    )
+    .await;
+    let mut rb = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![b.clone()]),
+        &b_sess,
+    )
+    .await;
+    let (fa, fb) = (a_sess.join("x.jsonl"), b_sess.join("y.jsonl"));
+    let (ma, mb) = (ra.mark(), rb.mark());
+    write(&fa, "{}\n");
+    write(&fb, "{}\n");
+    ra.wait_for(ma, &want(&[(&fa, Created)])).await;
+    rb.wait_for(mb, &want(&[(&fb, Created)])).await;
+    ra.sync().await;
+    rb.sync().await;
+    assert!(
+        ra.log.iter().all(|e| e.path.starts_with(&a)),
+        "{:#?}",
+        ra.log
+    );
+    assert!(
+        rb.log.iter().all(|e| e.path.starts_with(&b)),
+        "{:#?}",
+        rb.log
+    );
+    ra.stop_and_expect_closed().await;
+    rb.stop_and_expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
+    if !fanotify_or_skip("fanotify_queue_overflow_asks_for_a_rescan_and_keeps_going") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let sess = fs.join("root/.openclaw/agents/main/sessions");
+    mkdir(&sess);
+    // A full channel stalls the tier, so the kernel queue overflows behind it.
+    let (tx, mut rx) = mpsc::channel(1);
+    let h = start(
+        TierKind::Fanotify,
+        Scope::Discover {
+            fs_root: fs.clone(),
+        },
+        opts(),
+        tx,
+    )
+    .await
+    .expect("fanotify starts");
+    let queue: usize = std::fs::read_to_string("/proc/sys/fs/fanotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384);
+    // Two reports stall the tier on the full channel; then the kernel merges events on one
+    // name, so only distinct names fill its queue (beyond the batch the tier already read).
+    write(&sess.join("s1.jsonl.lock"), "{}");
+    write(&sess.join("s2.jsonl.lock"), "{}");
+    let flood = fs.join("flood");
+    mkdir(&flood);
+    for i in 0..(queue + 4096 + 1024) {
+        write(&flood.join(format!("{i}")), "");
+    }
+    write(&sess.join("a.jsonl.lock"), "{}");
+    let rescan = FsEvent {
+        path: fs.clone(),
+        kind: FsEventKind::Rescan,
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) if ev == rescan => break,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("channel closed"),
+            Err(_) => panic!("no Rescan after a queue overflow"),
+        }
+    }
+    let bsess = fs.join("home/bob/.openclaw/agents/main/sessions");
+    mkdir(&bsess);
+    let lock = bsess.join("n.jsonl.lock");
+    write(&lock, "{}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) if ev.path == lock && ev.kind == Created => break,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("channel closed"),
+            Err(_) => panic!("not following new directories after the overflow"),
+        }
+    }
+    h.stop().await;
+}
+
+#[test]
+fn fanotify_is_available_here() {
+    if fanotify_or_skip("fanotify_is_available_here") {
+        assert_eq!(fanotify::available(), Ok(()));
+    }
+}
+
+/// A tmpfs mounted in the test's tree, detached again when dropped (also on panic).
+struct Mounted(std::ffi::CString);
+
+impl Mounted {
+    fn tmpfs(at: &Path) -> Mounted {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::ffi::CString::new(at.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: NUL-terminated strings that outlive the call; no data argument.
+        let r = unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "mount tmpfs on {}: {}",
+            at.display(),
+            std::io::Error::last_os_error()
+        );
+        Mounted(target)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Gateways on two filesystems at start (ext4 or whatever holds the temp dir, and tmpfs), and
+/// a filesystem mounted over a home after start: each gets its mark, and what the new one holds
+/// is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanotify_marks_every_filesystem_of_the_scope_also_later_mounts() {
+    if !fanotify_or_skip("fanotify_marks_every_filesystem_of_the_scope_also_later_mounts") {
+        return;
+    }
+    if !Path::new("/dev/shm").is_dir() {
+        panic!("this test needs a tmpfs at /dev/shm");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fs = tmp.path().canonicalize().expect("canonical tmp");
+    let shm = tempfile::tempdir_in("/dev/shm").expect("tempdir on tmpfs");
+    let shm = shm.path().canonicalize().expect("canonical shm");
+    let a = fs.join("home/alice/.openclaw");
+    let b = shm.join("gw");
+    let (a_sess, b_sess) = (
+        a.join("agents/main/sessions"),
+        b.join("agents/main/sessions"),
+    );
+    mkdir(&a_sess);
+    mkdir(&b_sess);
+    let mut rig = Rig::start(
+        TierKind::Fanotify,
+        Scope::Gateways(vec![a.clone(), b.clone()]),
+        &a_sess,
+    )
+    .await;
+    let (fa, fb) = (a_sess.join("x.jsonl"), b_sess.join("y.jsonl"));
+    let m = rig.mark();
+    write(&fa, "{}\n");
+    write(&fb, "{}\n");
+    append(&fb, "{}\n");
+    rig.wait_for(m, &want(&[(&fa, Created), (&fb, Created), (&fb, Appended)]))
+        .await;
+    rig.stop_and_expect_closed().await;
+
+    // Discovery: a home that is already known gets a filesystem mounted over it.
+    let root_sess = fs.join("root/.openclaw/agents/main/sessions");
+    mkdir(&root_sess);
+    let carol = fs.join("home/carol");
+    mkdir(&carol);
+    let mut rig = Rig::start(
+        TierKind::Fanotify,
+        Scope::Discover {
+            fs_root: fs.clone(),
+        },
+        &root_sess,
+    )
+    .await;
+    rig.sync().await;
+    let mounted = Mounted::tmpfs(&carol);
+    let st = carol.join(".openclaw");
+    let sess = st.join("agents/main/sessions");
+    let lock = sess.join("c.jsonl.lock");
+    let jsonl = sess.join("c.jsonl");
+    let m = rig.mark();
+    mkdir(&sess);
+    write(&lock, "{}");
+    write(&jsonl, "{}\n");
+    rig.wait_for(
+        m,
+        &want(&[(&st, Created), (&lock, Created), (&jsonl, Created)]),
+    )
+    .await;
+    let m = rig.mark();
+    append(&jsonl, "{}\n");
+    rig.wait_for(m, &want(&[(&jsonl, Appended)])).await;
+    rig.stop_and_expect_closed().await;
+    drop(mounted);
+}

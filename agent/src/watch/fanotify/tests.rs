@@ -1,0 +1,164 @@
+//! What the kernel really does with our group: capabilities needed after arming, measured.
+//! The scenarios shared with the other tiers are in `watch::tests`.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::record::{self, Record};
+use super::{available, sys};
+
+/// fanotify needs CAP_SYS_ADMIN. Without it a fanotify test fails, unless
+/// LIVESTATUS_ALLOW_NO_FANOTIFY=1 says this host is known not to have it: then it says why it
+/// skipped, and passes.
+pub(crate) fn fanotify_or_skip(test: &str) -> bool {
+    match available() {
+        Ok(()) => true,
+        Err(why) if std::env::var("LIVESTATUS_ALLOW_NO_FANOTIFY").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED {test}: the fanotify tier cannot run here: {why}");
+            false
+        }
+        Err(why) => panic!(
+            "{test}: the fanotify tier cannot run here: {why} (set \
+             LIVESTATUS_ALLOW_NO_FANOTIFY=1 to skip fanotify tests on such a host)"
+        ),
+    }
+}
+
+const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_SYS_ADMIN: u32 = 21;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Drops `caps` from the effective set of the calling thread only (capabilities are per
+/// thread in Linux), so the rest of the test process keeps them.
+fn drop_effective(caps: &[u32]) {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and two data structs, as capget(2) takes for version 3.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+    for &c in caps {
+        data[(c / 32) as usize].effective &= !(1 << (c % 32));
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, within: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, 100) } > 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// The measurement behind docs/fanotify.md: after arming, the group fd keeps delivering
+/// events without CAP_SYS_ADMIN, while marking another filesystem needs it, and every handle
+/// resolution (`open_by_handle_at`) needs CAP_DAC_READ_SEARCH.
+#[test]
+fn after_arming_reading_needs_no_capability_but_resolving_needs_dac_read_search() {
+    if !fanotify_or_skip(
+        "after_arming_reading_needs_no_capability_but_resolving_needs_dac_read_search",
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().canonicalize().expect("canonical");
+    let outcome = std::thread::spawn(move || {
+        let group = sys::init().expect("fanotify_init as root");
+        sys::mark_filesystem(group.as_fd(), &dir).expect("mark as root");
+        let (fid, _) = sys::dir_id(&dir).expect("dir handle");
+        let mount_fd = sys::open_mount_fd(&dir).expect("mount fd");
+        assert_eq!(
+            sys::path_of(mount_fd.as_fd(), &fid).expect("resolves with all capabilities"),
+            dir
+        );
+
+        drop_effective(&[CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH]);
+        std::fs::write(dir.join("after-drop.jsonl"), "{}\n").expect("write");
+        assert!(
+            wait_readable(group.as_fd(), Duration::from_secs(10)),
+            "no event after dropping CAP_SYS_ADMIN"
+        );
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = false;
+        // Other tests write on this filesystem too: look for our name among everything.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !got && Instant::now() < deadline {
+            match sys::read(group.as_fd(), &mut buf) {
+                Ok(n) => {
+                    let mut recs = Vec::new();
+                    record::parse(&buf[..n], &mut recs).expect("parse");
+                    got = recs.iter().any(|r| {
+                        matches!(r, Record::Event(e) if e.name.as_deref() == Some("after-drop.jsonl".as_ref()) && e.dir.as_ref() == Some(&fid))
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    wait_readable(group.as_fd(), Duration::from_millis(200));
+                }
+                Err(e) => panic!("read after dropping CAP_SYS_ADMIN: {e}"),
+            }
+        }
+        let resolve = sys::path_of(mount_fd.as_fd(), &fid).map_err(|e| e.raw_os_error());
+        let new_group = sys::init().map(|_| ()).map_err(|e| e.raw_os_error());
+        let shm = Path::new("/dev/shm");
+        let remark = if shm.is_dir() {
+            Some(sys::mark_filesystem(group.as_fd(), shm).map_err(|e| e.raw_os_error()))
+        } else {
+            None
+        };
+        (got, resolve, new_group, remark)
+    })
+    .join()
+    .expect("measuring thread");
+    let (got, resolve, new_group, remark) = outcome;
+    eprintln!(
+        "without CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH: events still read: {got}; \
+         open_by_handle_at: {resolve:?}; new fanotify_init: {new_group:?}; new filesystem \
+         mark: {remark:?} (Some(1) = EPERM)"
+    );
+    assert!(
+        got,
+        "the armed group stopped reporting after dropping CAP_SYS_ADMIN"
+    );
+    assert_eq!(
+        resolve,
+        Err(Some(libc::EPERM)),
+        "open_by_handle_at without CAP_DAC_READ_SEARCH"
+    );
+    // Since Linux 5.13 an unprivileged group may be created, but not with a filesystem mark.
+    assert!(
+        matches!(new_group, Ok(()) | Err(Some(libc::EPERM))),
+        "{new_group:?}"
+    );
+    if let Some(remark) = remark {
+        assert_eq!(remark, Err(Some(libc::EPERM)), "a new filesystem mark");
+    }
+}
