@@ -22,14 +22,7 @@ fn expected(scenario: &str, turns: usize) -> Vec<Vec<String>> {
     all[all.len() - turns..].to_vec()
 }
 
-/// One tier at a time: the poll tier's order of lines across files (sub-agent and parent
-/// transcript) depends on both changes landing in separate walks, which CPU load from a
-/// concurrent playback (or any other load) can defeat; it fails under two busy loops alone.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn check_tier(tier: TierChoice) {
-    // A failed run poisons the lock; the next tier's run is still meaningful.
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     for scenario in SCENARIOS {
         let live = run_live(
             vec![recording(scenario)],
