@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::error::TailError;
 use super::event::{TranscriptEvent, TranscriptRecord};
+use super::fork::ForkState;
 use super::parse::parse_entry;
 pub use super::safe_open::{FileIdentity, SessionsDir};
 
@@ -46,40 +47,6 @@ pub struct JsonlTailer {
     resumed: bool,
     fork: ForkState,
     bad_lines: BadLines,
-}
-
-/// The copied-history prefix of a forked (thread-reply) transcript.
-#[derive(Debug, Default)]
-struct ForkState {
-    /// The fork header's timestamp; entries strictly before it are copies.
-    fork_ts: Option<i64>,
-    /// Still inside the copied prefix (no entry at/after `fork_ts` seen yet).
-    in_prefix: bool,
-}
-
-impl ForkState {
-    fn on_header(&mut self, ts_ms: Option<i64>, parent: bool) {
-        // A fork without a usable timestamp cannot be split; showing the copy beats hiding the
-        // real turn, so nothing is marked.
-        self.fork_ts = ts_ms.filter(|_| parent);
-        self.in_prefix = self.fork_ts.is_some();
-    }
-
-    /// Whether an entry with this timestamp is copied history; ends the prefix at the first
-    /// entry stamped at or after the fork (shown or not), so later clock steps cannot hide
-    /// progress.
-    fn classify(&mut self, ts_ms: Option<i64>) -> bool {
-        let (true, Some(fork)) = (self.in_prefix, self.fork_ts) else {
-            return false;
-        };
-        match ts_ms {
-            Some(ts) if ts >= fork => {
-                self.in_prefix = false;
-                false
-            }
-            _ => true,
-        }
-    }
 }
 
 #[derive(Debug, Default)]

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod event;
+mod fork;
 pub mod jsonl;
 mod lenient;
 pub mod parse;
