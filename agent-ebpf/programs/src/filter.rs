@@ -2,7 +2,7 @@
 //! space registered.
 
 use aya_ebpf::maps::HashMap;
-use openclaw_livestatus_ebpf::{InodeKey, MAX_DEPTH, NAME_LEN};
+use openclaw_livestatus_ebpf::{InodeKey, MAX_DEPTH};
 
 use crate::kernel::{self, cfg};
 
@@ -18,7 +18,7 @@ const SUFFIXES: [&[u8]; 5] = [
 /// transcripts (`.jsonl.reset.<ts>`) are only ever renamed to, and the rename's other side is a
 /// `.jsonl`, so they need no entry.
 #[inline(always)]
-pub fn name_matches(name: &[u8; NAME_LEN], len: u32) -> bool {
+pub fn name_matches<const N: usize>(name: &[u8; N], len: u32) -> bool {
     let len = len as usize;
     let mut i = 0;
     while i < SUFFIXES.len() {
@@ -31,15 +31,15 @@ pub fn name_matches(name: &[u8; NAME_LEN], len: u32) -> bool {
 }
 
 #[inline(always)]
-fn ends_with(name: &[u8; NAME_LEN], len: usize, suffix: &[u8]) -> bool {
-    if len < suffix.len() || len > NAME_LEN {
+fn ends_with<const N: usize>(name: &[u8; N], len: usize, suffix: &[u8]) -> bool {
+    if len < suffix.len() || len > N {
         return false;
     }
     let start = len - suffix.len();
     let mut j = 0;
     while j < suffix.len() {
         // Masked so the verifier sees every index in bounds.
-        if name[(start + j) & (NAME_LEN - 1)] != suffix[j] {
+        if name[(start + j) & (N - 1)] != suffix[j] {
             return false;
         }
         j += 1;

@@ -1,7 +1,7 @@
 //! Reading kernel structures through offsets the loader found in the running kernel's BTF.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+    bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
     generated::bpf_d_path,
 };
 use openclaw_livestatus_ebpf::{NAME_LEN, PATH_LEN};
@@ -44,6 +44,12 @@ pub static OFF_KIOCB_KI_FILP: u32 = 0;
 pub static OFF_RENAMEDATA_OLD_DENTRY: u32 = 0;
 #[unsafe(no_mangle)]
 pub static OFF_RENAMEDATA_NEW_DENTRY: u32 = 0;
+#[unsafe(no_mangle)]
+pub static OFF_TASK_FILES: u32 = 0;
+#[unsafe(no_mangle)]
+pub static OFF_FILES_FDT: u32 = 0;
+#[unsafe(no_mangle)]
+pub static OFF_FDTABLE_FD: u32 = 0;
 #[unsafe(no_mangle)]
 pub static ARG_PERFORM_WRITE_RET: u32 = 0;
 #[unsafe(no_mangle)]
@@ -121,4 +127,18 @@ pub fn file_path(file: *const u8, buf: &mut [u8; PATH_LEN]) -> Option<u32> {
         return None;
     }
     Some((n - 1) as u32)
+}
+
+/// The `struct file` behind fd `fd` of the current task (task->files->fdt->fd[fd]).
+#[inline(always)]
+pub fn current_fd_file(fd: u64) -> Option<*const u8> {
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let files = read::<*const u8>(task, cfg(&OFF_TASK_FILES))?;
+    let fdt = read::<*const u8>(files, cfg(&OFF_FILES_FDT))?;
+    let fds = read::<*const u8>(fdt, cfg(&OFF_FDTABLE_FD))?;
+    if fd > 1 << 20 {
+        return None;
+    }
+    let f = read::<*const u8>(fds, (fd * 8) as u32)?;
+    (!f.is_null()).then_some(f)
 }

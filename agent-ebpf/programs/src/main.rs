@@ -9,6 +9,7 @@
 
 mod filter;
 mod kernel;
+mod tracepoints;
 
 use aya_ebpf::{
     macros::{fentry, fexit, map},
@@ -23,17 +24,17 @@ use kernel::{cfg, current_tgid};
 
 /// Directories user space registered, with the depths below them that are in scope.
 #[map]
-static DIRS: HashMap<InodeKey, u32> = HashMap::with_max_entries(4096, 0);
+pub(crate) static DIRS: HashMap<InodeKey, u32> = HashMap::with_max_entries(4096, 0);
 
 /// Files of interest some process opened for writing: writes to anything else are dropped
 /// after one lookup. LRU so it can never fill up; an evicted file is picked up again at its
 /// next open, and the poll safety net covers the rest.
 #[map]
-static FILES: LruHashMap<InodeKey, u32> = LruHashMap::with_max_entries(16384, 0);
+pub(crate) static FILES: LruHashMap<InodeKey, u32> = LruHashMap::with_max_entries(16384, 0);
 
 /// Renames seen on entry, completed (or dropped) on exit, by thread id.
 #[map]
-static PENDING_RENAMES: HashMap<u32, FileEvent> = HashMap::with_max_entries(1024, 0);
+pub(crate) static PENDING_RENAMES: HashMap<u32, FileEvent> = HashMap::with_max_entries(1024, 0);
 
 /// Room to build an event larger than the 512-byte stack.
 #[map]
@@ -56,14 +57,14 @@ fn count(index: u32) {
     }
 }
 
-fn emit(ev: &FileEvent) {
+pub(crate) fn emit(ev: &FileEvent) {
     match EVENTS.output::<FileEvent>(ev, 0) {
         Ok(()) => count(COUNTER_EMITTED),
         Err(_) => count(COUNTER_DROPPED),
     }
 }
 
-fn scratch() -> Option<&'static mut FileEvent> {
+pub(crate) fn scratch() -> Option<&'static mut FileEvent> {
     let p = SCRATCH.get_ptr_mut(0)?;
     Some(unsafe { &mut *p })
 }
@@ -73,11 +74,13 @@ fn scratch() -> Option<&'static mut FileEvent> {
 #[fentry(function = "security_file_open")]
 pub fn file_open(ctx: FEntryContext) -> u32 {
     let file: *const u8 = ctx.arg(0);
-    let _ = try_file_open(file);
+    let _ = try_file_open(file, true);
     0
 }
 
-fn try_file_open(file: *const u8) -> Option<()> {
+/// `with_path`: bpf_d_path is allowed (fentry on security_file_open); without it user space
+/// places the file by its directory's inode and name.
+pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     if current_tgid() == cfg(&kernel::SELF_TGID) {
         return None;
     }
@@ -109,8 +112,13 @@ fn try_file_open(file: *const u8) -> Option<()> {
     ev.dir_ino = kernel::dentry_ino(parent)?;
     ev.new_dir_ino = 0;
     ev.new_name_len = 0;
+    ev.new_path_len = 0;
     ev.flags = if created { FLAG_CREATED } else { 0 };
-    ev.path_len = kernel::file_path(file, &mut ev.path)?;
+    ev.path_len = if with_path {
+        kernel::file_path(file, &mut ev.path)?
+    } else {
+        0
+    };
     emit(ev);
     Some(())
 }
@@ -153,16 +161,27 @@ pub fn vfs_writev_exit(ctx: FExitContext) -> u32 {
     0
 }
 
-fn try_write(file: *const u8) -> Option<()> {
+/// The key of an open file, if it is one an earlier matching open registered.
+pub(crate) fn watched_file(file: *const u8) -> Option<InodeKey> {
     let inode = kernel::read::<*const u8>(file, cfg(&kernel::OFF_FILE_F_INODE))?;
     let ino = kernel::read::<u64>(inode, cfg(&kernel::OFF_INODE_I_INO))?;
     let sb = kernel::read::<*const u8>(inode, cfg(&kernel::OFF_INODE_I_SB))?;
     let dev = kernel::read::<u32>(sb, cfg(&kernel::OFF_SB_S_DEV))? as u64;
     let key = InodeKey { dev, ino };
     unsafe { FILES.get(&key) }?;
+    Some(key)
+}
+
+fn try_write(file: *const u8) -> Option<()> {
+    let key = watched_file(file)?;
     if current_tgid() == cfg(&kernel::SELF_TGID) {
         return None;
     }
+    emit_write(key)
+}
+
+pub(crate) fn emit_write(key: InodeKey) -> Option<()> {
+    let (dev, ino) = (key.dev, key.ino);
     let ev = scratch()?;
     ev.kind = EventKind::Write as u32;
     ev.tgid = current_tgid();
@@ -174,6 +193,7 @@ fn try_write(file: *const u8) -> Option<()> {
     ev.path_len = 0;
     ev.name_len = 0;
     ev.new_name_len = 0;
+    ev.new_path_len = 0;
     emit(ev);
     Some(())
 }
@@ -213,6 +233,7 @@ fn try_unlink(dentry: *const u8) -> Option<()> {
     ev.flags = 0;
     ev.path_len = 0;
     ev.new_name_len = 0;
+    ev.new_path_len = 0;
     emit(ev);
     Some(())
 }
@@ -257,6 +278,7 @@ fn try_rename_entry(rd: *const u8) -> Option<()> {
     ev.new_dir_ino = kernel::dentry_ino(new_parent)?;
     ev.flags = 0;
     ev.path_len = 0;
+    ev.new_path_len = 0;
     PENDING_RENAMES.insert(&kernel::current_tid(), ev, 0).ok()
 }
 

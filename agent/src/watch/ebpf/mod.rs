@@ -22,7 +22,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-pub use object::WriteHook;
+pub use object::Hooks;
 pub use reader::{CounterReader, Counters};
 
 use super::{FsEvent, Scope, TierKind, WatchError, WatchHandle};
@@ -78,24 +78,40 @@ pub fn available() -> Result<(), String> {
     Ok(())
 }
 
-/// The write hook for a scope: the cheap one when every filesystem in scope is known to use
-/// the generic write path, the portable one otherwise.
-pub fn write_hook_for(scope: &Scope) -> WriteHook {
+/// The trampoline variant for a scope: the cheap write hook when every filesystem in scope is
+/// known to use the generic write path, the portable one otherwise.
+pub fn fentry_hooks_for(scope: &Scope) -> Hooks {
     let dirs: Vec<std::path::PathBuf> = register::registrations(scope)
         .into_iter()
         .map(|(p, _)| p)
         .chain(register::session_dirs(scope))
         .collect();
     if dirs.iter().all(|d| object::uses_generic_write(d)) {
-        WriteHook::PerformWrite
+        Hooks::FentryPerformWrite
     } else {
-        WriteHook::VfsWrite
+        Hooks::FentryVfsWrite
     }
 }
 
+/// Starts the tier on BTF trampolines, or on syscall tracepoints where the kernel refuses
+/// trampolines. Returns once armed.
 pub async fn start(scope: Scope, tx: mpsc::Sender<FsEvent>) -> Result<WatchHandle, WatchError> {
-    let hook = write_hook_for(&scope);
-    start_with(scope, tx, hook).await
+    let preferred = fentry_hooks_for(&scope);
+    match start_with(scope.clone(), tx.clone(), preferred).await {
+        Ok(h) => Ok(h),
+        Err(WatchError::Unavailable { reason, .. }) if available().is_ok() => {
+            tracing::info!(tier = "ebpf", %reason, "BTF trampolines unavailable; using syscall tracepoints (slower for every syscall of the host)");
+            start_with(scope, tx, Hooks::SyscallTracepoints)
+                .await
+                .map_err(|e| match e {
+                    WatchError::Unavailable { reason: r2, .. } => unavailable(format!(
+                        "{reason}; and with syscall tracepoints: {r2}"
+                    )),
+                    other => other,
+                })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn unavailable(reason: String) -> WatchError {
@@ -105,12 +121,12 @@ fn unavailable(reason: String) -> WatchError {
     }
 }
 
-/// Starts the tier with a chosen write hook (benchmarks compare them). Returns once the
-/// programs are attached and the scope is registered: armed.
+/// Starts the tier on exactly these hooks (benchmarks compare them). Returns once the programs
+/// are attached and the scope is registered: armed.
 pub async fn start_with(
     scope: Scope,
     tx: mpsc::Sender<FsEvent>,
-    hook: WriteHook,
+    hooks: Hooks,
 ) -> Result<WatchHandle, WatchError> {
     available().map_err(unavailable)?;
     let self_tgid = if WATCH_OWN_PROCESS.load(Ordering::SeqCst) {
@@ -121,7 +137,7 @@ pub async fn start_with(
     // Loading parses the kernel's BTF (the first time) and runs the verifier: blocking work.
     let (bpf, translator, counters, ring) = tokio::task::spawn_blocking({
         let scope = scope.clone();
-        move || arm(&scope, self_tgid, hook)
+        move || arm(&scope, self_tgid, hooks)
     })
     .await
     .map_err(|e| WatchError::Task {
@@ -135,7 +151,7 @@ pub async fn start_with(
         tier: TierKind::Ebpf,
         reason: format!("cannot poll the ring buffer: {e}"),
     })?;
-    tracing::info!(tier = "ebpf", write_hook = hook.name(), "eBPF tier armed");
+    tracing::info!(tier = "ebpf", hooks = hooks.name(), "eBPF tier armed");
     let reader = reader::Reader {
         _bpf: bpf,
         ring,
@@ -155,8 +171,8 @@ type Armed = (
     RingBuf<MapData>,
 );
 
-fn arm(scope: &Scope, self_tgid: u32, hook: WriteHook) -> Result<Armed, String> {
-    let mut bpf = object::load_and_attach(self_tgid, hook)?;
+fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
+    let mut bpf = object::load_and_attach(self_tgid, hooks)?;
     let missing = |m: &str| format!("the eBPF object has no map {m}: rebuild it with scripts/build-ebpf.sh");
     let bad = |m: &str, e: aya::maps::MapError| format!("eBPF map {m}: {e}");
     let mut dirs: BpfHashMap<MapData, [u64; 2], u32> = bpf

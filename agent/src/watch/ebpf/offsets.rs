@@ -52,6 +52,9 @@ fn compute(btf: &Btf) -> Result<Globals, String> {
         ("OFF_KIOCB_KI_FILP", o("kiocb", "ki_filp")?),
         ("OFF_RENAMEDATA_OLD_DENTRY", o("renamedata", "old_dentry")?),
         ("OFF_RENAMEDATA_NEW_DENTRY", o("renamedata", "new_dentry")?),
+        ("OFF_TASK_FILES", o("task_struct", "files")?),
+        ("OFF_FILES_FDT", o("files_struct", "fdt")?),
+        ("OFF_FDTABLE_FD", o("fdtable", "fd")?),
         // fexit programs find the return value after the last argument.
         ("ARG_PERFORM_WRITE_RET", a("generic_perform_write", None)?),
         ("ARG_VFS_WRITE_RET", a("vfs_write", None)?),

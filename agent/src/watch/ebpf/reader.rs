@@ -108,8 +108,7 @@ impl Reader {
 
     fn translate(&mut self, ev: &FileEvent, out: &mut Vec<FsEvent>) {
         if self.translator.handle(ev, out) == Err(UnknownDir) {
-            // A directory no open taught us: look the scope's directories up, then try again;
-            // if it is still unknown the stages below rescan.
+            // A directory no open taught us: look the scope's directories up, then try again.
             for dir in register::session_dirs(&self.scope) {
                 if let Some(key) = register::key_of(&dir)
                     && !self.translator.knows_dir(&key)
@@ -117,13 +116,10 @@ impl Reader {
                     self.translator.learn_dir(key, dir);
                 }
             }
+            // Still unknown: not a directory of the OpenClaw shape in scope (the kernel filter
+            // is by depth only), or one already gone, whose files the removal covers.
             if self.translator.handle(ev, out) == Err(UnknownDir) {
-                for root in self.translator.roots() {
-                    out.push(FsEvent {
-                        path: root.clone(),
-                        kind: FsEventKind::Rescan,
-                    });
-                }
+                tracing::trace!(tier = "ebpf", "event in a directory outside the scope dropped");
             }
         }
     }

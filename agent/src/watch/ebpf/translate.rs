@@ -7,7 +7,9 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use openclaw_livestatus_ebpf::{EventKind, FLAG_CREATED, FileEvent, InodeKey};
+use openclaw_livestatus_ebpf::{
+    AT_FDCWD, EventKind, FLAG_CREATED, FLAG_USER_PATHS, FileEvent, InodeKey,
+};
 
 use crate::layout::{self, Place};
 use crate::watch::shape;
@@ -107,7 +109,12 @@ impl Translator {
         let push = |out: &mut Vec<FsEvent>, path: PathBuf, kind| out.push(FsEvent { path, kind });
         match EventKind::from_u32(ev.kind) {
             Some(EventKind::Open) => {
-                let path = bytes_path(field(&ev.path, ev.path_len));
+                let path = if ev.path_len > 0 {
+                    bytes_path(field(&ev.path, ev.path_len))
+                } else {
+                    // Tracepoint variant: no bpf_d_path; placed by its directory.
+                    self.dir_path(ev.dev, ev.dir_ino)?.join(name(ev))
+                };
                 if !path.is_absolute() {
                     return Ok(());
                 }
@@ -141,6 +148,23 @@ impl Translator {
                     push(out, path.clone(), FsEventKind::Appended);
                 }
             }
+            Some(EventKind::Unlink) if ev.flags & FLAG_USER_PATHS != 0 => {
+                let Some(path) = user_path(ev.tgid, ev.dfd, field(&ev.path, ev.path_len)) else {
+                    return Ok(());
+                };
+                self.files.retain(|_, p| *p != path);
+                if self.in_scope(&path) {
+                    push(out, path, FsEventKind::Removed);
+                }
+            }
+            Some(EventKind::Rename) if ev.flags & FLAG_USER_PATHS != 0 => {
+                let old = user_path(ev.tgid, ev.dfd, field(&ev.path, ev.path_len));
+                let new = user_path(ev.tgid, ev.new_dfd, field(&ev.new_path, ev.new_path_len));
+                let (Some(old), Some(new)) = (old, new) else {
+                    return Ok(());
+                };
+                self.renamed(old, new, out);
+            }
             Some(EventKind::Unlink) => {
                 let path = self.dir_path(ev.dev, ev.dir_ino)?.join(name(ev));
                 self.files.retain(|_, p| *p != path);
@@ -153,21 +177,31 @@ impl Translator {
                 let new = self
                     .dir_path(ev.dev, ev.new_dir_ino)?
                     .join(OsStr::from_bytes(field(&ev.new_name, ev.new_name_len)));
-                for p in self.files.values_mut() {
-                    if *p == old {
-                        *p = new.clone();
-                    }
-                }
-                if self.in_scope(&old) {
-                    push(out, old, FsEventKind::Removed);
-                }
-                if self.in_scope(&new) {
-                    push(out, new, FsEventKind::Renamed);
-                }
+                self.renamed(old, new, out);
             }
             None => {}
         }
         Ok(())
+    }
+
+    fn renamed(&mut self, old: PathBuf, new: PathBuf, out: &mut Vec<FsEvent>) {
+        for p in self.files.values_mut() {
+            if *p == old {
+                *p = new.clone();
+            }
+        }
+        if self.in_scope(&old) {
+            out.push(FsEvent {
+                path: old,
+                kind: FsEventKind::Removed,
+            });
+        }
+        if self.in_scope(&new) {
+            out.push(FsEvent {
+                path: new,
+                kind: FsEventKind::Renamed,
+            });
+        }
     }
 
     fn dir_path(&self, dev: u64, ino: u64) -> Result<PathBuf, UnknownDir> {
@@ -176,6 +210,21 @@ impl Translator {
             .cloned()
             .ok_or(UnknownDir)
     }
+}
+
+/// A path as a process passed it to a syscall, made absolute through its cwd or directory fd
+/// (read from /proc right away: the process is usually still there, a gateway always is).
+pub(crate) fn user_path(tgid: u32, dfd: i32, raw: &[u8]) -> Option<PathBuf> {
+    let p = bytes_path(raw);
+    if p.is_absolute() {
+        return Some(p);
+    }
+    let base = if dfd == AT_FDCWD {
+        std::fs::read_link(format!("/proc/{tgid}/cwd")).ok()?
+    } else {
+        std::fs::read_link(format!("/proc/{tgid}/fd/{dfd}")).ok()?
+    };
+    Some(base.join(p))
 }
 
 fn name(ev: &FileEvent) -> &OsStr {
@@ -199,7 +248,12 @@ mod tests {
             path_len: 0,
             name_len: 0,
             new_name_len: 0,
+            new_path_len: 0,
+            dfd: 0,
+            new_dfd: 0,
+            _pad: 0,
             path: [0; PATH_LEN],
+            new_path: [0; PATH_LEN],
             name: [0; NAME_LEN],
             new_name: [0; NAME_LEN],
         }
@@ -267,6 +321,25 @@ mod tests {
             t.handle(&named(EventKind::Unlink, 6, "b.jsonl"), &mut out),
             Err(UnknownDir)
         );
+    }
+
+    #[test]
+    fn user_paths_are_made_absolute_through_proc() {
+        let me = std::process::id();
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(user_path(me, AT_FDCWD, b"a.jsonl"), Some(cwd.join("a.jsonl")));
+        assert_eq!(user_path(me, 3, b"/abs/x.jsonl"), Some("/abs/x.jsonl".into()));
+        let mut t = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
+        let mut r = raw(EventKind::Rename);
+        r.flags = FLAG_USER_PATHS;
+        let (a, b) = (format!("{S}/sessions.json.7.tmp"), format!("{S}/sessions.json"));
+        r.path[..a.len()].copy_from_slice(a.as_bytes());
+        r.path_len = a.len() as u32;
+        r.new_path[..b.len()].copy_from_slice(b.as_bytes());
+        r.new_path_len = b.len() as u32;
+        let mut out = Vec::new();
+        t.handle(&r, &mut out).expect("rename");
+        assert_eq!(out, vec![ev(&b, FsEventKind::Renamed)]);
     }
 
     #[test]
