@@ -22,6 +22,21 @@ fn expected(scenario: &str, turns: usize) -> Vec<Vec<String>> {
     all[all.len() - turns..].to_vec()
 }
 
+/// The eBPF tier when it can run here. Without it the test fails, unless
+/// LIVESTATUS_ALLOW_NO_EBPF=1 says this host may lack eBPF: then it prints why it skipped.
+fn ebpf_tier_or_skip(test: &str) -> Option<TierChoice> {
+    // The writers of these tests share the process with the tier.
+    livestatus::watch::ebpf::watch_own_process(true);
+    match livestatus::watch::available(livestatus::watch::TierKind::Ebpf) {
+        Ok(()) => Some(TierChoice::Ebpf),
+        Err(e) if std::env::var_os("LIVESTATUS_ALLOW_NO_EBPF").is_some_and(|v| v == "1") => {
+            eprintln!("{test}: SKIPPED on the ebpf tier: {e}");
+            None
+        }
+        Err(e) => panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)"),
+    }
+}
+
 fn check_tier(tier: TierChoice) {
     for scenario in SCENARIOS {
         let live = run_live(
@@ -35,6 +50,13 @@ fn check_tier(tier: TierChoice) {
         assert!(!got.is_empty(), "{scenario} on {tier:?}: no box at all");
         let want = expected(scenario, got.len());
         assert_eq!(got, want, "{scenario} on {tier:?}");
+    }
+}
+
+#[test]
+fn every_recording_gives_the_replayed_boxes_on_the_ebpf_tier() {
+    if let Some(tier) = ebpf_tier_or_skip("every_recording_gives_the_replayed_boxes_on_the_ebpf_tier") {
+        check_tier(tier);
     }
 }
 

@@ -182,6 +182,21 @@ fn live_turn(
 }
 
 /// A writer as the gateway holds one: WAL mode, open for the whole run.
+/// The eBPF tier when it can run here. Without it the test fails, unless
+/// LIVESTATUS_ALLOW_NO_EBPF=1 says this host may lack eBPF: then it prints why it skipped.
+fn ebpf_tier_or_skip(test: &str) -> Option<TierChoice> {
+    // The writers of these tests share the process with the tier.
+    livestatus::watch::ebpf::watch_own_process(true);
+    match livestatus::watch::available(livestatus::watch::TierKind::Ebpf) {
+        Ok(()) => Some(TierChoice::Ebpf),
+        Err(e) if std::env::var_os("LIVESTATUS_ALLOW_NO_EBPF").is_some_and(|v| v == "1") => {
+            eprintln!("{test}: SKIPPED on the ebpf tier: {e}");
+            None
+        }
+        Err(e) => panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)"),
+    }
+}
+
 fn open_writer(db: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).expect("writer");
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -196,9 +211,16 @@ fn a_turn_committed_to_a_live_sqlite_store_shows_as_replay_shows_it_on_every_tie
         ("2026.9.6/a_channel_tools", "hello.txt"),
         ("2026.9.6/b_thread_reply", "thread-reply-ok"),
     ];
+    let ebpf = ebpf_tier_or_skip(
+        "a_turn_committed_to_a_live_sqlite_store_shows_as_replay_shows_it_on_every_tier",
+    );
+    let tiers: Vec<TierChoice> = ebpf
+        .into_iter()
+        .chain([TierChoice::Inotify, TierChoice::Poll])
+        .collect();
     for (scenario, needle) in scenarios {
         for arrival in [Arrival::Running, Arrival::Migrated] {
-            for tier in [TierChoice::Inotify, TierChoice::Poll] {
+            for &tier in &tiers {
                 let (got, want) = live_turn(scenario, tier, arrival);
                 let run = format!("{scenario} {tier:?} {arrival:?}");
                 assert_eq!(got.len(), 1, "{run}: {got:#?}");
