@@ -97,7 +97,10 @@ pub const fn dev_to_user(kdev: u64) -> u64 {
     let major = (kdev >> 20) & 0xfff;
     let minor = kdev & 0xfffff;
     // glibc's makedev.
-    ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
+    ((major & 0xfffff000) << 32)
+        | ((major & 0xfff) << 8)
+        | ((minor & 0xffffff00) << 12)
+        | (minor & 0xff)
 }
 
 /// `st_dev` from stat(2) to the kernel's `s_dev` encoding.

@@ -33,7 +33,9 @@ fn ebpf_tier_or_skip(test: &str) -> Option<TierChoice> {
             eprintln!("{test}: SKIPPED on the ebpf tier: {e}");
             None
         }
-        Err(e) => panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)"),
+        Err(e) => {
+            panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)")
+        }
     }
 }
 
@@ -55,7 +57,9 @@ fn check_tier(tier: TierChoice) {
 
 #[test]
 fn every_recording_gives_the_replayed_boxes_on_the_ebpf_tier() {
-    if let Some(tier) = ebpf_tier_or_skip("every_recording_gives_the_replayed_boxes_on_the_ebpf_tier") {
+    if let Some(tier) =
+        ebpf_tier_or_skip("every_recording_gives_the_replayed_boxes_on_the_ebpf_tier")
+    {
         check_tier(tier);
     }
 }

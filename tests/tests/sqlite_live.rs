@@ -193,7 +193,9 @@ fn ebpf_tier_or_skip(test: &str) -> Option<TierChoice> {
             eprintln!("{test}: SKIPPED on the ebpf tier: {e}");
             None
         }
-        Err(e) => panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)"),
+        Err(e) => {
+            panic!("{test}: the ebpf tier cannot run: {e} (LIVESTATUS_ALLOW_NO_EBPF=1 skips)")
+        }
     }
 }
 

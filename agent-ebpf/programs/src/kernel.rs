@@ -1,8 +1,8 @@
 //! Reading kernel structures through offsets the loader found in the running kernel's BTF.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-    generated::bpf_d_path,
+    bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+    bpf_probe_read_kernel_str_bytes, generated::bpf_d_path,
 };
 use openclaw_livestatus_ebpf::{NAME_LEN, PATH_LEN};
 

@@ -306,4 +306,3 @@ static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
-

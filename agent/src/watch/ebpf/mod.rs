@@ -12,9 +12,9 @@ mod offsets;
 mod prescan;
 mod reader;
 mod register;
-mod translate;
 #[cfg(test)]
 mod tests;
+mod translate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -104,9 +104,9 @@ pub async fn start(scope: Scope, tx: mpsc::Sender<FsEvent>) -> Result<WatchHandl
             start_with(scope, tx, Hooks::SyscallTracepoints)
                 .await
                 .map_err(|e| match e {
-                    WatchError::Unavailable { reason: r2, .. } => unavailable(format!(
-                        "{reason}; and with syscall tracepoints: {r2}"
-                    )),
+                    WatchError::Unavailable { reason: r2, .. } => {
+                        unavailable(format!("{reason}; and with syscall tracepoints: {r2}"))
+                    }
                     other => other,
                 })
         }
@@ -173,7 +173,8 @@ type Armed = (
 
 fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
     let mut bpf = object::load_and_attach(self_tgid, hooks)?;
-    let missing = |m: &str| format!("the eBPF object has no map {m}: rebuild it with scripts/build-ebpf.sh");
+    let missing =
+        |m: &str| format!("the eBPF object has no map {m}: rebuild it with scripts/build-ebpf.sh");
     let bad = |m: &str, e: aya::maps::MapError| format!("eBPF map {m}: {e}");
     let mut dirs: BpfHashMap<MapData, [u64; 2], u32> = bpf
         .take_map("DIRS")

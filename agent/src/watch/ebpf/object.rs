@@ -10,9 +10,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use super::offsets;
 
 #[cfg(livestatus_ebpf_object)]
-static OBJECT: Option<&[u8]> = Some(aya::include_bytes_aligned!(env!(
-    "LIVESTATUS_EBPF_OBJECT"
-)));
+static OBJECT: Option<&[u8]> = Some(aya::include_bytes_aligned!(env!("LIVESTATUS_EBPF_OBJECT")));
 #[cfg(not(livestatus_ebpf_object))]
 static OBJECT: Option<&[u8]> = None;
 
@@ -47,11 +45,9 @@ impl Hooks {
 
 fn kernel_btf() -> Result<&'static Btf, String> {
     static BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
-    BTF.get_or_init(|| {
-        Btf::from_sys_fs().map_err(|e| format!("cannot read the kernel's BTF: {e}"))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
+    BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| format!("cannot read the kernel's BTF: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn load(self_tgid: u32) -> Result<(Ebpf, &'static Btf), String> {
@@ -155,13 +151,56 @@ pub(crate) fn load_and_attach(self_tgid: u32, hooks: Hooks) -> Result<Ebpf, Stri
             ensure_tracefs()?;
             // Exits and the write entries first: a stash (unlink/rename entry) never waits
             // for an exit that is not attached yet.
-            attach_tp(b, "tp_path_exit", &["sys_exit_unlinkat", "sys_exit_unlink", "sys_exit_renameat2", "sys_exit_renameat", "sys_exit_rename"])?;
-            attach_tp(b, "tp_write_exit", &["sys_exit_write", "sys_exit_pwrite64", "sys_exit_writev", "sys_exit_pwritev", "sys_exit_pwritev2"])?;
-            attach_tp(b, "tp_write_enter", &["sys_enter_write", "sys_enter_pwrite64", "sys_enter_writev", "sys_enter_pwritev", "sys_enter_pwritev2"])?;
-            attach_tp(b, "tp_open_exit", &["sys_exit_openat", "sys_exit_openat2", "sys_exit_open", "sys_exit_creat"])?;
+            attach_tp(
+                b,
+                "tp_path_exit",
+                &[
+                    "sys_exit_unlinkat",
+                    "sys_exit_unlink",
+                    "sys_exit_renameat2",
+                    "sys_exit_renameat",
+                    "sys_exit_rename",
+                ],
+            )?;
+            attach_tp(
+                b,
+                "tp_write_exit",
+                &[
+                    "sys_exit_write",
+                    "sys_exit_pwrite64",
+                    "sys_exit_writev",
+                    "sys_exit_pwritev",
+                    "sys_exit_pwritev2",
+                ],
+            )?;
+            attach_tp(
+                b,
+                "tp_write_enter",
+                &[
+                    "sys_enter_write",
+                    "sys_enter_pwrite64",
+                    "sys_enter_writev",
+                    "sys_enter_pwritev",
+                    "sys_enter_pwritev2",
+                ],
+            )?;
+            attach_tp(
+                b,
+                "tp_open_exit",
+                &[
+                    "sys_exit_openat",
+                    "sys_exit_openat2",
+                    "sys_exit_open",
+                    "sys_exit_creat",
+                ],
+            )?;
             attach_tp(b, "tp_unlinkat_enter", &["sys_enter_unlinkat"])?;
             let _ = attach_tp(b, "tp_unlink_enter", &["sys_enter_unlink"]);
-            attach_tp(b, "tp_renameat_enter", &["sys_enter_renameat2", "sys_enter_renameat"])?;
+            attach_tp(
+                b,
+                "tp_renameat_enter",
+                &["sys_enter_renameat2", "sys_enter_renameat"],
+            )?;
             let _ = attach_tp(b, "tp_rename_enter", &["sys_enter_rename"]);
         }
     }

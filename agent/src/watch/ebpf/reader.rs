@@ -84,7 +84,12 @@ impl Reader {
             }
             let c = self.counters.read();
             if c.dropped > dropped {
-                tracing::warn!(tier = "ebpf", lost = c.dropped - dropped, emitted = c.emitted, "the eBPF ring buffer overflowed; asking for a rescan");
+                tracing::warn!(
+                    tier = "ebpf",
+                    lost = c.dropped - dropped,
+                    emitted = c.emitted,
+                    "the eBPF ring buffer overflowed; asking for a rescan"
+                );
                 dropped = c.dropped;
                 for root in self.translator.roots() {
                     out.push(FsEvent {
@@ -95,7 +100,12 @@ impl Reader {
             }
             total += raw.len() as u64;
             if total % 1000 < raw.len() as u64 {
-                tracing::debug!(tier = "ebpf", emitted = c.emitted, dropped = c.dropped, "eBPF counters");
+                tracing::debug!(
+                    tier = "ebpf",
+                    emitted = c.emitted,
+                    dropped = c.dropped,
+                    "eBPF counters"
+                );
             }
             coalesce(&mut out);
             for ev in out {
@@ -119,7 +129,10 @@ impl Reader {
             // Still unknown: not a directory of the OpenClaw shape in scope (the kernel filter
             // is by depth only), or one already gone, whose files the removal covers.
             if self.translator.handle(ev, out) == Err(UnknownDir) {
-                tracing::trace!(tier = "ebpf", "event in a directory outside the scope dropped");
+                tracing::trace!(
+                    tier = "ebpf",
+                    "event in a directory outside the scope dropped"
+                );
             }
         }
     }
@@ -133,7 +146,9 @@ impl Reader {
                 let Some(item) = ring.next() else { break };
                 if item.len() >= std::mem::size_of::<FileEvent>() {
                     // Any bit pattern is a valid FileEvent (integers and byte arrays only).
-                    batch.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>()) });
+                    batch.push(unsafe {
+                        std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>())
+                    });
                 }
             }
             if batch.len() < MAX_BATCH {

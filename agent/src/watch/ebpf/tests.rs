@@ -58,7 +58,11 @@ impl Rig {
         loop {
             let missing: Vec<_> = want
                 .iter()
-                .filter(|(p, k)| !self.log[mark..].iter().any(|e| e.path == *p && e.kind == *k))
+                .filter(|(p, k)| {
+                    !self.log[mark..]
+                        .iter()
+                        .any(|e| e.path == *p && e.kind == *k)
+                })
                 .collect();
             if missing.is_empty() {
                 return;
@@ -66,7 +70,10 @@ impl Rig {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(ev)) => self.log.push(ev),
                 Ok(None) => panic!("channel closed while waiting for {missing:?}"),
-                Err(_) => panic!("timed out waiting for {missing:?}; got {:#?}", &self.log[mark..]),
+                Err(_) => panic!(
+                    "timed out waiting for {missing:?}; got {:#?}",
+                    &self.log[mark..]
+                ),
             }
         }
     }
@@ -175,7 +182,8 @@ async fn ebpf_follows_discovered_gateways() {
     let m = rig.mark();
     let rotated = sess.join("abc.jsonl.reset.2026-11-22T04-02-55.808Z");
     std::fs::rename(&jsonl, &rotated).expect("rotate");
-    rig.wait_for(m, &[(&jsonl, Removed), (&rotated, Renamed)]).await;
+    rig.wait_for(m, &[(&jsonl, Removed), (&rotated, Renamed)])
+        .await;
 
     // A profile gateway of the SQLite era.
     let store = fs.join("home/bob/.openclaw-work/agents/main/agent");
@@ -200,7 +208,10 @@ async fn ebpf_follows_discovered_gateways() {
                 || p.ends_with("-shm")
         })
         .collect();
-    assert!(unrelated.is_empty(), "reported unrelated paths: {unrelated:#?}");
+    assert!(
+        unrelated.is_empty(),
+        "reported unrelated paths: {unrelated:#?}"
+    );
     rig.handle.stop().await;
 }
 
@@ -376,4 +387,3 @@ fn append_or_create(path: &Path, text: &str) {
         .expect("open");
     f.write_all(text.as_bytes()).expect("append");
 }
-

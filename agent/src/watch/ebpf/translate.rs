@@ -291,7 +291,8 @@ mod tests {
         let mut t = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
         let mut out = Vec::new();
         let jsonl = format!("{S}/a.jsonl");
-        t.handle(&open(&jsonl, 10, 5, true), &mut out).expect("open");
+        t.handle(&open(&jsonl, 10, 5, true), &mut out)
+            .expect("open");
         t.handle(&open(&format!("{S}/sessions.json"), 11, 5, false), &mut out)
             .expect("open");
         let mut w = raw(EventKind::Write);
@@ -327,12 +328,21 @@ mod tests {
     fn user_paths_are_made_absolute_through_proc() {
         let me = std::process::id();
         let cwd = std::env::current_dir().expect("cwd");
-        assert_eq!(user_path(me, AT_FDCWD, b"a.jsonl"), Some(cwd.join("a.jsonl")));
-        assert_eq!(user_path(me, 3, b"/abs/x.jsonl"), Some("/abs/x.jsonl".into()));
+        assert_eq!(
+            user_path(me, AT_FDCWD, b"a.jsonl"),
+            Some(cwd.join("a.jsonl"))
+        );
+        assert_eq!(
+            user_path(me, 3, b"/abs/x.jsonl"),
+            Some("/abs/x.jsonl".into())
+        );
         let mut t = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
         let mut r = raw(EventKind::Rename);
         r.flags = FLAG_USER_PATHS;
-        let (a, b) = (format!("{S}/sessions.json.7.tmp"), format!("{S}/sessions.json"));
+        let (a, b) = (
+            format!("{S}/sessions.json.7.tmp"),
+            format!("{S}/sessions.json"),
+        );
         r.path[..a.len()].copy_from_slice(a.as_bytes());
         r.path_len = a.len() as u32;
         r.new_path[..b.len()].copy_from_slice(b.as_bytes());
@@ -346,9 +356,7 @@ mod tests {
     fn scope_is_checked_again_in_user_space() {
         let g = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
         assert!(g.in_scope(Path::new(&format!("{S}/a.jsonl.lock"))));
-        assert!(!g.in_scope(Path::new(
-            "/srv/other/agents/main/sessions/a.jsonl.lock"
-        )));
+        assert!(!g.in_scope(Path::new("/srv/other/agents/main/sessions/a.jsonl.lock")));
         assert!(!g.in_scope(Path::new(&format!("{S}/a.trajectory.jsonl"))));
         let d = Translator::new(&Scope::Discover {
             fs_root: "/fs".into(),
