@@ -90,7 +90,9 @@ pub const MAX_DEPTH: u32 = 10;
 /// Indices of the per-CPU counter array.
 pub const COUNTER_EMITTED: u32 = 0;
 pub const COUNTER_DROPPED: u32 = 1;
-pub const COUNTERS: u32 = 2;
+/// Emitted events of one kind: `COUNTER_BY_KIND + EventKind as u32`.
+pub const COUNTER_BY_KIND: u32 = 2;
+pub const COUNTERS: u32 = COUNTER_BY_KIND + 5;
 
 /// Kernel `s_dev` (MAJOR << 20 | MINOR) to the `st_dev` user space sees from stat(2).
 pub const fn dev_to_user(kdev: u64) -> u64 {

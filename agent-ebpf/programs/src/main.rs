@@ -17,7 +17,8 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext},
 };
 use openclaw_livestatus_ebpf::{
-    COUNTER_DROPPED, COUNTER_EMITTED, COUNTERS, EventKind, FLAG_CREATED, FileEvent, InodeKey,
+    COUNTER_BY_KIND, COUNTER_DROPPED, COUNTER_EMITTED, COUNTERS, EventKind, FLAG_CREATED,
+    FileEvent, InodeKey,
 };
 
 use kernel::{cfg, current_tgid};
@@ -59,7 +60,12 @@ fn count(index: u32) {
 
 pub(crate) fn emit(ev: &FileEvent) {
     match EVENTS.output::<FileEvent>(ev, 0) {
-        Ok(()) => count(COUNTER_EMITTED),
+        Ok(()) => {
+            count(COUNTER_EMITTED);
+            if ev.kind <= 4 {
+                count(COUNTER_BY_KIND + ev.kind);
+            }
+        }
         Err(_) => count(COUNTER_DROPPED),
     }
 }

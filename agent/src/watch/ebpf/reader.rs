@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use aya::Ebpf;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use openclaw_livestatus_ebpf::{COUNTER_DROPPED, COUNTER_EMITTED, FileEvent};
+use openclaw_livestatus_ebpf::{
+    COUNTER_BY_KIND, COUNTER_DROPPED, COUNTER_EMITTED, EventKind, FileEvent,
+};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
@@ -23,6 +25,10 @@ const MAX_BATCH: usize = 4096;
 pub struct Counters {
     pub emitted: u64,
     pub dropped: u64,
+    /// Emitted opens and writes (filtered in the kernel by directory on every hook set).
+    pub opens_and_writes: u64,
+    /// Emitted unlinks and renames (on syscall tracepoints filtered by name only).
+    pub unlinks_and_renames: u64,
 }
 
 /// Reads the kernel's counters of one tier instance; shared by the handle and the reader.
@@ -49,9 +55,12 @@ impl CounterReader {
                 .map(|v| v.iter().sum::<u64>())
                 .unwrap_or_default()
         };
+        let kind = |k: EventKind| sum(COUNTER_BY_KIND + k as u32);
         Counters {
             emitted: sum(COUNTER_EMITTED),
             dropped: sum(COUNTER_DROPPED),
+            opens_and_writes: kind(EventKind::Open) + kind(EventKind::Write),
+            unlinks_and_renames: kind(EventKind::Unlink) + kind(EventKind::Rename),
         }
     }
 }

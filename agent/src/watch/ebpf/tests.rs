@@ -364,8 +364,11 @@ async fn ebpf_kernel_filter_keeps_noise_out_of_user_space() {
     })
     .join()
     .expect("noisy thread");
+    // Only opens and writes: unlinks and renames of matching names by tests running beside
+    // this one pass the tracepoint set's name-only filter (user space drops them).
     let c = handle.ebpf_counters().expect("ebpf counters");
-    assert_eq!(c, Counters::default(), "the kernel let noise through");
+    assert_eq!(c.opens_and_writes, 0, "the kernel let noise through: {c:?}");
+    assert_eq!(c.dropped, 0, "{c:?}");
     // The tier is live all along: one write in scope is counted and reported.
     let jsonl = sess.join("s.jsonl");
     write(&jsonl, "{}\n");
