@@ -26,5 +26,6 @@ lint: setup
 test: lint
 	$(CARGO) test --workspace --locked
 
-bench: setup
+bench:
+	@scripts/setup.sh --bench
 	$(CARGO) bench -p livestatus-e2e --locked

@@ -30,3 +30,25 @@ for component in rustfmt clippy; do
   fi
 done
 echo "setup: $(cargo --version), $(rustc --version)"
+
+# The eBPF tier's kernel object (Debian's rustc + bpf-linker in .tools/, first run only).
+# Without it the agent builds but its ebpf tier says it is missing and its tests fail, unless
+# LIVESTATUS_ALLOW_NO_EBPF=1.
+if ! "$(dirname "$0")/build-ebpf.sh"; then
+  if [ "${LIVESTATUS_ALLOW_NO_EBPF:-}" = 1 ]; then
+    echo "setup: eBPF object not built; the ebpf tier will be unavailable" >&2
+  else
+    echo "setup: building the eBPF object failed (see above); set LIVESTATUS_ALLOW_NO_EBPF=1 to go on without the ebpf tier" >&2
+    exit 1
+  fi
+fi
+
+# `make bench` compares against inotifywait.
+if [ "${1:-}" = --bench ] && ! command -v inotifywait >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends inotify-tools
+  else
+    echo "setup: inotifywait missing (apt-get install inotify-tools); the bench skips its reference column" >&2
+  fi
+fi

@@ -266,3 +266,41 @@ pub fn adds_line(delta: &BoxDelta, needle: &str) -> bool {
         .iter()
         .any(|op| matches!(op, BoxOp::AddLine(l) if l.text.contains(needle)))
 }
+
+/// Whether `tier` can run here. The kernel tiers must: when one cannot, the calling test fails,
+/// unless `LIVESTATUS_ALLOW_NO_EBPF=1` (resp. `LIVESTATUS_ALLOW_NO_FANOTIFY=1`) says this host
+/// is known to lack it; then it prints why it skipped and returns false.
+pub fn tier_runs_here(tier: TierChoice, test: &str) -> bool {
+    use livestatus::watch::{self, TierKind};
+    let (kind, allow) = match tier {
+        TierChoice::Ebpf => {
+            // The writers of these tests share the process with the tier.
+            watch::ebpf::watch_own_process(true);
+            (TierKind::Ebpf, "LIVESTATUS_ALLOW_NO_EBPF")
+        }
+        TierChoice::Fanotify => (TierKind::Fanotify, "LIVESTATUS_ALLOW_NO_FANOTIFY"),
+        _ => return true,
+    };
+    match watch::available(kind) {
+        Ok(()) => true,
+        Err(why) if std::env::var_os(allow).is_some_and(|v| v == "1") => {
+            eprintln!("SKIPPED {test} on the {kind} tier: {why}");
+            false
+        }
+        Err(why) => panic!("{test}: the {kind} tier cannot run here: {why} ({allow}=1 skips it)"),
+    }
+}
+
+/// Every tier, best first, less the kernel tiers this host is known to lack (see
+/// [`tier_runs_here`]).
+pub fn tiers_here(test: &str) -> Vec<TierChoice> {
+    [
+        TierChoice::Ebpf,
+        TierChoice::Fanotify,
+        TierChoice::Inotify,
+        TierChoice::Poll,
+    ]
+    .into_iter()
+    .filter(|t| tier_runs_here(*t, test))
+    .collect()
+}

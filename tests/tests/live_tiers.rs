@@ -7,7 +7,7 @@ use livestatus::cli::replay::replay_models;
 use livestatus::playback::Pace;
 use livestatus::service::config::TierChoice;
 use livestatus::session::tracker::SessionConfig;
-use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, summary};
+use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, summary, tier_runs_here};
 
 /// Boxes `replay` gives for the turns a scenario added (earlier turns were on disk before).
 fn expected(scenario: &str, turns: usize) -> Vec<Vec<String>> {
@@ -39,29 +39,22 @@ fn check_tier(tier: TierChoice) {
 }
 
 #[test]
-fn every_recording_gives_the_replayed_boxes_on_the_inotify_tier() {
-    check_tier(TierChoice::Inotify);
-}
-
-/// fanotify needs CAP_SYS_ADMIN: without it this fails, unless LIVESTATUS_ALLOW_NO_FANOTIFY=1
-/// says the host is known not to have it (then it says why it skipped).
-fn fanotify_runs_here(test: &str) -> bool {
-    match livestatus::watch::fanotify::available() {
-        Ok(()) => true,
-        Err(why) if std::env::var("LIVESTATUS_ALLOW_NO_FANOTIFY").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED {test}: the fanotify tier cannot run here: {why}");
-            false
-        }
-        Err(why) => panic!(
-            "{test}: the fanotify tier cannot run here: {why} (set \
-             LIVESTATUS_ALLOW_NO_FANOTIFY=1 to skip fanotify tests on such a host)"
-        ),
+fn every_recording_gives_the_replayed_boxes_on_the_ebpf_tier() {
+    let test = "every_recording_gives_the_replayed_boxes_on_the_ebpf_tier";
+    if tier_runs_here(TierChoice::Ebpf, test) {
+        check_tier(TierChoice::Ebpf);
     }
 }
 
 #[test]
+fn every_recording_gives_the_replayed_boxes_on_the_inotify_tier() {
+    check_tier(TierChoice::Inotify);
+}
+
+#[test]
 fn every_recording_gives_the_replayed_boxes_on_the_fanotify_tier() {
-    if fanotify_runs_here("every_recording_gives_the_replayed_boxes_on_the_fanotify_tier") {
+    let test = "every_recording_gives_the_replayed_boxes_on_the_fanotify_tier";
+    if tier_runs_here(TierChoice::Fanotify, test) {
         check_tier(TierChoice::Fanotify);
     }
 }

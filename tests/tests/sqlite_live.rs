@@ -189,24 +189,6 @@ fn open_writer(db: &Path) -> rusqlite::Connection {
     conn
 }
 
-/// Every tier that must run here. fanotify needs CAP_SYS_ADMIN: without it this fails,
-/// unless LIVESTATUS_ALLOW_NO_FANOTIFY=1 says the host is known not to have it (then it says
-/// why it left fanotify out).
-fn tiers() -> Vec<TierChoice> {
-    let mut tiers = vec![TierChoice::Inotify, TierChoice::Poll];
-    match livestatus::watch::fanotify::available() {
-        Ok(()) => tiers.push(TierChoice::Fanotify),
-        Err(why) if std::env::var("LIVESTATUS_ALLOW_NO_FANOTIFY").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED the fanotify tier: it cannot run here: {why}");
-        }
-        Err(why) => panic!(
-            "the fanotify tier cannot run here: {why} (set LIVESTATUS_ALLOW_NO_FANOTIFY=1 to \
-             skip fanotify tests on such a host)"
-        ),
-    }
-    tiers
-}
-
 #[test]
 fn a_turn_committed_to_a_live_sqlite_store_shows_as_replay_shows_it_on_every_tier() {
     // The thread scenario's store also holds a finished channel turn: history, never a box.
@@ -214,9 +196,12 @@ fn a_turn_committed_to_a_live_sqlite_store_shows_as_replay_shows_it_on_every_tie
         ("2026.9.6/a_channel_tools", "hello.txt"),
         ("2026.9.6/b_thread_reply", "thread-reply-ok"),
     ];
+    let tiers = livestatus_e2e::tiers_here(
+        "a_turn_committed_to_a_live_sqlite_store_shows_as_replay_shows_it_on_every_tier",
+    );
     for (scenario, needle) in scenarios {
         for arrival in [Arrival::Running, Arrival::Migrated] {
-            for tier in tiers() {
+            for &tier in &tiers {
                 let (got, want) = live_turn(scenario, tier, arrival);
                 let run = format!("{scenario} {tier:?} {arrival:?}");
                 assert_eq!(got.len(), 1, "{run}: {got:#?}");

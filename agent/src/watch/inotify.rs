@@ -113,7 +113,7 @@ async fn next_batch(stream: &mut EventStream<Vec<u8>>) -> Option<io::Result<Vec<
 /// Drops an `Appended` when the same batch already holds an unsent `Appended` for that path with
 /// nothing else for it in between: the receiver reads the file after both writes anyway. The
 /// last write of a burst is therefore always covered.
-pub(super) fn coalesce(out: &mut Vec<FsEvent>) {
+pub(crate) fn coalesce(out: &mut Vec<FsEvent>) {
     let mut last: HashMap<PathBuf, FsEventKind> = HashMap::new();
     out.retain(|ev| {
         let prev = last.insert(ev.path.clone(), ev.kind);

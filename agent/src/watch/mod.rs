@@ -80,11 +80,27 @@ impl std::fmt::Display for TierKind {
 pub struct WatchHandle {
     pub tier: TierKind,
     tasks: Vec<JoinHandle<()>>,
+    ebpf_counters: Option<ebpf::CounterReader>,
 }
 
 impl WatchHandle {
     pub(crate) fn new(tier: TierKind, tasks: Vec<JoinHandle<()>>) -> Self {
-        WatchHandle { tier, tasks }
+        WatchHandle {
+            tier,
+            tasks,
+            ebpf_counters: None,
+        }
+    }
+
+    pub(crate) fn with_ebpf_counters(mut self, c: ebpf::CounterReader) -> Self {
+        self.ebpf_counters = Some(c);
+        self
+    }
+
+    /// The eBPF tier's kernel counters (events emitted, events dropped); `None` on other tiers.
+    /// For logs, `doctor` and tests.
+    pub fn ebpf_counters(&self) -> Option<ebpf::Counters> {
+        self.ebpf_counters.as_ref().map(ebpf::CounterReader::read)
     }
 
     /// False once a task has ended on its own: the receiver was dropped, or the tier hit an

@@ -1,0 +1,379 @@
+//! Kernel records → `FsEvent`s: paths rebuilt from what earlier records taught us (the kernel
+//! sends a path only with opens), and the scope checked again precisely (the kernel's filter
+//! is by name and directory depth, coarser on purpose).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use openclaw_livestatus_ebpf::{
+    AT_FDCWD, EventKind, FLAG_CREATED, FLAG_USER_PATHS, FileEvent, InodeKey,
+};
+
+use crate::layout::{self, Place};
+use crate::watch::shape;
+use crate::watch::{FsEvent, FsEventKind, Scope};
+
+/// Bounds each cache; when one is full it is cleared (what is lost is relearned from the next
+/// open, or found again by `Translator::learn_dirs`).
+const MAX_ENTRIES: usize = 16384;
+
+pub(crate) struct Translator {
+    scope: Scope,
+    /// Absolute scope anchors (state dirs, or the fs root).
+    anchors: Vec<PathBuf>,
+    /// Open files of interest: where writes to an inode go.
+    files: HashMap<InodeKey, PathBuf>,
+    /// Directories holding files of interest: where unlinks and renames happen.
+    dirs: HashMap<InodeKey, PathBuf>,
+}
+
+/// A record names a directory we cannot place: the caller rescans it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UnknownDir;
+
+fn bytes_path(b: &[u8]) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(b))
+}
+
+fn field(buf: &[u8], len: u32) -> &[u8] {
+    &buf[..(len as usize).min(buf.len())]
+}
+
+impl Translator {
+    pub(crate) fn new(scope: &Scope) -> Self {
+        Translator {
+            scope: scope.clone(),
+            anchors: shape::rescan_roots(scope),
+            files: HashMap::new(),
+            dirs: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn roots(&self) -> &[PathBuf] {
+        &self.anchors
+    }
+
+    /// Whether `path` is a file the stages below act on, inside this tier's scope.
+    pub(crate) fn in_scope(&self, path: &Path) -> bool {
+        if !shape::is_file_of_interest(path) {
+            return false;
+        }
+        let state_dir = match layout::place_of(path) {
+            Some(Place::SessionFile { state_dir, .. })
+            | Some(Place::AgentStoreFile { state_dir, .. }) => state_dir,
+            _ => return false,
+        };
+        match &self.scope {
+            Scope::Gateways(_) => self.anchors.contains(&state_dir),
+            Scope::Discover { .. } => {
+                let Some(fs_root) = self.anchors.first() else {
+                    return false;
+                };
+                let is_state = state_dir.file_name().is_some_and(layout::is_state_dir_name);
+                let home = state_dir.parent();
+                let under_home = home.is_some_and(|h| {
+                    h == fs_root.join("root") || h.parent() == Some(&fs_root.join("home"))
+                });
+                is_state && under_home
+            }
+        }
+    }
+
+    /// Records that `path` (a file of interest) is inode `key`, e.g. from the scan of fds
+    /// opened before the tier started.
+    pub(crate) fn learn_file(&mut self, key: InodeKey, path: PathBuf) {
+        if self.files.len() >= MAX_ENTRIES {
+            self.files.clear();
+        }
+        self.files.insert(key, path);
+    }
+
+    pub(crate) fn learn_dir(&mut self, key: InodeKey, path: PathBuf) {
+        if self.dirs.len() >= MAX_ENTRIES {
+            self.dirs.clear();
+        }
+        self.dirs.insert(key, path);
+    }
+
+    pub(crate) fn knows_dir(&self, key: &InodeKey) -> bool {
+        self.dirs.contains_key(key)
+    }
+
+    pub(crate) fn handle(
+        &mut self,
+        ev: &FileEvent,
+        out: &mut Vec<FsEvent>,
+    ) -> Result<(), UnknownDir> {
+        let push = |out: &mut Vec<FsEvent>, path: PathBuf, kind| out.push(FsEvent { path, kind });
+        match EventKind::from_u32(ev.kind) {
+            Some(EventKind::Open) => {
+                let path = if ev.path_len > 0 {
+                    bytes_path(field(&ev.path, ev.path_len))
+                } else {
+                    // Tracepoint variant: no bpf_d_path; placed by its directory.
+                    self.dir_path(ev.dev, ev.dir_ino)?.join(name(ev))
+                };
+                if !path.is_absolute() {
+                    return Ok(());
+                }
+                if let Some(dir) = path.parent() {
+                    let key = InodeKey {
+                        dev: ev.dev,
+                        ino: ev.dir_ino,
+                    };
+                    if ev.dir_ino != 0 && !self.dirs.contains_key(&key) {
+                        self.learn_dir(key, dir.to_path_buf());
+                    }
+                }
+                if !self.in_scope(&path) {
+                    return Ok(());
+                }
+                let key = InodeKey {
+                    dev: ev.dev,
+                    ino: ev.ino,
+                };
+                self.learn_file(key, path.clone());
+                if ev.flags & FLAG_CREATED != 0 {
+                    push(out, path, FsEventKind::Created);
+                }
+            }
+            Some(EventKind::Write) => {
+                let key = InodeKey {
+                    dev: ev.dev,
+                    ino: ev.ino,
+                };
+                if let Some(path) = self.files.get(&key) {
+                    push(out, path.clone(), FsEventKind::Appended);
+                }
+            }
+            Some(EventKind::Unlink) if ev.flags & FLAG_USER_PATHS != 0 => {
+                let Some(path) = user_path(ev.tgid, ev.dfd, field(&ev.path, ev.path_len)) else {
+                    return Ok(());
+                };
+                self.files.retain(|_, p| *p != path);
+                if self.in_scope(&path) {
+                    push(out, path, FsEventKind::Removed);
+                }
+            }
+            Some(EventKind::Rename) if ev.flags & FLAG_USER_PATHS != 0 => {
+                let old = user_path(ev.tgid, ev.dfd, field(&ev.path, ev.path_len));
+                let new = user_path(ev.tgid, ev.new_dfd, field(&ev.new_path, ev.new_path_len));
+                let (Some(old), Some(new)) = (old, new) else {
+                    return Ok(());
+                };
+                self.renamed(old, new, out);
+            }
+            Some(EventKind::Unlink) => {
+                let path = self.dir_path(ev.dev, ev.dir_ino)?.join(name(ev));
+                self.files.retain(|_, p| *p != path);
+                if self.in_scope(&path) {
+                    push(out, path, FsEventKind::Removed);
+                }
+            }
+            Some(EventKind::Rename) => {
+                let old = self.dir_path(ev.dev, ev.dir_ino)?.join(name(ev));
+                let new = self
+                    .dir_path(ev.dev, ev.new_dir_ino)?
+                    .join(OsStr::from_bytes(field(&ev.new_name, ev.new_name_len)));
+                self.renamed(old, new, out);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn renamed(&mut self, old: PathBuf, new: PathBuf, out: &mut Vec<FsEvent>) {
+        for p in self.files.values_mut() {
+            if *p == old {
+                *p = new.clone();
+            }
+        }
+        if self.in_scope(&old) {
+            out.push(FsEvent {
+                path: old,
+                kind: FsEventKind::Removed,
+            });
+        }
+        if self.in_scope(&new) {
+            out.push(FsEvent {
+                path: new,
+                kind: FsEventKind::Renamed,
+            });
+        }
+    }
+
+    fn dir_path(&self, dev: u64, ino: u64) -> Result<PathBuf, UnknownDir> {
+        self.dirs
+            .get(&InodeKey { dev, ino })
+            .cloned()
+            .ok_or(UnknownDir)
+    }
+}
+
+/// A path as a process passed it to a syscall, made absolute through its cwd or directory fd
+/// (read from /proc right away: the process is usually still there, a gateway always is).
+pub(crate) fn user_path(tgid: u32, dfd: i32, raw: &[u8]) -> Option<PathBuf> {
+    let p = bytes_path(raw);
+    if p.is_absolute() {
+        return Some(p);
+    }
+    let base = if dfd == AT_FDCWD {
+        std::fs::read_link(format!("/proc/{tgid}/cwd")).ok()?
+    } else {
+        std::fs::read_link(format!("/proc/{tgid}/fd/{dfd}")).ok()?
+    };
+    Some(base.join(p))
+}
+
+fn name(ev: &FileEvent) -> &OsStr {
+    OsStr::from_bytes(field(&ev.name, ev.name_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openclaw_livestatus_ebpf::{NAME_LEN, PATH_LEN};
+
+    fn raw(kind: EventKind) -> FileEvent {
+        FileEvent {
+            kind: kind as u32,
+            tgid: 1,
+            dev: 7,
+            ino: 0,
+            dir_ino: 0,
+            new_dir_ino: 0,
+            flags: 0,
+            path_len: 0,
+            name_len: 0,
+            new_name_len: 0,
+            new_path_len: 0,
+            dfd: 0,
+            new_dfd: 0,
+            _pad: 0,
+            path: [0; PATH_LEN],
+            new_path: [0; PATH_LEN],
+            name: [0; NAME_LEN],
+            new_name: [0; NAME_LEN],
+        }
+    }
+
+    fn open(path: &str, ino: u64, dir_ino: u64, created: bool) -> FileEvent {
+        let mut e = raw(EventKind::Open);
+        e.path[..path.len()].copy_from_slice(path.as_bytes());
+        e.path_len = path.len() as u32;
+        e.ino = ino;
+        e.dir_ino = dir_ino;
+        e.flags = if created { FLAG_CREATED } else { 0 };
+        e
+    }
+
+    fn named(kind: EventKind, dir_ino: u64, name: &str) -> FileEvent {
+        let mut e = raw(kind);
+        e.name[..name.len()].copy_from_slice(name.as_bytes());
+        e.name_len = name.len() as u32;
+        e.dir_ino = dir_ino;
+        e
+    }
+
+    fn ev(path: &str, kind: FsEventKind) -> FsEvent {
+        FsEvent {
+            path: path.into(),
+            kind,
+        }
+    }
+
+    const S: &str = "/srv/gw/agents/main/sessions";
+
+    #[test]
+    fn opens_writes_unlinks_and_renames_become_fs_events() {
+        let mut t = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
+        let mut out = Vec::new();
+        let jsonl = format!("{S}/a.jsonl");
+        t.handle(&open(&jsonl, 10, 5, true), &mut out)
+            .expect("open");
+        t.handle(&open(&format!("{S}/sessions.json"), 11, 5, false), &mut out)
+            .expect("open");
+        let mut w = raw(EventKind::Write);
+        w.ino = 10;
+        t.handle(&w, &mut out).expect("write");
+        // A write to an inode never opened through a matching path says nothing.
+        w.ino = 99;
+        t.handle(&w, &mut out).expect("write");
+        let mut r = named(EventKind::Rename, 5, "sessions.json.1.tmp");
+        r.new_dir_ino = 5;
+        let new = b"sessions.json";
+        r.new_name[..new.len()].copy_from_slice(new);
+        r.new_name_len = new.len() as u32;
+        t.handle(&r, &mut out).expect("rename");
+        t.handle(&named(EventKind::Unlink, 5, "a.jsonl"), &mut out)
+            .expect("unlink");
+        assert_eq!(
+            out,
+            vec![
+                ev(&jsonl, FsEventKind::Created),
+                ev(&jsonl, FsEventKind::Appended),
+                ev(&format!("{S}/sessions.json"), FsEventKind::Renamed),
+                ev(&jsonl, FsEventKind::Removed),
+            ]
+        );
+        assert_eq!(
+            t.handle(&named(EventKind::Unlink, 6, "b.jsonl"), &mut out),
+            Err(UnknownDir)
+        );
+    }
+
+    #[test]
+    fn user_paths_are_made_absolute_through_proc() {
+        let me = std::process::id();
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            user_path(me, AT_FDCWD, b"a.jsonl"),
+            Some(cwd.join("a.jsonl"))
+        );
+        assert_eq!(
+            user_path(me, 3, b"/abs/x.jsonl"),
+            Some("/abs/x.jsonl".into())
+        );
+        let mut t = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
+        let mut r = raw(EventKind::Rename);
+        r.flags = FLAG_USER_PATHS;
+        let (a, b) = (
+            format!("{S}/sessions.json.7.tmp"),
+            format!("{S}/sessions.json"),
+        );
+        r.path[..a.len()].copy_from_slice(a.as_bytes());
+        r.path_len = a.len() as u32;
+        r.new_path[..b.len()].copy_from_slice(b.as_bytes());
+        r.new_path_len = b.len() as u32;
+        let mut out = Vec::new();
+        t.handle(&r, &mut out).expect("rename");
+        assert_eq!(out, vec![ev(&b, FsEventKind::Renamed)]);
+    }
+
+    #[test]
+    fn scope_is_checked_again_in_user_space() {
+        let g = Translator::new(&Scope::Gateways(vec!["/srv/gw".into()]));
+        assert!(g.in_scope(Path::new(&format!("{S}/a.jsonl.lock"))));
+        assert!(!g.in_scope(Path::new("/srv/other/agents/main/sessions/a.jsonl.lock")));
+        assert!(!g.in_scope(Path::new(&format!("{S}/a.trajectory.jsonl"))));
+        let d = Translator::new(&Scope::Discover {
+            fs_root: "/fs".into(),
+        });
+        for yes in [
+            "/fs/root/.openclaw/agents/main/sessions/a.jsonl",
+            "/fs/home/bob/.openclaw-work/agents/x/agent/openclaw-agent.sqlite-wal",
+        ] {
+            assert!(d.in_scope(Path::new(yes)), "{yes}");
+        }
+        for no in [
+            "/fs/home/bob/notes/agents/main/sessions/a.jsonl",
+            "/fs/srv/.openclaw/agents/main/sessions/a.jsonl",
+            "/elsewhere/home/bob/.openclaw/agents/main/sessions/a.jsonl",
+            "/fs/home/bob/.openclaw/agents/main/agent/openclaw-agent.sqlite-shm",
+        ] {
+            assert!(!d.in_scope(Path::new(no)), "{no}");
+        }
+    }
+}
