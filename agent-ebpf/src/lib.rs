@@ -40,6 +40,14 @@ pub const FLAG_CREATED: u32 = 1;
 /// `FileEvent::flags`: from syscall tracepoints: `path`/`new_path` hold the paths as the
 /// process passed them (maybe relative to `dfd`/`new_dfd` or its cwd), `name`s are unset.
 pub const FLAG_USER_PATHS: u32 = 2;
+/// A lock created outside every registered directory (host-wide discovery) whose path the
+/// kernel could not give (no `bpf_d_path` on tracepoints): the names of its ancestors,
+/// innermost first, are in slots of `ANCESTOR_SLOT` bytes of `path` then `new_path`, their
+/// lengths in `new_name[i]`, their count in `new_name_len`; `new_path_len` is 1 when the walk
+/// reached the filesystem's root (the path is complete below that mount).
+pub const FLAG_ANCESTORS: u32 = 4;
+pub const ANCESTOR_SLOT: usize = 64;
+pub const ANCESTORS: usize = 2 * PATH_LEN / ANCESTOR_SLOT;
 /// `FileEvent::dfd` when the path is relative to the process's working directory.
 pub const AT_FDCWD: i32 = -100;
 

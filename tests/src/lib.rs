@@ -162,22 +162,53 @@ pub fn tier_options(scope: Scope, tier: TierChoice) -> RunOptions {
     }
 }
 
-/// Plays `recordings` (in order) into a fresh state dir while the pipeline follows it on
-/// `tier`; returns the collected boxes once the playback is over and every box has closed
-/// (or `settle` has passed).
 /// Ten rounds of the test poll interval without a delta: the tier has seen everything.
 const QUIET: Duration = Duration::from_millis(1000);
 
+/// Where a live run's gateway lives and how the pipeline is told of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayPlace {
+    /// `<tmp>/home/alice/.openclaw`, named with `--gateway`.
+    Named,
+    /// `<tmp>/srv/bots/state`, outside every home of the discovery scope (`<tmp>/fs-root`):
+    /// only host-wide discovery finds it.
+    Unnamed,
+}
+
+/// Plays `recordings` (in order) into a fresh state dir while the pipeline follows it on
+/// `tier`; returns the collected boxes once the playback is over and every box has closed
+/// (or `settle` has passed).
 pub fn run_live(
     recordings: Vec<Recording>,
     tier: TierChoice,
     pace: Pace,
     settle: Duration,
 ) -> Collector {
+    run_live_at(GatewayPlace::Named, recordings, tier, pace, settle)
+}
+
+pub fn run_live_at(
+    place: GatewayPlace,
+    recordings: Vec<Recording>,
+    tier: TierChoice,
+    pace: Pace,
+    settle: Duration,
+) -> Collector {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let state_dir = tmp.path().join("home/alice/.openclaw");
+    let (state_dir, scope) = match place {
+        GatewayPlace::Named => {
+            let state_dir = tmp.path().join("home/alice/.openclaw");
+            (state_dir.clone(), Scope::Gateways(vec![state_dir]))
+        }
+        GatewayPlace::Unnamed => {
+            let fs_root = tmp.path().join("fs-root");
+            std::fs::create_dir_all(fs_root.join("home")).expect("homes");
+            let state_dir = tmp.path().join("srv/bots/state");
+            (state_dir, Scope::Discover { fs_root })
+        }
+    };
     std::fs::create_dir_all(&state_dir).expect("state dir");
-    let opts = tier_options(Scope::Gateways(vec![state_dir.clone()]), tier);
+    let opts = tier_options(scope, tier);
     let collector = Collector::default();
     let mut sink = collector.clone();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();

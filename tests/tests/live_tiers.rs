@@ -90,3 +90,23 @@ fn the_box_opens_on_the_lock_before_the_transcript_exists() {
         first_line.duration_since(*opened)
     );
 }
+
+#[test]
+fn a_gateway_no_home_holds_and_nobody_named_shows_its_box_on_the_ebpf_tier() {
+    let test = "a_gateway_no_home_holds_and_nobody_named_shows_its_box_on_the_ebpf_tier";
+    if !tier_runs_here(TierChoice::Ebpf, test) {
+        return;
+    }
+    let scenario = "2026.7.1/a_channel_tools";
+    let live = livestatus_e2e::run_live_at(
+        livestatus_e2e::GatewayPlace::Unnamed,
+        vec![recording(scenario)],
+        TierChoice::Ebpf,
+        Pace::FAST,
+        Duration::from_secs(5),
+    );
+    assert!(live.errors().is_empty(), "{:?}", live.errors());
+    let got: Vec<Vec<String>> = live.boxes().iter().map(summary).collect();
+    assert!(!got.is_empty(), "host-wide discovery found no turn");
+    assert_eq!(got, expected(scenario, got.len()));
+}

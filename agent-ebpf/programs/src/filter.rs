@@ -30,6 +30,12 @@ pub fn name_matches<const N: usize>(name: &[u8; N], len: u32) -> bool {
     false
 }
 
+/// A turn's lock (`<transcript>.jsonl.lock`), the one file host-wide discovery looks for.
+#[inline(always)]
+pub fn is_lock<const N: usize>(name: &[u8; N], len: u32) -> bool {
+    ends_with(name, len as usize, b".jsonl.lock")
+}
+
 #[inline(always)]
 fn ends_with<const N: usize>(name: &[u8; N], len: usize, suffix: &[u8]) -> bool {
     if len < suffix.len() || len > N {

@@ -10,6 +10,9 @@ use openclaw_livestatus_ebpf::{NAME_LEN, PATH_LEN};
 // as constants. Zero here only so the object links.
 #[unsafe(no_mangle)]
 pub static SELF_TGID: u32 = 0;
+/// 1 in discovery scope: a `.jsonl.lock` created anywhere is reported (host-wide discovery).
+#[unsafe(no_mangle)]
+pub static HOST_WIDE_LOCKS: u32 = 0;
 #[unsafe(no_mangle)]
 pub static FMODE_CREATED: u32 = 0;
 #[unsafe(no_mangle)]
@@ -102,6 +105,22 @@ pub fn dentry_name(dentry: *const u8, buf: &mut [u8; NAME_LEN]) -> Option<u32> {
     }
     let s = unsafe { bpf_probe_read_kernel_str_bytes(name, buf) }.ok()?;
     Some(s.len() as u32)
+}
+
+/// A dentry's name into `buf` (a slot of an event), and its parent; `None` for the parent when
+/// the dentry is its filesystem's root.
+#[inline(always)]
+pub fn ancestor(dentry: *const u8, buf: &mut [u8]) -> Option<(u8, Option<*const u8>)> {
+    let up = read::<*const u8>(dentry, cfg(&OFF_DENTRY_D_PARENT))?;
+    if up.is_null() || up == dentry {
+        return Some((0, None));
+    }
+    let name = read::<*const u8>(dentry, cfg(&OFF_DENTRY_D_NAME) + cfg(&OFF_QSTR_NAME))?;
+    if name.is_null() {
+        return None;
+    }
+    let s = unsafe { bpf_probe_read_kernel_str_bytes(name, buf) }.ok()?;
+    Some((s.len() as u8, Some(up)))
 }
 
 #[inline(always)]

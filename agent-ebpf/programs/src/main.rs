@@ -17,8 +17,8 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext},
 };
 use openclaw_livestatus_ebpf::{
-    COUNTER_BY_KIND, COUNTER_DROPPED, COUNTER_EMITTED, COUNTERS, EventKind, FLAG_CREATED,
-    FileEvent, InodeKey,
+    ANCESTOR_SLOT, COUNTER_BY_KIND, COUNTER_DROPPED, COUNTER_EMITTED, COUNTERS, EventKind,
+    FLAG_ANCESTORS, FLAG_CREATED, FileEvent, InodeKey,
 };
 
 use kernel::{cfg, current_tgid};
@@ -104,9 +104,14 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     }
     let parent = kernel::read::<*const u8>(dentry, cfg(&kernel::OFF_DENTRY_D_PARENT))?;
     let dev = kernel::dentry_dev(dentry)?;
-    if !filter::in_registered_dir(&DIRS, parent, dev) {
+    let host_wide = if filter::in_registered_dir(&DIRS, parent, dev) {
+        false
+    } else if created && cfg(&kernel::HOST_WIDE_LOCKS) != 0 && filter::is_lock(&ev.name, ev.name_len)
+    {
+        true
+    } else {
         return None;
-    }
+    };
     let inode = kernel::read::<*const u8>(file, cfg(&kernel::OFF_FILE_F_INODE))?;
     let ino = kernel::read::<u64>(inode, cfg(&kernel::OFF_INODE_I_INO))?;
     let key = InodeKey { dev, ino };
@@ -125,7 +130,50 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     } else {
         0
     };
+    if host_wide && !with_path {
+        ancestors(ev, parent)?;
+    }
     emit(ev);
+    Some(())
+}
+
+/// The names above a host-wide lock, innermost first (see `FLAG_ANCESTORS`). Unrolled over
+/// fixed slots so the verifier sees every buffer bound.
+#[inline(always)]
+fn ancestors(ev: &mut FileEvent, parent: *const u8) -> Option<()> {
+    ev.flags |= FLAG_ANCESTORS;
+    ev.new_name_len = 0;
+    ev.new_path_len = 0;
+    let mut d = parent;
+    macro_rules! slot {
+        ($i:expr, $buf:expr) => {{
+            let (len, up) = kernel::ancestor(d, $buf)?;
+            match up {
+                None => {
+                    ev.new_path_len = 1;
+                    return Some(());
+                }
+                Some(up) => {
+                    ev.new_name[$i] = len;
+                    ev.new_name_len = $i + 1;
+                    d = up;
+                }
+            }
+        }};
+    }
+    slot!(0, &mut ev.path[0..ANCESTOR_SLOT]);
+    slot!(1, &mut ev.path[ANCESTOR_SLOT..2 * ANCESTOR_SLOT]);
+    slot!(2, &mut ev.path[2 * ANCESTOR_SLOT..3 * ANCESTOR_SLOT]);
+    slot!(3, &mut ev.path[3 * ANCESTOR_SLOT..4 * ANCESTOR_SLOT]);
+    slot!(4, &mut ev.new_path[0..ANCESTOR_SLOT]);
+    slot!(5, &mut ev.new_path[ANCESTOR_SLOT..2 * ANCESTOR_SLOT]);
+    slot!(6, &mut ev.new_path[2 * ANCESTOR_SLOT..3 * ANCESTOR_SLOT]);
+    slot!(7, &mut ev.new_path[3 * ANCESTOR_SLOT..4 * ANCESTOR_SLOT]);
+    // Eight names and still not at the root: too deep to place; user space drops it.
+    let up = kernel::read::<*const u8>(d, cfg(&kernel::OFF_DENTRY_D_PARENT))?;
+    if up == d {
+        ev.new_path_len = 1;
+    }
     Some(())
 }
 

@@ -135,7 +135,7 @@ pub async fn start_with(
         std::process::id()
     };
     // Loading parses the kernel's BTF (the first time) and runs the verifier: blocking work.
-    let (bpf, translator, counters, ring) = tokio::task::spawn_blocking({
+    let (bpf, translator, counters, ring, dirs) = tokio::task::spawn_blocking({
         let scope = scope.clone();
         move || arm(&scope, self_tgid, hooks)
     })
@@ -158,6 +158,7 @@ pub async fn start_with(
         translator,
         scope,
         counters: counters.clone(),
+        dirs,
         tx,
     };
     let task = tokio::spawn(reader.run());
@@ -169,10 +170,12 @@ type Armed = (
     translate::Translator,
     CounterReader,
     RingBuf<MapData>,
+    BpfHashMap<MapData, [u64; 2], u32>,
 );
 
 fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
-    let mut bpf = object::load_and_attach(self_tgid, hooks)?;
+    let host_wide = matches!(scope, Scope::Discover { .. });
+    let mut bpf = object::load_and_attach(self_tgid, host_wide, hooks)?;
     let missing =
         |m: &str| format!("the eBPF object has no map {m}: rebuild it with scripts/build-ebpf.sh");
     let bad = |m: &str, e: aya::maps::MapError| format!("eBPF map {m}: {e}");
@@ -215,5 +218,5 @@ fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
         .ok_or_else(|| missing("EVENTS"))?
         .try_into()
         .map_err(|e| bad("EVENTS", e))?;
-    Ok((bpf, translator, CounterReader::new(counts), ring))
+    Ok((bpf, translator, CounterReader::new(counts), ring, dirs))
 }

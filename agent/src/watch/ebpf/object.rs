@@ -50,7 +50,7 @@ fn kernel_btf() -> Result<&'static Btf, String> {
         .map_err(Clone::clone)
 }
 
-fn load(self_tgid: u32) -> Result<(Ebpf, &'static Btf), String> {
+fn load(self_tgid: u32, host_wide_locks: u32) -> Result<(Ebpf, &'static Btf), String> {
     let bytes = bytes().ok_or_else(super::not_built_msg)?;
     let globals = offsets::globals()?;
     let btf = kernel_btf()?;
@@ -60,6 +60,7 @@ fn load(self_tgid: u32) -> Result<(Ebpf, &'static Btf), String> {
         loader.override_global(name, value, true);
     }
     loader.override_global("SELF_TGID", &self_tgid, true);
+    loader.override_global("HOST_WIDE_LOCKS", &host_wide_locks, true);
     let bpf = loader.load(bytes).map_err(|e| {
         format!("cannot load the eBPF object: {e}; run as root (CAP_BPF, CAP_PERFMON)")
     })?;
@@ -131,8 +132,14 @@ fn ensure_tracefs() -> Result<(), String> {
 }
 
 /// Loads the object and attaches the programs of `hooks`; on return the hooks are live.
-pub(crate) fn load_and_attach(self_tgid: u32, hooks: Hooks) -> Result<Ebpf, String> {
-    let (mut bpf, btf) = load(self_tgid)?;
+/// `host_wide_locks`: report a turn's lock created anywhere, not only under registered
+/// directories (discovery scope).
+pub(crate) fn load_and_attach(
+    self_tgid: u32,
+    host_wide_locks: bool,
+    hooks: Hooks,
+) -> Result<Ebpf, String> {
+    let (mut bpf, btf) = load(self_tgid, u32::from(host_wide_locks))?;
     let b = &mut bpf;
     match hooks {
         Hooks::FentryPerformWrite | Hooks::FentryVfsWrite => {

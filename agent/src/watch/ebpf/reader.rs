@@ -72,6 +72,8 @@ pub(crate) struct Reader {
     pub(crate) translator: Translator,
     pub(crate) scope: Scope,
     pub(crate) counters: CounterReader,
+    /// The kernel's registered directories: state dirs adopted by host-wide discovery join it.
+    pub(crate) dirs: aya::maps::HashMap<MapData, [u64; 2], u32>,
     pub(crate) tx: mpsc::Sender<FsEvent>,
 }
 
@@ -90,6 +92,9 @@ impl Reader {
             let mut out = Vec::new();
             for ev in &raw {
                 self.translate(ev, &mut out);
+            }
+            for state_dir in self.translator.take_adopted() {
+                self.register_state_dir(&state_dir);
             }
             let c = self.counters.read();
             if c.dropped > dropped {
@@ -122,6 +127,19 @@ impl Reader {
                     return;
                 }
             }
+        }
+    }
+
+    /// A state dir found by host-wide discovery: its session files pass the kernel filter from
+    /// now on (the lock that found it was already reported).
+    fn register_state_dir(&mut self, state_dir: &std::path::Path) {
+        let Some(k) = register::key_of(state_dir) else {
+            return;
+        };
+        let mask = 1 << register::STATE_DIR_DEPTH;
+        let old = self.dirs.get(&[k.dev, k.ino], 0).unwrap_or(0);
+        if let Err(e) = self.dirs.insert([k.dev, k.ino], old | mask, 0) {
+            tracing::warn!(tier = "ebpf", dir = %state_dir.display(), error = %e, "cannot register a discovered state dir; its transcripts are left to the poll safety net");
         }
     }
 

@@ -16,7 +16,7 @@ use crate::watch::Scope;
 use crate::watch::shape;
 
 /// From a session file's directory (depth 1) up to its state dir.
-const STATE_DIR_DEPTH: u32 = 4;
+pub(crate) const STATE_DIR_DEPTH: u32 = 4;
 
 pub(crate) fn key_of(path: &Path) -> Option<InodeKey> {
     let m = std::fs::metadata(path).ok()?;

@@ -390,3 +390,50 @@ fn append_or_create(path: &Path, text: &str) {
         .expect("open");
     f.write_all(text.as_bytes()).expect("append");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock() {
+    let (_tmp, fs) = canonical_tmp();
+    let root = fs.join("root-fs");
+    mkdir(&root.join("home/alice"));
+    let barrier = root.join("root/.openclaw/agents/main/sessions");
+    mkdir(&barrier);
+    // A gateway run with OPENCLAW_STATE_DIR under /srv: no home holds it, nobody named it.
+    let state = fs.join("srv/bots/state");
+    let sess = state.join("agents/main/sessions");
+    mkdir(&sess);
+    // One everyone may write to is never adopted.
+    let planted = fs.join("scratch/state");
+    mkdir(&planted.join("agents/main/sessions"));
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let test = "ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock";
+    let Some(mut rig) = Rig::start(Scope::Discover { fs_root: root }, &barrier, test).await else {
+        return;
+    };
+    let lock = sess.join("t1.jsonl.lock");
+    let jsonl = sess.join("t1.jsonl");
+    let planted_lock = planted.join("agents/main/sessions/p.jsonl.lock");
+    let stray = fs.join("srv/bots/notes.jsonl.lock");
+    write(&planted_lock, "{}");
+    write(&stray, "{}");
+    write(&lock, "{\"pid\":1}");
+    rig.wait_for(0, &[(&lock, Created)]).await;
+    // Adopted: its transcript passes the kernel filter from now on.
+    let m = rig.mark();
+    write(&jsonl, "{\"type\":\"session\"}\n");
+    append(&jsonl, "{\"type\":\"message\"}\n");
+    rig.wait_for(m, &[(&jsonl, Created), (&jsonl, Appended)])
+        .await;
+    rig.sync().await;
+    let wrong: Vec<_> = rig
+        .real()
+        .into_iter()
+        .filter(|e| e.path == planted_lock || e.path == stray)
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+    rig.handle.stop().await;
+}

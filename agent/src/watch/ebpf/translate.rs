@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use openclaw_livestatus_ebpf::{
-    AT_FDCWD, EventKind, FLAG_CREATED, FLAG_USER_PATHS, FileEvent, InodeKey,
+    ANCESTOR_SLOT, AT_FDCWD, EventKind, FLAG_ANCESTORS, FLAG_CREATED, FLAG_USER_PATHS, FileEvent,
+    InodeKey,
 };
 
 use crate::layout::{self, Place};
@@ -27,6 +28,10 @@ pub(crate) struct Translator {
     files: HashMap<InodeKey, PathBuf>,
     /// Directories holding files of interest: where unlinks and renames happen.
     dirs: HashMap<InodeKey, PathBuf>,
+    /// State dirs outside the searched homes, found by a turn's lock (discovery scope).
+    adopted: std::collections::BTreeSet<PathBuf>,
+    /// Adopted since the reader last asked, for the kernel's directory map.
+    newly_adopted: Vec<PathBuf>,
 }
 
 /// A record names a directory we cannot place: the caller rescans it.
@@ -48,7 +53,42 @@ impl Translator {
             anchors: shape::rescan_roots(scope),
             files: HashMap::new(),
             dirs: HashMap::new(),
+            adopted: Default::default(),
+            newly_adopted: Vec::new(),
         }
+    }
+
+    /// State dirs adopted since the last call.
+    pub(crate) fn take_adopted(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.newly_adopted)
+    }
+
+    /// Host-wide discovery (the registry applies the same rule): a lock created in a state dir
+    /// no searched home holds adopts that state dir, unless everyone may write to it.
+    fn adopt(&mut self, path: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        if !matches!(self.scope, Scope::Discover { .. }) {
+            return false;
+        }
+        let Some(Place::SessionFile {
+            state_dir,
+            file: layout::SessionFile::Lock { .. },
+            ..
+        }) = layout::place_of(path)
+        else {
+            return false;
+        };
+        if self.adopted.contains(&state_dir) {
+            return true;
+        }
+        let open_to_all = std::fs::symlink_metadata(&state_dir)
+            .map_or(true, |m| !m.is_dir() || m.permissions().mode() & 0o002 != 0);
+        if open_to_all || self.adopted.len() >= MAX_ENTRIES {
+            return false;
+        }
+        self.adopted.insert(state_dir.clone());
+        self.newly_adopted.push(state_dir);
+        true
     }
 
     pub(crate) fn roots(&self) -> &[PathBuf] {
@@ -65,6 +105,9 @@ impl Translator {
             | Some(Place::AgentStoreFile { state_dir, .. }) => state_dir,
             _ => return false,
         };
+        if self.adopted.contains(&state_dir) {
+            return true;
+        }
         match &self.scope {
             Scope::Gateways(_) => self.anchors.contains(&state_dir),
             Scope::Discover { .. } => {
@@ -109,7 +152,12 @@ impl Translator {
         let push = |out: &mut Vec<FsEvent>, path: PathBuf, kind| out.push(FsEvent { path, kind });
         match EventKind::from_u32(ev.kind) {
             Some(EventKind::Open) => {
-                let path = if ev.path_len > 0 {
+                let path = if ev.flags & FLAG_ANCESTORS != 0 {
+                    match ancestors_path(ev) {
+                        Some(p) => p,
+                        None => return Ok(()),
+                    }
+                } else if ev.path_len > 0 {
                     bytes_path(field(&ev.path, ev.path_len))
                 } else {
                     // Tracepoint variant: no bpf_d_path; placed by its directory.
@@ -127,7 +175,9 @@ impl Translator {
                         self.learn_dir(key, dir.to_path_buf());
                     }
                 }
-                if !self.in_scope(&path) {
+                let wanted =
+                    self.in_scope(&path) || (ev.flags & FLAG_CREATED != 0 && self.adopt(&path));
+                if !wanted {
                     return Ok(());
                 }
                 let key = InodeKey {
@@ -225,6 +275,80 @@ pub(crate) fn user_path(tgid: u32, dfd: i32, raw: &[u8]) -> Option<PathBuf> {
         std::fs::read_link(format!("/proc/{tgid}/fd/{dfd}")).ok()?
     };
     Some(base.join(p))
+}
+
+/// The path of a host-wide lock from its ancestors' names (see `FLAG_ANCESTORS`): joined below
+/// `/`, or below the mount point of its filesystem when the walk stopped at a mount's root; only
+/// a path that is this very file (same device and inode) is returned.
+fn ancestors_path(ev: &FileEvent) -> Option<PathBuf> {
+    if ev.new_path_len != 1 {
+        return None;
+    }
+    let mut below_root = PathBuf::new();
+    for i in (0..(ev.new_name_len as usize).min(ev.new_name.len())).rev() {
+        let (buf, slot) = if i < 4 {
+            (&ev.path[..], i)
+        } else {
+            (&ev.new_path[..], i - 4)
+        };
+        let start = slot * ANCESTOR_SLOT;
+        let len = usize::from(ev.new_name[i]).min(ANCESTOR_SLOT);
+        let name = buf.get(start..start + len)?;
+        if name.is_empty() || name.contains(&b'/') {
+            return None;
+        }
+        below_root.push(OsStr::from_bytes(name));
+    }
+    below_root.push(name(ev));
+    let is_it = |p: &Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            openclaw_livestatus_ebpf::dev_to_kernel(m.dev()) == ev.dev && m.ino() == ev.ino
+        })
+    };
+    let direct = Path::new("/").join(&below_root);
+    if is_it(&direct) {
+        return Some(direct);
+    }
+    mount_points(ev.dev)
+        .into_iter()
+        .map(|m| m.join(&below_root))
+        .find(|p| is_it(p))
+}
+
+/// Where the filesystem with kernel device number `dev` is mounted with its root (from
+/// /proc/self/mountinfo: `id parent major:minor root mountpoint …`).
+fn mount_points(dev: u64) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let want = format!("{}:{}", dev >> 20, dev & 0xfffff);
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 4 && f[2] == want && f[3] == "/").then(|| unescape_mount(f[4]))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && let Some(oct) = s.get(i + 1..i + 4)
+            && let Ok(v) = u8::from_str_radix(oct, 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 fn name(ev: &FileEvent) -> &OsStr {
