@@ -2,7 +2,7 @@
 //! file, per tier, p50/p99 over 1000 appends, side by side in one run, with `inotifywait` on the
 //! same appends as an outside reference. Figures, not a pass/fail: `make bench`.
 //!
-//! Tiers that cannot run here (fanotify until it lands, eBPF without the object) print why.
+//! Tiers that cannot run here (eBPF without the object, fanotify without CAP_SYS_ADMIN) print why.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -130,7 +130,6 @@ fn main() {
         "{:<12} {:>6} {:>10} {:>10} {:>10}",
         "tier", "seen", "p50", "p99", "max"
     );
-    // Fanotify is listed already: it prints its row once its tier can arm.
     for tier in [
         TierKind::Ebpf,
         TierKind::Fanotify,

@@ -77,7 +77,8 @@ pub struct FollowArgs {
     /// An OpenClaw state dir to follow (repeatable). Turns discovery of every home off.
     #[arg(long = "gateway", value_name = "DIR")]
     pub gateways: Vec<PathBuf>,
-    /// How to learn of changes: auto picks the best available (inotify, else poll).
+    /// How to learn of changes: auto arms the best this host allows (ebpf, fanotify, inotify,
+    /// then poll; `doctor` says which can run and why not).
     #[arg(long, value_name = "TIER")]
     pub tier: Option<TierChoice>,
 }

@@ -12,6 +12,7 @@ mod offsets;
 mod prescan;
 mod reader;
 mod register;
+mod selftest;
 #[cfg(test)]
 mod tests;
 mod translate;
@@ -191,17 +192,23 @@ fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
                 .map_err(|e| bad("DIRS", e))?;
         }
     }
+    let mut ring: RingBuf<MapData> = bpf
+        .take_map("EVENTS")
+        .ok_or_else(|| missing("EVENTS"))?
+        .try_into()
+        .map_err(|e| bad("EVENTS", e))?;
+    let mut files: BpfHashMap<MapData, [u64; 2], u32> = bpf
+        .take_map("FILES")
+        .ok_or_else(|| missing("FILES"))?
+        .try_into()
+        .map_err(|e| bad("FILES", e))?;
+    selftest::run(&mut dirs, &mut files, &mut ring)?;
     let mut translator = translate::Translator::new(scope);
     for dir in register::session_dirs(scope) {
         if let Some(k) = register::key_of(&dir) {
             translator.learn_dir(k, dir);
         }
     }
-    let mut files: BpfHashMap<MapData, [u64; 2], u32> = bpf
-        .take_map("FILES")
-        .ok_or_else(|| missing("FILES"))?
-        .try_into()
-        .map_err(|e| bad("FILES", e))?;
     for (k, path) in prescan::open_for_writing(&translator) {
         files
             .insert([k.dev, k.ino], 0, 0)
@@ -213,10 +220,5 @@ fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
         .ok_or_else(|| missing("COUNTS"))?
         .try_into()
         .map_err(|e| bad("COUNTS", e))?;
-    let ring: RingBuf<MapData> = bpf
-        .take_map("EVENTS")
-        .ok_or_else(|| missing("EVENTS"))?
-        .try_into()
-        .map_err(|e| bad("EVENTS", e))?;
     Ok((bpf, translator, CounterReader::new(counts), ring, dirs))
 }

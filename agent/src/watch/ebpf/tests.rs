@@ -350,6 +350,8 @@ async fn ebpf_kernel_filter_keeps_noise_out_of_user_space() {
     else {
         return;
     };
+    // What the self-test of the start put through is not noise.
+    let before = handle.ebpf_counters().expect("ebpf counters");
     let noisy_dir = fs.clone();
     std::thread::spawn(move || {
         let mut log = std::fs::File::create(noisy_dir.join("noise.log")).expect("noise");
@@ -367,7 +369,11 @@ async fn ebpf_kernel_filter_keeps_noise_out_of_user_space() {
     // Only opens and writes: unlinks and renames of matching names by tests running beside
     // this one pass the tracepoint set's name-only filter (user space drops them).
     let c = handle.ebpf_counters().expect("ebpf counters");
-    assert_eq!(c.opens_and_writes, 0, "the kernel let noise through: {c:?}");
+    assert_eq!(
+        c.opens_and_writes - before.opens_and_writes,
+        0,
+        "the kernel let noise through: {c:?} (at start: {before:?})"
+    );
     assert_eq!(c.dropped, 0, "{c:?}");
     // The tier is live all along: one write in scope is counted and reported.
     let jsonl = sess.join("s.jsonl");
@@ -436,4 +442,44 @@ async fn ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:?}");
     rig.handle.stop().await;
+}
+
+#[test]
+fn the_self_test_passes_only_when_the_programs_see_another_process() {
+    use aya::maps::{HashMap as BpfHashMap, MapData, RingBuf};
+    let test = "the_self_test_passes_only_when_the_programs_see_another_process";
+    let bpf = match object::load_and_attach(std::process::id(), false, Hooks::SyscallTracepoints) {
+        Ok(bpf) => bpf,
+        Err(e) if std::env::var_os("LIVESTATUS_ALLOW_NO_EBPF").is_some_and(|v| v == "1") => {
+            eprintln!("{test}: SKIPPED, the eBPF tier cannot run here: {e}");
+            return;
+        }
+        Err(e) => panic!("{test}: cannot load the programs: {e}"),
+    };
+    let mut bpf = bpf;
+    let mut dirs: BpfHashMap<MapData, [u64; 2], u32> = bpf
+        .take_map("DIRS")
+        .expect("DIRS")
+        .try_into()
+        .expect("DIRS map");
+    let mut files: BpfHashMap<MapData, [u64; 2], u32> = bpf
+        .take_map("FILES")
+        .expect("FILES")
+        .try_into()
+        .expect("FILES map");
+    let mut ring: RingBuf<MapData> = bpf
+        .take_map("EVENTS")
+        .expect("EVENTS")
+        .try_into()
+        .expect("ring");
+    // A directory the kernel filter was never told about: nothing may come out.
+    let (_tmp, unregistered) = canonical_tmp();
+    let err = selftest::probe_once(&unregistered, &mut ring).expect_err("nothing registered");
+    assert!(err.contains("not seen"), "{err}");
+    selftest::run(&mut dirs, &mut files, &mut ring).expect("registered: both seen");
+    assert_eq!(
+        files.keys().count(),
+        0,
+        "the probe files are not left watched"
+    );
 }
