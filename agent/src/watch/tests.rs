@@ -117,6 +117,23 @@ impl Rig {
     }
 }
 
+/// Receives until an event passes `found`; panics with `missing` after `WAIT`.
+async fn wait_until(
+    rx: &mut tokio::sync::mpsc::Receiver<FsEvent>,
+    found: impl Fn(&FsEvent) -> bool,
+    missing: &str,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) if found(&ev) => return,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("channel closed"),
+            Err(_) => panic!("{missing}"),
+        }
+    }
+}
+
 fn want(items: &[(&Path, FsEventKind)]) -> Vec<(PathBuf, FsEventKind)> {
     items.iter().map(|(p, k)| (p.to_path_buf(), *k)).collect()
 }
@@ -525,29 +542,23 @@ async fn inotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
         path: fs.clone(),
         kind: FsEventKind::Rescan,
     };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(ev)) if ev == rescan => break,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("channel closed"),
-            Err(_) => panic!("no Rescan after a queue overflow"),
-        }
-    }
+    wait_until(
+        &mut rx,
+        |ev| *ev == rescan,
+        "no Rescan after a queue overflow",
+    )
+    .await;
     // Directories created while events were lost are watched again.
     let bsess = fs.join("home/bob/.openclaw/agents/main/sessions");
     mkdir(&bsess);
     let lock = bsess.join("n.jsonl.lock");
     write(&lock, "{}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(ev)) if ev.path == lock && ev.kind == Created => break,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("channel closed"),
-            Err(_) => panic!("not following new directories after the overflow"),
-        }
-    }
+    wait_until(
+        &mut rx,
+        |ev| ev.path == lock && ev.kind == Created,
+        "not following new directories after the overflow",
+    )
+    .await;
     h.stop().await;
 }
 
@@ -716,28 +727,22 @@ async fn fanotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
         path: fs.clone(),
         kind: FsEventKind::Rescan,
     };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(ev)) if ev == rescan => break,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("channel closed"),
-            Err(_) => panic!("no Rescan after a queue overflow"),
-        }
-    }
+    wait_until(
+        &mut rx,
+        |ev| *ev == rescan,
+        "no Rescan after a queue overflow",
+    )
+    .await;
     let bsess = fs.join("home/bob/.openclaw/agents/main/sessions");
     mkdir(&bsess);
     let lock = bsess.join("n.jsonl.lock");
     write(&lock, "{}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(ev)) if ev.path == lock && ev.kind == Created => break,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("channel closed"),
-            Err(_) => panic!("not following new directories after the overflow"),
-        }
-    }
+    wait_until(
+        &mut rx,
+        |ev| ev.path == lock && ev.kind == Created,
+        "not following new directories after the overflow",
+    )
+    .await;
     h.stop().await;
 }
 
