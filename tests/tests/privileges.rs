@@ -32,33 +32,24 @@ fn is_root_with_caps() -> bool {
         .is_some_and(|caps| caps & (1 << 21) != 0)
 }
 
-#[test]
-fn after_ready_only_dac_read_search_is_left_on_every_thread() {
-    if !is_root_with_caps() {
-        assert!(
-            std::env::var_os("LIVESTATUS_ALLOW_NO_ROOT").is_some(),
-            "this test needs root with CAP_SYS_ADMIN (set LIVESTATUS_ALLOW_NO_ROOT=1 to skip it)"
-        );
-        eprintln!("SKIPPED: not root with CAP_SYS_ADMIN, and LIVESTATUS_ALLOW_NO_ROOT is set");
-        return;
-    }
+/// Starts the daemon on `tier` and checks every thread's sets once it is ready.
+fn check(tier: &str, kept: u64) {
     let tmp = tempfile::tempdir().expect("tmp");
     let state = tmp.path().join("home/alice/.openclaw");
     std::fs::create_dir_all(state.join("agents/main/sessions")).expect("state dir");
     let config = tmp.path().join("config.toml");
     std::fs::write(&config, "").expect("config");
     let data = tmp.path().join("data");
-    let daemon = Daemon::start(&state, &data, &config, "auto");
+    let daemon = Daemon::start(&state, &data, &config, tier);
     daemon.wait_for_log("capabilities dropped", Duration::from_secs(10));
     let pid = daemon.pid().expect("running");
-    // CAP_DAC_READ_SEARCH is bit 2.
-    let read_search = format!("{:016x}", 1u64 << 2);
+    let want = format!("{kept:016x}");
     for field in ["CapEff", "CapPrm", "CapBnd"] {
         let sets = per_thread(pid, field);
         assert!(!sets.is_empty(), "no thread status for {pid}");
         assert!(
-            sets.iter().all(|s| *s == read_search),
-            "{field} per thread: {sets:?}\n{}",
+            sets.iter().all(|s| *s == want),
+            "{tier}: {field} per thread: {sets:?}, want {want}\n{}",
             daemon.log_text()
         );
     }
@@ -76,4 +67,35 @@ fn after_ready_only_dac_read_search_is_left_on_every_thread() {
         daemon.log_text()
     );
     assert!(daemon.terminate(), "a clean exit after the drop");
+}
+
+/// CAP_DAC_READ_SEARCH, bit 2.
+const READ_SEARCH: u64 = 1 << 2;
+/// CAP_BPF, bit 39.
+const BPF: u64 = 1 << 39;
+
+#[test]
+fn after_ready_only_dac_read_search_is_left_on_every_thread() {
+    if !is_root_with_caps() {
+        assert!(
+            std::env::var_os("LIVESTATUS_ALLOW_NO_ROOT").is_some(),
+            "this test needs root with CAP_SYS_ADMIN (set LIVESTATUS_ALLOW_NO_ROOT=1 to skip it)"
+        );
+        eprintln!("SKIPPED: not root with CAP_SYS_ADMIN, and LIVESTATUS_ALLOW_NO_ROOT is set");
+        return;
+    }
+    check("fanotify", READ_SEARCH);
+    check("inotify", READ_SEARCH);
+}
+
+/// Where unprivileged bpf() is disabled, the eBPF tier's remaining calls need CAP_BPF.
+#[test]
+fn the_ebpf_tier_keeps_cap_bpf_besides() {
+    if !livestatus_e2e::tier_runs_here(
+        livestatus::service::config::TierChoice::Ebpf,
+        "the_ebpf_tier_keeps_cap_bpf_besides",
+    ) {
+        return;
+    }
+    check("ebpf", READ_SEARCH | BPF);
 }

@@ -49,8 +49,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Once the tier is armed: keep only what reading session files needs.
-fn drop_privileges() {
-    match privileges::drop_and_settle(std::time::Duration::from_secs(2)) {
+fn drop_privileges(tier: crate::watch::TierKind) {
+    let keep: &[caps::Capability] = if tier == crate::watch::TierKind::Ebpf {
+        &[privileges::KEPT, privileges::KEPT_FOR_EBPF]
+    } else {
+        &[privileges::KEPT]
+    };
+    match privileges::drop_and_settle(keep, std::time::Duration::from_secs(2)) {
         Ok((kept, 0)) => tracing::info!(kept = ?kept.effective, "capabilities dropped"),
         Ok((kept, left)) => tracing::warn!(
             kept = ?kept.effective,
@@ -64,7 +69,7 @@ fn drop_privileges() {
 }
 
 fn say_where_we_look(info: &ReadyInfo) {
-    drop_privileges();
+    drop_privileges(info.tier);
     if info.gateways == 0 {
         let places: Vec<String> = info
             .searched
@@ -130,7 +135,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         };
         let result = pipeline::run(opts, &mut sink, stopping, |info| {
-            drop_privileges();
+            drop_privileges(info.tier);
             tracing::info!(
                 tier = ?info.tier,
                 gateways = info.gateways,

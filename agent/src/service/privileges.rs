@@ -4,13 +4,19 @@
 //! daemon. Once the tier is armed none of that is needed again: its fds (programs, maps, ring
 //! buffer, fanotify group) keep working without the capabilities that created them. What is
 //! left is reading other users' session files and stores, and resolving fanotify's directory
-//! handles (`open_by_handle_at`): both are `CAP_DAC_READ_SEARCH`, which is all the daemon keeps.
+//! handles (`open_by_handle_at`): both are `CAP_DAC_READ_SEARCH`, which is all the daemon keeps,
+//! but for one case: with the eBPF tier it also keeps `CAP_BPF`, because where
+//! `kernel.unprivileged_bpf_disabled` is set (Debian's default) the kernel refuses every `bpf()`
+//! call to a process without it, fd or not, and the tier still makes some (reading its loss
+//! counters, registering a state dir found host-wide). `CAP_BPF` alone attaches nothing.
 //! Writes go only to its own data dir, which root owns, so no capability is needed for them.
 
 use caps::{CapSet, Capability, CapsHashSet};
 
-/// The one capability kept after arming.
+/// What is kept after arming: reading every user's files.
 pub const KEPT: Capability = Capability::CAP_DAC_READ_SEARCH;
+/// Kept besides while the eBPF tier runs.
+pub const KEPT_FOR_EBPF: Capability = Capability::CAP_BPF;
 
 /// What the process holds after [`drop_all_but_read_search`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,18 +24,23 @@ pub struct Kept {
     pub effective: Vec<String>,
 }
 
-/// Drops every capability but [`KEPT`] from the effective, permitted, inheritable, ambient
-/// and bounding sets, and sets `no_new_privs`, so nothing this process runs later can regain
-/// them. A process that never had `KEPT` keeps nothing.
-pub fn drop_all_but_read_search() -> Result<Kept, String> {
+/// Drops every capability but `keep` from the effective, permitted, inheritable, ambient and
+/// bounding sets, and sets `no_new_privs`, so nothing this process runs later can regain them.
+/// What the process never had stays absent.
+pub fn drop_all_but(keep: &[Capability]) -> Result<Kept, String> {
     let permitted =
         caps::read(None, CapSet::Permitted).map_err(|e| format!("reading capabilities: {e}"))?;
-    let keep: CapsHashSet = permitted.iter().copied().filter(|c| *c == KEPT).collect();
+    let wanted = keep;
+    let keep: CapsHashSet = permitted
+        .iter()
+        .copied()
+        .filter(|c| wanted.contains(c))
+        .collect();
     // The bounding set can only shrink while CAP_SETPCAP is still effective: first.
     if permitted.contains(&Capability::CAP_SETPCAP) {
         let bounding = caps::read(None, CapSet::Bounding)
             .map_err(|e| format!("reading the bounding set: {e}"))?;
-        for cap in bounding.iter().filter(|c| **c != KEPT) {
+        for cap in bounding.iter().filter(|c| !wanted.contains(c)) {
             caps::drop(None, CapSet::Bounding, *cap)
                 .map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
         }
@@ -80,8 +91,11 @@ fn cap_eff(status: impl AsRef<std::path::Path>) -> Option<u64> {
 
 /// Drops, then waits (up to `patience`) for threads started before the drop to exit. Returns
 /// what is kept and how many threads still hold more.
-pub fn drop_and_settle(patience: std::time::Duration) -> Result<(Kept, usize), String> {
-    let kept = drop_all_but_read_search()?;
+pub fn drop_and_settle(
+    keep: &[Capability],
+    patience: std::time::Duration,
+) -> Result<(Kept, usize), String> {
+    let kept = drop_all_but(keep)?;
     let deadline = std::time::Instant::now() + patience;
     loop {
         let left = threads_holding_more();
