@@ -33,6 +33,12 @@ pub(crate) static DIRS: HashMap<InodeKey, u32> = HashMap::with_max_entries(4096,
 #[map]
 pub(crate) static FILES: LruHashMap<InodeKey, u32> = LruHashMap::with_max_entries(16384, 0);
 
+/// Processes (tgid) that opened a watched file for writing: on syscall tracepoints only their
+/// writes are looked at any further (one lookup instead of walking the fd table), so the rest
+/// of the host pays the least a traced syscall can cost.
+#[map]
+pub(crate) static WRITERS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+
 /// Renames seen on entry, completed (or dropped) on exit, by thread id.
 #[map]
 pub(crate) static PENDING_RENAMES: HashMap<u32, FileEvent> = HashMap::with_max_entries(1024, 0);
@@ -116,6 +122,7 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     let ino = kernel::read::<u64>(inode, cfg(&kernel::OFF_INODE_I_INO))?;
     let key = InodeKey { dev, ino };
     let _ = FILES.insert(&key, &0, 0);
+    let _ = WRITERS.insert(&current_tgid(), &0, 0);
     ev.kind = EventKind::Open as u32;
     ev.tgid = current_tgid();
     ev.dev = dev;

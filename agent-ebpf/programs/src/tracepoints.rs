@@ -14,7 +14,9 @@ use aya_ebpf::{
 use openclaw_livestatus_ebpf::{AT_FDCWD, EventKind, FLAG_USER_PATHS, InodeKey};
 
 use crate::kernel::{self, cfg, current_tgid, current_tid};
-use crate::{PENDING_RENAMES, emit, emit_write, filter, scratch, try_file_open, watched_file};
+use crate::{
+    PENDING_RENAMES, WRITERS, emit, emit_write, filter, scratch, try_file_open, watched_file,
+};
 
 /// Writes to a watched file in flight, by thread id: reported when the syscall returns.
 #[map]
@@ -43,6 +45,9 @@ pub fn tp_open_exit(ctx: TracePointContext) -> u32 {
 /// sys_enter_{write,pwrite64,writev,pwritev,pwritev2}: fd is argument 0.
 #[tracepoint]
 pub fn tp_write_enter(ctx: TracePointContext) -> u32 {
+    if unsafe { WRITERS.get(&current_tgid()) }.is_none() {
+        return 0;
+    }
     if let Some(fd) = arg(&ctx, 0)
         && let Some(file) = kernel::current_fd_file(fd)
         && let Some(key) = watched_file(file)

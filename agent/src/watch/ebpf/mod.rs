@@ -209,10 +209,16 @@ fn arm(scope: &Scope, self_tgid: u32, hooks: Hooks) -> Result<Armed, String> {
             translator.learn_dir(k, dir);
         }
     }
-    for (k, path) in prescan::open_for_writing(&translator) {
+    let mut writers: BpfHashMap<MapData, u32, u8> = bpf
+        .take_map("WRITERS")
+        .ok_or_else(|| missing("WRITERS"))?
+        .try_into()
+        .map_err(|e| bad("WRITERS", e))?;
+    for (k, path, pid) in prescan::open_for_writing(&translator) {
         files
             .insert([k.dev, k.ino], 0, 0)
             .map_err(|e| bad("FILES", e))?;
+        writers.insert(pid, 0, 0).map_err(|e| bad("WRITERS", e))?;
         translator.learn_file(k, path);
     }
     let counts: PerCpuArray<MapData, u64> = bpf

@@ -9,17 +9,16 @@ use openclaw_livestatus_ebpf::InodeKey;
 use super::register::key_of;
 use super::translate::Translator;
 
-/// Files of interest in scope that some process holds open for writing.
-pub(crate) fn open_for_writing(t: &Translator) -> Vec<(InodeKey, PathBuf)> {
+/// Files of interest in scope that some process (tgid) holds open for writing.
+pub(crate) fn open_for_writing(t: &Translator) -> Vec<(InodeKey, PathBuf, u32)> {
     let mut out = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return out;
     };
     for p in procs.flatten() {
-        let pid = p.file_name();
-        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
-        }
+        };
         let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
             continue;
         };
@@ -31,7 +30,7 @@ pub(crate) fn open_for_writing(t: &Translator) -> Vec<(InodeKey, PathBuf)> {
                 continue;
             }
             if let Some(key) = key_of(&target) {
-                out.push((key, target));
+                out.push((key, target, pid));
             }
         }
     }
