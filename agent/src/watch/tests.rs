@@ -11,7 +11,7 @@ use super::*;
 use FsEventKind::{Appended, Created, Removed, Renamed};
 
 /// Generous: two cores shared with other builds.
-const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
 fn opts() -> WatchOptions {
     WatchOptions {
@@ -20,11 +20,11 @@ fn opts() -> WatchOptions {
     }
 }
 
-fn write(path: &Path, text: &str) {
+pub(super) fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write file");
 }
 
-fn append(path: &Path, text: &str) {
+pub(super) fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(path)
@@ -32,11 +32,11 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).expect("append");
 }
 
-fn mkdir(path: &Path) {
+pub(super) fn mkdir(path: &Path) {
     std::fs::create_dir_all(path).expect("mkdir -p");
 }
 
-struct Rig {
+pub(super) struct Rig {
     rx: mpsc::Receiver<FsEvent>,
     log: Vec<FsEvent>,
     /// An existing sessions dir in scope, for barrier files.
@@ -49,6 +49,15 @@ impl Rig {
         let (tx, rx) = mpsc::channel(4096);
         let handle = start(tier, scope, opts(), tx).await.expect("tier starts");
         assert_eq!(handle.tier, tier);
+        Rig::armed(handle, rx, barrier_dir)
+    }
+
+    /// A tier already started (the kernel tiers' tests start theirs, or skip).
+    pub(super) fn armed(
+        handle: WatchHandle,
+        rx: mpsc::Receiver<FsEvent>,
+        barrier_dir: &Path,
+    ) -> Rig {
         Rig {
             rx,
             log: Vec::new(),
@@ -57,20 +66,24 @@ impl Rig {
         }
     }
 
-    fn mark(&self) -> usize {
+    pub(super) fn mark(&self) -> usize {
         self.log.len()
     }
 
     /// Receives until each of `want` has been seen since `mark`.
-    async fn wait_for(&mut self, mark: usize, want: &[(PathBuf, FsEventKind)]) {
+    pub(super) async fn wait_for<P: AsRef<Path> + std::fmt::Debug>(
+        &mut self,
+        mark: usize,
+        want: &[(P, FsEventKind)],
+    ) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let missing: Vec<&(PathBuf, FsEventKind)> = want
+            let missing: Vec<&(P, FsEventKind)> = want
                 .iter()
                 .filter(|(p, k)| {
                     !self.log[mark..]
                         .iter()
-                        .any(|e| e.path == *p && e.kind == *k)
+                        .any(|e| e.path == p.as_ref() && e.kind == *k)
                 })
                 .collect();
             if missing.is_empty() {
@@ -91,7 +104,7 @@ impl Rig {
     /// created, then removed, each waited for: both tiers report in order (one kernel queue;
     /// walk after walk), and the removal is seen in a later walk than anything that happened
     /// before the creation.
-    async fn sync(&mut self) {
+    pub(super) async fn sync(&mut self) {
         let b = self.barrier.clone();
         let m = self.mark();
         write(&b, "{}");
@@ -102,11 +115,11 @@ impl Rig {
     }
 
     /// Everything received, without the barrier's own events.
-    fn real(&self) -> Vec<&FsEvent> {
+    pub(super) fn real(&self) -> Vec<&FsEvent> {
         self.log.iter().filter(|e| e.path != self.barrier).collect()
     }
 
-    async fn stop_and_expect_closed(mut self) {
+    pub(super) async fn stop_and_expect_closed(mut self) {
         if let Some(h) = self.handle.take() {
             assert!(h.is_running());
             h.stop().await;

@@ -4,14 +4,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::watch::FsEventKind::{self, Appended, Created, Removed, Renamed};
-
-const WAIT: Duration = Duration::from_secs(20);
+use crate::watch::FsEventKind::{Appended, Created, Removed, Renamed};
+use crate::watch::tests::{Rig, WAIT, append, mkdir, write};
 
 /// Starts the tier, or says why not: `None` only when skipping is allowed.
 async fn start_or_skip(scope: Scope, test: &str) -> Option<(WatchHandle, mpsc::Receiver<FsEvent>)> {
@@ -30,82 +28,11 @@ async fn start_or_skip(scope: Scope, test: &str) -> Option<(WatchHandle, mpsc::R
     }
 }
 
-struct Rig {
-    rx: mpsc::Receiver<FsEvent>,
-    log: Vec<FsEvent>,
-    barrier: PathBuf,
-    handle: WatchHandle,
-}
-
-impl Rig {
-    async fn start(scope: Scope, barrier_dir: &Path, test: &str) -> Option<Rig> {
-        let (handle, rx) = start_or_skip(scope, test).await?;
-        assert_eq!(handle.tier, TierKind::Ebpf);
-        Some(Rig {
-            rx,
-            log: Vec::new(),
-            barrier: barrier_dir.join("barrier.jsonl.lock"),
-            handle,
-        })
-    }
-
-    fn mark(&self) -> usize {
-        self.log.len()
-    }
-
-    async fn wait_for(&mut self, mark: usize, want: &[(&Path, FsEventKind)]) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let missing: Vec<_> = want
-                .iter()
-                .filter(|(p, k)| {
-                    !self.log[mark..]
-                        .iter()
-                        .any(|e| e.path == *p && e.kind == *k)
-                })
-                .collect();
-            if missing.is_empty() {
-                return;
-            }
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(ev)) => self.log.push(ev),
-                Ok(None) => panic!("channel closed while waiting for {missing:?}"),
-                Err(_) => panic!(
-                    "timed out waiting for {missing:?}; got {:#?}",
-                    &self.log[mark..]
-                ),
-            }
-        }
-    }
-
-    /// Everything caused before the call has been received: the ring buffer is in order.
-    async fn sync(&mut self) {
-        let b = self.barrier.clone();
-        let m = self.mark();
-        write(&b, "{}");
-        std::fs::remove_file(&b).expect("remove barrier");
-        self.wait_for(m, &[(&b, Created), (&b, Removed)]).await;
-    }
-
-    fn real(&self) -> Vec<&FsEvent> {
-        self.log.iter().filter(|e| e.path != self.barrier).collect()
-    }
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write file");
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .expect("open for append");
-    f.write_all(text.as_bytes()).expect("append");
-}
-
-fn mkdir(path: &Path) {
-    std::fs::create_dir_all(path).expect("mkdir -p");
+/// The shared rig of the tier tests on this tier, or `None` when skipping is allowed.
+async fn rig(scope: Scope, barrier_dir: &Path, test: &str) -> Option<Rig> {
+    let (handle, rx) = start_or_skip(scope, test).await?;
+    assert_eq!(handle.tier, TierKind::Ebpf);
+    Some(Rig::armed(handle, rx, barrier_dir))
 }
 
 fn canonical_tmp() -> (tempfile::TempDir, PathBuf) {
@@ -131,7 +58,7 @@ async fn ebpf_follows_discovered_gateways() {
     mkdir(&fs.join("home/alice"));
     let root_sess = fs.join("root/.openclaw/agents/main/sessions");
     mkdir(&root_sess);
-    let Some(mut rig) = Rig::start(
+    let Some(mut rig) = rig(
         Scope::Discover {
             fs_root: fs.clone(),
         },
@@ -212,7 +139,7 @@ async fn ebpf_follows_discovered_gateways() {
         unrelated.is_empty(),
         "reported unrelated paths: {unrelated:#?}"
     );
-    rig.handle.stop().await;
+    rig.stop_and_expect_closed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +152,7 @@ async fn ebpf_follows_named_gateways_only() {
     let gw_sess = gw.join("agents/ops/sessions");
     mkdir(&gw_sess);
     let alice_st = fs.join("home/alice/.openclaw");
-    let Some(mut rig) = Rig::start(
+    let Some(mut rig) = rig(
         Scope::Gateways(vec![alice_st.clone(), gw.clone()]),
         &gw_sess,
         "ebpf_follows_named_gateways_only",
@@ -262,12 +189,12 @@ async fn ebpf_follows_named_gateways_only() {
     rig.sync().await;
 
     let foreign: Vec<_> = rig
-        .log
-        .iter()
+        .real()
+        .into_iter()
         .filter(|e| e.path.starts_with(fs.join("home/bob")))
         .collect();
     assert!(foreign.is_empty(), "reported another home: {foreign:#?}");
-    rig.handle.stop().await;
+    rig.stop_and_expect_closed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,7 +207,7 @@ async fn ebpf_resolves_relative_opens_to_absolute_paths() {
     let gw = fs.join("gw");
     let sess = gw.join("agents/main/sessions");
     mkdir(&sess);
-    let Some(mut rig) = Rig::start(
+    let Some(mut rig) = rig(
         Scope::Gateways(vec![gw.clone()]),
         &sess,
         "ebpf_resolves_relative_opens_to_absolute_paths",
@@ -303,7 +230,7 @@ async fn ebpf_resolves_relative_opens_to_absolute_paths() {
     drop(file);
     rig.wait_for(0, &[(&sess.join("rel.jsonl.lock"), Created)])
         .await;
-    rig.handle.stop().await;
+    rig.stop_and_expect_closed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +245,7 @@ async fn ebpf_reports_writes_through_fds_opened_before_it_started() {
         .append(true)
         .open(&jsonl)
         .expect("open");
-    let Some(mut rig) = Rig::start(
+    let Some(mut rig) = rig(
         Scope::Gateways(vec![gw.clone()]),
         &sess,
         "ebpf_reports_writes_through_fds_opened_before_it_started",
@@ -329,7 +256,7 @@ async fn ebpf_reports_writes_through_fds_opened_before_it_started() {
     };
     held.write_all(b"{}\n").expect("append");
     rig.wait_for(0, &[(&jsonl, Appended)]).await;
-    rig.handle.stop().await;
+    rig.stop_and_expect_closed().await;
 }
 
 /// The filter is in the kernel: a process writing at full speed to files that do not matter
@@ -417,7 +344,7 @@ async fn ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock() {
     )
     .expect("chmod");
     let test = "ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock";
-    let Some(mut rig) = Rig::start(Scope::Discover { fs_root: root }, &barrier, test).await else {
+    let Some(mut rig) = rig(Scope::Discover { fs_root: root }, &barrier, test).await else {
         return;
     };
     let lock = sess.join("t1.jsonl.lock");
@@ -441,7 +368,7 @@ async fn ebpf_discovers_a_gateway_outside_every_home_from_its_first_lock() {
         .filter(|e| e.path == planted_lock || e.path == stray)
         .collect();
     assert!(wrong.is_empty(), "{wrong:?}");
-    rig.handle.stop().await;
+    rig.stop_and_expect_closed().await;
 }
 
 #[test]
