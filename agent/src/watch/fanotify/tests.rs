@@ -25,41 +25,12 @@ pub(crate) fn fanotify_or_skip(test: &str) -> bool {
     }
 }
 
-const CAP_DAC_READ_SEARCH: u32 = 2;
-const CAP_SYS_ADMIN: u32 = 21;
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
 /// Drops `caps` from the effective set of the calling thread only (capabilities are per
 /// thread in Linux), so the rest of the test process keeps them.
-fn drop_effective(caps: &[u32]) {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and two data structs, as capget(2) takes for version 3.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
-    assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
+fn drop_effective(caps: &[caps::Capability]) {
     for &c in caps {
-        data[(c / 32) as usize].effective &= !(1 << (c % 32));
+        caps::drop(None, caps::CapSet::Effective, c).expect("drop an effective capability");
     }
-    // SAFETY: as above.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
-    assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
 fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, within: Duration) -> bool {
@@ -101,7 +72,10 @@ fn after_arming_reading_needs_no_capability_but_resolving_needs_dac_read_search(
             dir
         );
 
-        drop_effective(&[CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH]);
+        drop_effective(&[
+            caps::Capability::CAP_SYS_ADMIN,
+            caps::Capability::CAP_DAC_READ_SEARCH,
+        ]);
         std::fs::write(dir.join("after-drop.jsonl"), "{}\n").expect("write");
         assert!(
             wait_readable(group.as_fd(), Duration::from_secs(10)),
