@@ -21,6 +21,7 @@ demo: build
 
 lint: setup
 	$(CARGO) fmt --all -- --check
+	cd agent-ebpf/programs && $(CARGO) fmt -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 test: lint

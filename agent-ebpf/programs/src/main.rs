@@ -76,9 +76,25 @@ pub(crate) fn emit(ev: &FileEvent) {
     }
 }
 
-pub(crate) fn scratch() -> Option<&'static mut FileEvent> {
+/// The per-CPU scratch record, as a `kind` record of this process with every other header
+/// field zeroed: each hook then sets only what it knows.
+pub(crate) fn scratch(kind: EventKind) -> Option<&'static mut FileEvent> {
     let p = SCRATCH.get_ptr_mut(0)?;
-    Some(unsafe { &mut *p })
+    let ev = unsafe { &mut *p };
+    ev.kind = kind as u32;
+    ev.tgid = current_tgid();
+    ev.dev = 0;
+    ev.ino = 0;
+    ev.dir_ino = 0;
+    ev.new_dir_ino = 0;
+    ev.flags = 0;
+    ev.path_len = 0;
+    ev.name_len = 0;
+    ev.new_name_len = 0;
+    ev.new_path_len = 0;
+    ev.dfd = 0;
+    ev.new_dfd = 0;
+    Some(ev)
 }
 
 /// Opens: security_file_open runs after the file was created (if it was) and before any data
@@ -103,7 +119,7 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
         return None;
     }
     let dentry = kernel::file_dentry(file)?;
-    let ev = scratch()?;
+    let ev = scratch(EventKind::Open)?;
     ev.name_len = kernel::dentry_name(dentry, &mut ev.name)?;
     if !filter::name_matches(&ev.name, ev.name_len) {
         return None;
@@ -112,7 +128,9 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     let dev = kernel::dentry_dev(dentry)?;
     let host_wide = if filter::in_registered_dir(&DIRS, parent, dev) {
         false
-    } else if created && cfg(&kernel::HOST_WIDE_LOCKS) != 0 && filter::is_lock(&ev.name, ev.name_len)
+    } else if created
+        && cfg(&kernel::HOST_WIDE_LOCKS) != 0
+        && filter::is_lock(&ev.name, ev.name_len)
     {
         true
     } else {
@@ -123,14 +141,9 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
     let key = InodeKey { dev, ino };
     let _ = FILES.insert(&key, &0, 0);
     let _ = WRITERS.insert(&current_tgid(), &0, 0);
-    ev.kind = EventKind::Open as u32;
-    ev.tgid = current_tgid();
     ev.dev = dev;
     ev.ino = ino;
     ev.dir_ino = kernel::dentry_ino(parent)?;
-    ev.new_dir_ino = 0;
-    ev.new_name_len = 0;
-    ev.new_path_len = 0;
     ev.flags = if created { FLAG_CREATED } else { 0 };
     ev.path_len = if with_path {
         kernel::file_path(file, &mut ev.path)?
@@ -149,8 +162,6 @@ pub(crate) fn try_file_open(file: *const u8, with_path: bool) -> Option<()> {
 #[inline(always)]
 fn ancestors(ev: &mut FileEvent, parent: *const u8) -> Option<()> {
     ev.flags |= FLAG_ANCESTORS;
-    ev.new_name_len = 0;
-    ev.new_path_len = 0;
     let mut d = parent;
     macro_rules! slot {
         ($i:expr, $buf:expr) => {{
@@ -242,19 +253,9 @@ fn try_write(file: *const u8) -> Option<()> {
 }
 
 pub(crate) fn emit_write(key: InodeKey) -> Option<()> {
-    let (dev, ino) = (key.dev, key.ino);
-    let ev = scratch()?;
-    ev.kind = EventKind::Write as u32;
-    ev.tgid = current_tgid();
-    ev.dev = dev;
-    ev.ino = ino;
-    ev.dir_ino = 0;
-    ev.new_dir_ino = 0;
-    ev.flags = 0;
-    ev.path_len = 0;
-    ev.name_len = 0;
-    ev.new_name_len = 0;
-    ev.new_path_len = 0;
+    let ev = scratch(EventKind::Write)?;
+    ev.dev = key.dev;
+    ev.ino = key.ino;
     emit(ev);
     Some(())
 }
@@ -275,7 +276,7 @@ fn try_unlink(dentry: *const u8) -> Option<()> {
     if current_tgid() == cfg(&kernel::SELF_TGID) {
         return None;
     }
-    let ev = scratch()?;
+    let ev = scratch(EventKind::Unlink)?;
     ev.name_len = kernel::dentry_name(dentry, &mut ev.name)?;
     if !filter::name_matches(&ev.name, ev.name_len) {
         return None;
@@ -285,16 +286,8 @@ fn try_unlink(dentry: *const u8) -> Option<()> {
     if !filter::in_registered_dir(&DIRS, parent, dev) {
         return None;
     }
-    ev.kind = EventKind::Unlink as u32;
-    ev.tgid = current_tgid();
     ev.dev = dev;
-    ev.ino = 0;
     ev.dir_ino = kernel::dentry_ino(parent)?;
-    ev.new_dir_ino = 0;
-    ev.flags = 0;
-    ev.path_len = 0;
-    ev.new_name_len = 0;
-    ev.new_path_len = 0;
     emit(ev);
     Some(())
 }
@@ -315,7 +308,7 @@ fn try_rename_entry(rd: *const u8) -> Option<()> {
     }
     let old = kernel::read::<*const u8>(rd, cfg(&kernel::OFF_RENAMEDATA_OLD_DENTRY))?;
     let new = kernel::read::<*const u8>(rd, cfg(&kernel::OFF_RENAMEDATA_NEW_DENTRY))?;
-    let ev = scratch()?;
+    let ev = scratch(EventKind::Rename)?;
     ev.name_len = kernel::dentry_name(old, &mut ev.name)?;
     ev.new_name_len = kernel::dentry_name(new, &mut ev.new_name)?;
     let old_match = filter::name_matches(&ev.name, ev.name_len);
@@ -331,15 +324,9 @@ fn try_rename_entry(rd: *const u8) -> Option<()> {
     if !in_scope {
         return None;
     }
-    ev.kind = EventKind::Rename as u32;
-    ev.tgid = tgid;
     ev.dev = dev;
-    ev.ino = 0;
     ev.dir_ino = kernel::dentry_ino(old_parent)?;
     ev.new_dir_ino = kernel::dentry_ino(new_parent)?;
-    ev.flags = 0;
-    ev.path_len = 0;
-    ev.new_path_len = 0;
     PENDING_RENAMES.insert(&kernel::current_tid(), ev, 0).ok()
 }
 

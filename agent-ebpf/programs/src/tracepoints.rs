@@ -76,7 +76,7 @@ fn stash(kind: EventKind, dfd: i64, path: u64, new_dfd: i64, new_path: u64) -> O
     if tgid == cfg(&kernel::SELF_TGID) {
         return None;
     }
-    let ev = scratch()?;
+    let ev = scratch(kind)?;
     ev.path_len = unsafe { bpf_probe_read_user_str_bytes(path as *const u8, &mut ev.path) }
         .ok()?
         .len() as u32;
@@ -92,17 +92,9 @@ fn stash(kind: EventKind, dfd: i64, path: u64, new_dfd: i64, new_path: u64) -> O
     {
         return None;
     }
-    ev.kind = kind as u32;
-    ev.tgid = tgid;
     ev.flags = FLAG_USER_PATHS;
     ev.dfd = dfd as i32;
     ev.new_dfd = new_dfd as i32;
-    ev.dev = 0;
-    ev.ino = 0;
-    ev.dir_ino = 0;
-    ev.new_dir_ino = 0;
-    ev.name_len = 0;
-    ev.new_name_len = 0;
     PENDING_RENAMES.insert(&current_tid(), ev, 0).ok()
 }
 
