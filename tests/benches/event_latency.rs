@@ -41,10 +41,7 @@ fn measure_tier(tier: TierKind) -> Result<Vec<Duration>, String> {
         let handle = watch::start(tier, Scope::Gateways(vec![state]), opts, tx)
             .await
             .map_err(|e| e.to_string())?;
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&transcript)
-            .map_err(|e| e.to_string())?;
+        let mut file = open_for_append(&transcript)?;
         let mut out = Vec::with_capacity(EVENTS);
         for _ in 0..EVENTS {
             file.write_all(b"{}\n").map_err(|e| e.to_string())?;
@@ -66,6 +63,14 @@ fn measure_tier(tier: TierKind) -> Result<Vec<Duration>, String> {
     })
 }
 
+/// The transcript, opened once as the gateway holds it: every append is one write(2).
+fn open_for_append(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn measure_inotifywait() -> Result<Vec<Duration>, String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (_, transcript) = gateway(tmp.path());
@@ -80,10 +85,7 @@ fn measure_inotifywait() -> Result<Vec<Duration>, String> {
     let mut lines = BufReader::new(stdout).lines();
     // inotifywait prints nothing when its watch is set; give it a moment, then prime.
     std::thread::sleep(Duration::from_millis(300));
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&transcript)
-        .map_err(|e| e.to_string())?;
+    let mut file = open_for_append(&transcript)?;
     let mut out = Vec::with_capacity(EVENTS);
     for _ in 0..EVENTS {
         file.write_all(b"{}\n").map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@ use crate::session::{
     BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
 };
 use crate::sink::Sink;
-use stub::{BOT_ID, Fault, Stub, TOKEN};
+use stub::{BOT_ID, Stub, TOKEN};
 
 const GW: &str = "/home/alice/.openclaw";
 const CH: &str = "channel00000000000000000aa";
@@ -457,18 +457,14 @@ async fn after_an_outage_a_posted_box_gets_its_latest_state_in_one_update() {
 #[tokio::test]
 async fn a_429_waits_retry_after_and_is_not_a_breaker_failure() {
     let stub = Stub::start().await;
-    stub.with(|s| {
-        s.faults.push_back(Fault {
-            method: "POST",
-            path_end: "/posts",
-            status: 429,
-            headers: vec![
-                ("retry-after", "0.3".into()),
-                ("x-ratelimit-reset", "30".into()),
-            ],
-            body: "limit exceeded".into(),
-        })
-    });
+    stub.fail_next_post(
+        429,
+        vec![
+            ("retry-after", "0.3".into()),
+            ("x-ratelimit-reset", "30".into()),
+        ],
+        "limit exceeded",
+    );
     let mut sink = RestSink::start(
         RestOptions {
             breaker_failures: 1,
@@ -499,20 +495,16 @@ async fn a_429_waits_retry_after_and_is_not_a_breaker_failure() {
 #[tokio::test]
 async fn a_429_without_retry_after_waits_for_the_rate_limit_reset() {
     let stub = Stub::start().await;
-    stub.with(|s| {
-        s.faults.push_back(Fault {
-            method: "POST",
-            path_end: "/posts",
-            status: 429,
-            // Mattermost sends whole seconds; a fraction keeps the test short and tells the
-            // header's wait apart from the 1 s used when a 429 has no usable header.
-            headers: vec![
-                ("x-ratelimit-reset", "0.4".into()),
-                ("x-ratelimit-remaining", "0".into()),
-            ],
-            body: "limit exceeded".into(),
-        })
-    });
+    // Mattermost sends whole seconds; a fraction keeps the test short and tells the
+    // header's wait apart from the 1 s used when a 429 has no usable header.
+    stub.fail_next_post(
+        429,
+        vec![
+            ("x-ratelimit-reset", "0.4".into()),
+            ("x-ratelimit-remaining", "0".into()),
+        ],
+        "limit exceeded",
+    );
     let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
     let mut t = Turn::new(&key(1), 1, to_channel(None));
     sink.deliver(&[t.open()], NOW);
@@ -533,15 +525,7 @@ async fn a_429_without_retry_after_waits_for_the_rate_limit_reset() {
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_without_a_second_post() {
     let stub = Stub::start().await;
-    stub.with(|s| {
-        s.faults.push_back(Fault {
-            method: "POST",
-            path_end: "/posts",
-            status: 503,
-            headers: vec![],
-            body: "<html>bad gateway</html>".into(),
-        })
-    });
+    stub.fail_next_post(503, vec![], "<html>bad gateway</html>");
     let mut sink = RestSink::start(
         RestOptions {
             retry_backoff_min: Duration::from_millis(100),
@@ -599,15 +583,7 @@ async fn a_create_that_timed_out_but_landed_is_found_not_posted_twice() {
 #[tokio::test]
 async fn a_refusal_stops_the_box_after_one_request_and_frees_its_slot() {
     let stub = Stub::start().await;
-    stub.with(|s| {
-        s.faults.push_back(Fault {
-            method: "POST",
-            path_end: "/posts",
-            status: 403,
-            headers: vec![],
-            body: json!({"id": "api.context.permissions.app_error", "message": "You do not have the appropriate permissions.", "status_code": 403}).to_string(),
-        })
-    });
+    stub.fail_next_post(403, vec![], json!({"id": "api.context.permissions.app_error", "message": "You do not have the appropriate permissions.", "status_code": 403}).to_string());
     let mut sink = RestSink::start(
         RestOptions {
             max_active_boxes: 1,

@@ -136,6 +136,25 @@ impl Stub {
         f(&mut self.state.lock().expect("stub lock"))
     }
 
+    /// The next post creation gets this answer instead of a post.
+    pub fn fail_next_post(
+        &self,
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: impl Into<String>,
+    ) {
+        let body = body.into();
+        self.with(|s| {
+            s.faults.push_back(Fault {
+                method: "POST",
+                path_end: "/posts",
+                status,
+                headers,
+                body,
+            })
+        });
+    }
+
     /// Polls until `cond` holds; panics with `what` after `limit`.
     pub async fn wait(&self, what: &str, limit: Duration, cond: impl Fn(&StubState) -> bool) {
         let deadline = Instant::now() + limit;
