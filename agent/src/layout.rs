@@ -44,6 +44,26 @@ pub fn home_roots_under(root: &Path) -> Vec<PathBuf> {
     homes
 }
 
+/// Whether discovery under `fs_root` finds `state_dir`: a state dir name directly in
+/// `<fs_root>/root` or in a home `<fs_root>/home/<user>`.
+pub fn is_discovered_state_dir(fs_root: &Path, state_dir: &Path) -> bool {
+    let Some(home) = state_dir.parent() else {
+        return false;
+    };
+    state_dir.file_name().is_some_and(is_state_dir_name)
+        && (home == fs_root.join("root") || home.parent() == Some(&fs_root.join("home")))
+}
+
+/// Whether host-wide discovery may follow a state dir found outside the homes: an absolute
+/// path to a real directory that not everyone may write to (otherwise any local user could
+/// make the daemon follow files they planted).
+pub fn is_adoptable_state_dir(state_dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    state_dir.is_absolute()
+        && std::fs::symlink_metadata(state_dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o002 == 0)
+}
+
 /// State dirs directly inside one home, sorted.
 pub fn state_dirs_in_home(home: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(home) else {

@@ -111,14 +111,10 @@ impl Registry {
     /// `/home`) adopts that state dir. Only a real directory that not everyone may write to:
     /// otherwise any local user could make the daemon follow files they planted.
     fn adopt(&mut self, state_dir: &Path, gone: bool) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        if gone || !matches!(self.scope, Scope::Discover { .. }) || !state_dir.is_absolute() {
+        if gone || !matches!(self.scope, Scope::Discover { .. }) {
             return false;
         }
-        let Ok(meta) = std::fs::symlink_metadata(state_dir) else {
-            return false;
-        };
-        if !meta.is_dir() || meta.permissions().mode() & 0o002 != 0 {
+        if !layout::is_adoptable_state_dir(state_dir) {
             tracing::warn!(dir = %state_dir.display(), "not following a world-writable or non-directory state dir");
             return false;
         }
@@ -132,15 +128,7 @@ impl Registry {
             return true;
         }
         match &self.scope {
-            Scope::Discover { fs_root } => {
-                let Some(home) = state_dir.parent() else {
-                    return false;
-                };
-                let is_state = state_dir.file_name().is_some_and(layout::is_state_dir_name);
-                is_state
-                    && (home == fs_root.join("root")
-                        || home.parent() == Some(&fs_root.join("home")))
-            }
+            Scope::Discover { fs_root } => layout::is_discovered_state_dir(fs_root, state_dir),
             Scope::Gateways(dirs) => dirs.iter().any(|d| d == state_dir),
         }
     }

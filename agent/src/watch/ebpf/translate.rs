@@ -66,7 +66,6 @@ impl Translator {
     /// Host-wide discovery (the registry applies the same rule): a lock created in a state dir
     /// no searched home holds adopts that state dir, unless everyone may write to it.
     fn adopt(&mut self, path: &Path) -> bool {
-        use std::os::unix::fs::PermissionsExt;
         if !matches!(self.scope, Scope::Discover { .. }) {
             return false;
         }
@@ -81,9 +80,7 @@ impl Translator {
         if self.adopted.contains(&state_dir) {
             return true;
         }
-        let open_to_all = std::fs::symlink_metadata(&state_dir)
-            .map_or(true, |m| !m.is_dir() || m.permissions().mode() & 0o002 != 0);
-        if open_to_all || self.adopted.len() >= MAX_ENTRIES {
+        if !layout::is_adoptable_state_dir(&state_dir) || self.adopted.len() >= MAX_ENTRIES {
             return false;
         }
         self.adopted.insert(state_dir.clone());
@@ -110,17 +107,10 @@ impl Translator {
         }
         match &self.scope {
             Scope::Gateways(_) => self.anchors.contains(&state_dir),
-            Scope::Discover { .. } => {
-                let Some(fs_root) = self.anchors.first() else {
-                    return false;
-                };
-                let is_state = state_dir.file_name().is_some_and(layout::is_state_dir_name);
-                let home = state_dir.parent();
-                let under_home = home.is_some_and(|h| {
-                    h == fs_root.join("root") || h.parent() == Some(&fs_root.join("home"))
-                });
-                is_state && under_home
-            }
+            Scope::Discover { .. } => self
+                .anchors
+                .first()
+                .is_some_and(|fs_root| layout::is_discovered_state_dir(fs_root, &state_dir)),
         }
     }
 
