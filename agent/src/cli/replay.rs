@@ -174,20 +174,7 @@ fn store_sessions(path: &Path) -> anyhow::Result<Vec<(SessionRef, Vec<Transcript
         let mut store = AgentStore::open_snapshot(&db)
             .with_context(|| format!("opening the session store {}", db.display()))?;
         for s in store.sessions()? {
-            let mut records = Vec::new();
-            let mut cursor = Cursor {
-                generation: 0,
-                last_seq: -1,
-            };
-            loop {
-                let batch = store.read_new(&s.session_id, cursor, 1000)?;
-                let full = batch.records.len() == 1000;
-                records.extend(batch.records);
-                cursor = batch.cursor;
-                if !full {
-                    break;
-                }
-            }
+            let records = store.read_all_after(&s.session_id, Cursor::START)?.records;
             let session = SessionRef {
                 id: SessionId {
                     gateway: state_dir.clone(),

@@ -86,8 +86,9 @@ pub async fn run<S: Sink + ?Sized>(
     on_ready: impl FnOnce(&ReadyInfo),
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
-    let _primary = arm(opts.tier, &opts, &tx).await?;
-    let tier = _primary.tier;
+    // Held until the loop ends: dropping a handle stops its tier.
+    let primary = arm(opts.tier, &opts, &tx).await?;
+    let tier = primary.tier;
     let _safety_net = if tier == TierKind::Poll {
         None
     } else {

@@ -7,13 +7,9 @@ use std::collections::HashMap;
 use crate::gateway::AgentRef;
 use crate::session::tracker::SessionInput;
 use crate::session::{BoxDelta, SessionId, SessionRef};
-use crate::transcript::TranscriptRecord;
-use crate::transcript::sqlite::{AgentStore, Cursor, StoreError, StoreSession};
+use crate::transcript::sqlite::{AgentStore, Batch, Cursor, StoreError, StoreSession};
 
 use super::Core;
-
-/// Rows read per query; a longer backlog is read in several.
-const BATCH: usize = 500;
 
 /// An agent's store as the core follows it.
 pub(super) struct FollowedStore {
@@ -51,30 +47,6 @@ fn session_ref(agent: &AgentRef, s: &StoreSession) -> SessionRef {
         spawned_by: s.spawned_by.clone(),
         label: s.label.clone(),
         route: s.route.clone(),
-    }
-}
-
-/// Reads everything after `cursor`, in bounded batches. On a rewrite (compaction, rewind) the
-/// result is the whole transcript and the flag says so.
-fn read_all(
-    store: &mut AgentStore,
-    session_id: &str,
-    mut cursor: Cursor,
-) -> Result<(Vec<TranscriptRecord>, Cursor, bool), StoreError> {
-    let mut records = Vec::new();
-    let mut rewritten = false;
-    loop {
-        let batch = store.read_new(session_id, cursor, BATCH)?;
-        if batch.rewritten {
-            rewritten = true;
-            records.clear();
-        }
-        let full = batch.records.len() == BATCH;
-        records.extend(batch.records);
-        cursor = batch.cursor;
-        if !full {
-            return Ok((records, cursor, rewritten));
-        }
     }
 }
 
@@ -135,12 +107,13 @@ impl Core {
         for s in &sessions {
             let session = session_ref(agent, s);
             let known = followed.sessions.get(&s.session_id).map(|(_, c)| *c);
-            let start = known.unwrap_or(Cursor {
-                generation: 0,
-                last_seq: -1,
-            });
-            let (records, cursor, rewritten) = match read_all(store, &s.session_id, start) {
-                Ok(r) => r,
+            let start = known.unwrap_or(Cursor::START);
+            let Batch {
+                mut records,
+                cursor,
+                rewritten,
+            } = match store.read_all_after(&s.session_id, start) {
+                Ok(b) => b,
                 Err(err) => {
                     // What the sessions before it gave is still delivered; this one and the
                     // rest are read again at the next wakeup.
@@ -156,7 +129,6 @@ impl Core {
             // existed before we looked, and, for a session (or a whole store: a gateway
             // migrated by `openclaw doctor`) first seen later, what it holds from before we
             // started. The rest is news.
-            let mut records = records;
             let news = if rewritten {
                 Vec::new()
             } else if known.is_some() {

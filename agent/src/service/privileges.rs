@@ -30,17 +30,16 @@ pub struct Kept {
 pub fn drop_all_but(keep: &[Capability]) -> Result<Kept, String> {
     let permitted =
         caps::read(None, CapSet::Permitted).map_err(|e| format!("reading capabilities: {e}"))?;
-    let wanted = keep;
-    let keep: CapsHashSet = permitted
+    let kept: CapsHashSet = permitted
         .iter()
         .copied()
-        .filter(|c| wanted.contains(c))
+        .filter(|c| keep.contains(c))
         .collect();
     // The bounding set can only shrink while CAP_SETPCAP is still effective: first.
     if permitted.contains(&Capability::CAP_SETPCAP) {
         let bounding = caps::read(None, CapSet::Bounding)
             .map_err(|e| format!("reading the bounding set: {e}"))?;
-        for cap in bounding.iter().filter(|c| !wanted.contains(c)) {
+        for cap in bounding.iter().filter(|c| !keep.contains(c)) {
             caps::drop(None, CapSet::Bounding, *cap)
                 .map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
         }
@@ -49,9 +48,9 @@ pub fn drop_all_but(keep: &[Capability]) -> Result<Kept, String> {
         .map_err(|e| format!("clearing ambient capabilities: {e}"))?;
     caps::clear(None, CapSet::Inheritable)
         .map_err(|e| format!("clearing inheritable capabilities: {e}"))?;
-    caps::set(None, CapSet::Effective, &keep)
+    caps::set(None, CapSet::Effective, &kept)
         .map_err(|e| format!("setting effective capabilities: {e}"))?;
-    caps::set(None, CapSet::Permitted, &keep)
+    caps::set(None, CapSet::Permitted, &kept)
         .map_err(|e| format!("setting permitted capabilities: {e}"))?;
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("setting no_new_privs: {e}"))?;
     let effective =

@@ -197,6 +197,36 @@ impl AgentStore {
         })
     }
 
+    /// Everything stored for `session_id` after `cursor`, read in bounded queries so no
+    /// transaction holds the gateway's store for long. After a rewrite (compaction, rewind)
+    /// the records are the whole transcript and `rewritten` says so.
+    pub fn read_all_after(
+        &mut self,
+        session_id: &str,
+        mut cursor: Cursor,
+    ) -> Result<Batch, StoreError> {
+        const PER_QUERY: usize = 500;
+        let mut records = Vec::new();
+        let mut rewritten = false;
+        loop {
+            let batch = self.read_new(session_id, cursor, PER_QUERY)?;
+            if batch.rewritten {
+                rewritten = true;
+                records.clear();
+            }
+            let full = batch.records.len() == PER_QUERY;
+            records.extend(batch.records);
+            cursor = batch.cursor;
+            if !full {
+                return Ok(Batch {
+                    records,
+                    cursor,
+                    rewritten,
+                });
+            }
+        }
+    }
+
     /// A cheap "has anything changed?" token: `PRAGMA data_version`, which moves whenever
     /// another connection commits (any table: transcripts and routing alike). Comparable only
     /// between calls on the same `AgentStore`.
