@@ -171,12 +171,7 @@ impl Reader {
             let mut batch = Vec::new();
             while batch.len() < MAX_BATCH {
                 let Some(item) = ring.next() else { break };
-                if item.len() >= std::mem::size_of::<FileEvent>() {
-                    // Any bit pattern is a valid FileEvent (integers and byte arrays only).
-                    batch.push(unsafe {
-                        std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>())
-                    });
-                }
+                batch.extend(record(&item));
             }
             if batch.len() < MAX_BATCH {
                 guard.clear_ready();
@@ -186,4 +181,11 @@ impl Reader {
             }
         }
     }
+}
+
+/// One ring buffer item as the record the programs wrote (`None` for a short item).
+pub(crate) fn record(item: &[u8]) -> Option<FileEvent> {
+    (item.len() >= std::mem::size_of::<FileEvent>())
+        // Any bit pattern is a valid FileEvent (integers and byte arrays only).
+        .then(|| unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>()) })
 }

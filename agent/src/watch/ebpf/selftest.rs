@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, RingBuf};
-use openclaw_livestatus_ebpf::{EventKind, FLAG_CREATED, FileEvent, dev_to_kernel};
+use openclaw_livestatus_ebpf::{EventKind, FLAG_CREATED, dev_to_kernel};
 
 /// A kernel that delivers at all delivers within microseconds; this only bounds a failure.
 const PATIENCE: Duration = Duration::from_secs(2);
@@ -72,10 +72,8 @@ pub(super) fn probe_once(dir: &Path, ring: &mut RingBuf<MapData>) -> Result<(), 
     let (mut created, mut appended) = (false, false);
     let deadline = Instant::now() + PATIENCE;
     while !(created && appended) && Instant::now() < deadline {
-        match ring.next() {
-            Some(item) if item.len() >= std::mem::size_of::<FileEvent>() => {
-                // Any bit pattern is a valid FileEvent (integers and byte arrays only).
-                let ev = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>()) };
+        match ring.next().map(|item| super::reader::record(&item)) {
+            Some(Some(ev)) => {
                 let name = &ev.name[..(ev.name_len as usize).min(ev.name.len())];
                 match EventKind::from_u32(ev.kind) {
                     Some(EventKind::Open)
