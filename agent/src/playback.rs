@@ -240,6 +240,7 @@ impl Recording {
             recording: self.clone(),
             sessions,
             written,
+            next: 0,
         })
     }
 }
@@ -249,6 +250,9 @@ pub struct Player {
     recording: Recording,
     sessions: PathBuf,
     written: BTreeMap<String, usize>,
+    /// Index of the next event to play: `play_until` stops after a step and the next call
+    /// goes on from there (crash tests play on while the daemon is down).
+    next: usize,
 }
 
 impl Player {
@@ -273,9 +277,13 @@ impl Player {
     ) -> anyhow::Result<()> {
         let mut on_step = |step: &str| stop(step);
         let events = self.recording.events.clone();
-        let mut last_t = self.recording.start();
+        let mut last_t = match self.next.checked_sub(1) {
+            Some(prev) => events.get(prev).map(Event::t).unwrap_or(0),
+            None => self.recording.start(),
+        };
         let mut moved_from: Option<String> = None;
-        for event in &events {
+        while let Some(event) = events.get(self.next) {
+            self.next += 1;
             let gap_ms = (event.t() - last_t).max(0) as f64 / pace.speed;
             let gap = Duration::from_micros((gap_ms * 1000.0) as u64).min(pace.max_gap);
             if !gap.is_zero() {

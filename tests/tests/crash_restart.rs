@@ -1,0 +1,334 @@
+//! `kill -9` at any moment, turns that end (and new ones that start) while the daemon is down,
+//! then a restart: every turn that has a post ends in ITS post with the final text a clean run
+//! gives, no turn gets a second post, and nothing stays `[ACTIVE]`.
+//!
+//! The gateway's chats are real recordings, chained in one state dir the way the gateway wrote
+//! them (one era after the other's scenarios), played at a quick pace while a killer thread
+//! takes the daemon down at points drawn per round and the player goes on writing meanwhile.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use livestatus::playback::{Pace, Player, Recording};
+use livestatus_e2e::daemon::{Daemon, write_gateway_config};
+use livestatus_e2e::fake_mattermost::{FakeMattermost, Post};
+use livestatus_e2e::recording;
+
+const TOKEN: &str = "fake-mm-bot-token-not-secret";
+const PACE: Pace = Pace {
+    speed: 20.0,
+    max_gap: Duration::from_millis(80),
+};
+
+/// The scenarios of one era, in the order the gateway ran them (the state dir carried over).
+const CHAINS: [&[&str]; 2] = [
+    &["2026.4.27/a_channel_tools", "2026.4.27/c_dm"],
+    &[
+        "2026.7.1/a_channel_tools",
+        "2026.7.1/b_thread_reply",
+        "2026.7.1/c_dm",
+        "2026.7.1/d_tool_error",
+        "2026.7.1/e_subagent",
+    ],
+];
+
+struct Host {
+    _tmp: tempfile::TempDir,
+    state: PathBuf,
+    data: PathBuf,
+    config: PathBuf,
+}
+
+impl Host {
+    fn new(mm: &FakeMattermost) -> Host {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = tmp.path().join("home/alice/.openclaw");
+        write_gateway_config(&state, &mm.base_url(), TOKEN);
+        let data = tmp.path().join("data");
+        let config = tmp.path().join("config.toml");
+        std::fs::write(&config, "").expect("config");
+        Host {
+            _tmp: tmp,
+            state,
+            data,
+            config,
+        }
+    }
+
+    fn daemon(&self) -> Daemon {
+        Daemon::start(&self.state, &self.data, &self.config, "inotify")
+    }
+}
+
+/// The chain's recordings, each moved to start now (as a gateway running now writes), one after
+/// the other: a later recording is prepared only when the one before has been played out.
+struct Chain {
+    scenarios: Vec<&'static str>,
+    current: Option<Player>,
+}
+
+impl Chain {
+    fn new(scenarios: &[&'static str]) -> Chain {
+        Chain {
+            scenarios: scenarios.iter().rev().copied().collect(),
+            current: None,
+        }
+    }
+
+    /// Plays `steps` writes (or all that are left: returns false once the chain is played out).
+    fn play(&mut self, host: &Host, mut steps: usize) -> bool {
+        while steps > 0 {
+            if self.current.is_none() {
+                let Some(next) = self.scenarios.pop() else {
+                    return false;
+                };
+                let rec: Recording = recording(next).shifted_to(livestatus::pipeline::now_ms());
+                self.current = Some(rec.prepare(&host.state, "main").expect("prepare"));
+            }
+            let player = self.current.as_mut().expect("a player");
+            let mut taken = 0;
+            player
+                .play_until(PACE, |_| {
+                    taken += 1;
+                    taken == steps
+                })
+                .expect("play");
+            if taken < steps {
+                // This recording is played out; the rest of the steps go to the next one.
+                self.current = None;
+            }
+            steps -= taken.min(steps);
+        }
+        true
+    }
+
+    fn play_out(&mut self, host: &Host) {
+        while self.play(host, usize::MAX) {}
+    }
+}
+
+fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
+    let mut posts: Vec<Post> = mm
+        .posts()
+        .into_iter()
+        .filter(|p| p.props.get("openclaw_livestatus").is_some() && p.delete_at == 0)
+        .collect();
+    posts.sort_by_key(|p| p.create_at);
+    posts
+}
+
+fn finished(p: &Post) -> bool {
+    ["[DONE]", "[ERROR]", "[INTERRUPTED]"]
+        .iter()
+        .any(|tag| p.message.contains(tag))
+}
+
+/// A post's text without the figures that depend on when the daemon saw the turn start
+/// (elapsed times): what must be equal between a clean run and a run with crashes.
+fn normalized(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut word = String::from(c);
+            while let Some(&d) = chars.peek() {
+                if d.is_ascii_digit() || d == 'm' || d == 's' || d == 'h' {
+                    word.push(d);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            if word.ends_with('s') || word.ends_with('m') || word.ends_with('h') {
+                out.push_str("<t>");
+            } else {
+                out.push_str(&word);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits until the posts stop changing for a second and are all finished; returns them.
+fn settled(mm: &FakeMattermost, daemon: &Daemon, want: usize, what: &str) -> Vec<Post> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = Vec::new();
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        let now: Vec<(String, String)> = box_posts(mm)
+            .into_iter()
+            .map(|p| (p.id, p.message))
+            .collect();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+        let done = last.len() >= want && box_posts(mm).iter().all(finished);
+        if done && since.elapsed() > Duration::from_secs(1) {
+            return box_posts(mm);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = daemon.log_text();
+    let tail: Vec<&str> = log.lines().rev().take(80).collect();
+    panic!(
+        "{what}: wanted {want} finished box posts, got {:#?}\nlog tail:\n{}",
+        box_posts(mm).iter().map(|p| &p.message).collect::<Vec<_>>(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
+
+fn clean_run(chain: &[&'static str]) -> Vec<String> {
+    let mm = FakeMattermost::start();
+    let host = Host::new(&mm);
+    let daemon = host.daemon();
+    Chain::new(chain).play_out(&host);
+    // The count is not known before: wait for every post to be final and quiet.
+    let posts = settled(&mm, &daemon, 1, "clean run");
+    assert!(daemon.terminate());
+    posts.iter().map(|p| normalized(&p.message)).collect()
+}
+
+/// A small deterministic generator, so a failing round can be replayed from its seed.
+struct Draw(u64);
+
+impl Draw {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below.max(1) as u64) as usize
+    }
+}
+
+fn crash_rounds(chain: &[&'static str], rounds: u64) {
+    let want = clean_run(chain);
+    assert!(!want.is_empty(), "the clean run posted nothing");
+    for round in 0..rounds {
+        let seed = 0x9e37_79b9_7f4a_7c15 ^ (round + 1).wrapping_mul(0x2545_f491);
+        let mut draw = Draw(seed);
+        let mm = FakeMattermost::start();
+        let host = Host::new(&mm);
+        let mut chain_player = Chain::new(chain);
+        let mut daemon = host.daemon();
+        let mut story = Vec::new();
+        loop {
+            let up = 1 + draw.next(12);
+            let more = chain_player.play(&host, up);
+            if !more {
+                break;
+            }
+            // Let the daemon act on some of it (or none: a kill right after a write).
+            std::thread::sleep(Duration::from_millis(draw.next(300) as u64));
+            daemon.kill9();
+            let down = draw.next(10);
+            story.push(format!("up {up}, down {down}"));
+            let more = chain_player.play(&host, down);
+            daemon = host.daemon();
+            if !more {
+                break;
+            }
+        }
+        chain_player.play_out(&host);
+        let posts = settled(&mm, &daemon, want.len(), &format!("round {round}"));
+        let got: Vec<String> = posts.iter().map(|p| normalized(&p.message)).collect();
+        assert_eq!(
+            got,
+            want,
+            "round {round} (seed {seed:#x}, {}): the posts differ from a clean run's\nlog:\n{}",
+            story.join("; "),
+            daemon.log_text()
+        );
+        assert!(daemon.terminate());
+    }
+}
+
+#[test]
+fn a_turn_that_ends_while_the_daemon_is_down_ends_in_its_own_post() {
+    // A1 in progress → kill → A1 ends and A2 starts while down → restart.
+    let chain: &[&'static str] = &["2026.7.1/a_channel_tools", "2026.7.1/d_tool_error"];
+    let mut want = clean_run(chain);
+    // The DM turn of the chain (written before A2 starts) ends while the daemon is down here:
+    // a turn never seen live has no post to finish.
+    want.retain(|m| !m.contains("direct message"));
+    assert_eq!(want.len(), 2, "{want:#?}");
+    let mm = FakeMattermost::start();
+    let host = Host::new(&mm);
+    let daemon = host.daemon();
+    let mut a = recording("2026.7.1/a_channel_tools")
+        .shifted_to(livestatus::pipeline::now_ms())
+        .prepare(&host.state, "main")
+        .expect("prepare");
+    let mut appends = 0;
+    a.play_until(PACE, |s| {
+        appends += usize::from(s.starts_with("append"));
+        appends == 2
+    })
+    .expect("play");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while box_posts(&mm).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    daemon.kill9();
+    a.play(PACE, |_| {}).expect("play A1 out");
+    let mut d = recording("2026.7.1/d_tool_error")
+        .shifted_to(livestatus::pipeline::now_ms())
+        .prepare(&host.state, "main")
+        .expect("prepare");
+    let mut appends = 0;
+    d.play_until(PACE, |s| {
+        appends += usize::from(s.starts_with("append"));
+        appends == 1
+    })
+    .expect("play A2's start");
+    let daemon = host.daemon();
+    d.play(PACE, |_| {}).expect("play A2 out");
+    let posts = settled(&mm, &daemon, 2, "A1/A2");
+    let got: Vec<String> = posts.iter().map(|p| normalized(&p.message)).collect();
+    assert_eq!(got, want, "log:\n{}", daemon.log_text());
+    assert!(daemon.terminate());
+}
+
+#[test]
+fn a_turn_that_ends_while_the_daemon_is_down_is_finished_in_its_post() {
+    // A1 in progress → kill → A1 ends → restart (no A2): its post must not stay [ACTIVE].
+    let chain: &[&'static str] = &["2026.7.1/a_channel_tools"];
+    let want = clean_run(chain);
+    let mm = FakeMattermost::start();
+    let host = Host::new(&mm);
+    let daemon = host.daemon();
+    let mut a = recording("2026.7.1/a_channel_tools")
+        .shifted_to(livestatus::pipeline::now_ms())
+        .prepare(&host.state, "main")
+        .expect("prepare");
+    let mut appends = 0;
+    a.play_until(PACE, |s| {
+        appends += usize::from(s.starts_with("append"));
+        appends == 2
+    })
+    .expect("play");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while box_posts(&mm).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    daemon.kill9();
+    a.play(PACE, |_| {}).expect("play A1 out");
+    let daemon = host.daemon();
+    let posts = settled(&mm, &daemon, 1, "A1 alone");
+    let got: Vec<String> = posts.iter().map(|p| normalized(&p.message)).collect();
+    assert_eq!(got, want, "log:\n{}", daemon.log_text());
+    assert!(daemon.terminate());
+}
+
+#[test]
+#[ignore = "still fails: a box posted on a turn's lock alone can stay [ACTIVE] after a restart \
+            (issue 8, item 1); run with --ignored"]
+fn kill_9_at_random_points_over_every_jsonl_era_gives_the_clean_runs_posts() {
+    for chain in CHAINS {
+        crash_rounds(chain, 4);
+    }
+}
