@@ -75,6 +75,31 @@ fn a_bad_config_is_refused_with_file_line_and_key() {
 }
 
 #[test]
+fn check_config_refuses_a_token_file_that_does_not_exist() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("config.toml");
+    let missing = tmp.path().join("no-such-token");
+    std::fs::write(
+        &file,
+        format!(
+            "[mattermost]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"{}\"\n",
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let (ok, _, stderr) = output(
+        bin()
+            .arg("check-config")
+            .arg(&file)
+            .env_remove("MM_TOKEN")
+            .env_remove("MM_URL")
+            .env_remove("CREDENTIALS_DIRECTORY"),
+    );
+    assert!(!ok, "accepted a token_file that does not exist: {stderr}");
+    assert!(stderr.contains("no-such-token"), "{stderr}");
+}
+
+#[test]
 fn check_config_prints_the_effective_config_without_secrets() {
     let (ok, stdout, stderr) = output(
         bin()
@@ -152,6 +177,45 @@ fn demo_plays_real_chats_through_the_watch_pipeline() {
         );
     }
     assert!(start.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn the_daemon_log_on_a_pipe_has_no_colour_escapes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gw = tmp.path().join("home/alice/.openclaw");
+    std::fs::create_dir_all(gw.join("agents/main/sessions")).expect("mkdir");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, "").expect("config");
+    let mut child = bin()
+        .args(["run", "--tier", "inotify", "--gateway"])
+        .arg(&gw)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("LOG_LEVEL", "debug")
+        .env_remove("NO_COLOR")
+        .env_remove("JOURNAL_STREAM")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    nix_kill(child.id());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(status.success(), "{status:?} {stderr}");
+    assert!(stderr.contains("ready"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour escapes written to a pipe:\n{stderr:?}"
+    );
 }
 
 fn nix_kill(pid: u32) {

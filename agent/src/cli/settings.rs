@@ -117,9 +117,18 @@ pub fn init_logging(level: &str) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(colour_on_stderr())
                 .with_target(false),
         )
         .try_init();
+}
+
+/// Colour escapes only for a person at a terminal: a log file, a pipe or journald's stream
+/// would keep them as noise, and `NO_COLOR` (any non-empty value) turns them off everywhere.
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
@@ -141,6 +150,13 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &loaded.config.render.tool_labels_file {
         ToolLabels::from_file(path).with_context(|| "render.tool_labels_file")?;
     }
+    // Tokens are read as `run` reads them, so a missing or unreadable token file is found here
+    // and not at the daemon's start.
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    crate::gateway::accounts::AccountDirectory::new(
+        loaded.config.mattermost.as_ref(),
+        credentials.as_deref(),
+    )?;
     print!("{}", loaded.config.to_toml_redacted());
     Ok(ExitCode::SUCCESS)
 }
