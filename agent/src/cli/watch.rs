@@ -117,6 +117,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             config.service.data_dir.display()
         )
     })?;
+    // Before anything is posted: a second daemon on this data dir would post every box twice.
+    let _instance = crate::service::instance::acquire(&config.service.data_dir)?;
     let opts = settings::run_options(&config)?;
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
     let accounts = AccountDirectory::new(config.mattermost.as_ref(), credentials.as_deref())?;

@@ -1,5 +1,6 @@
 //! Config, logging, signals: what makes the pipeline a service.
 
 pub mod config;
+pub mod instance;
 pub mod privileges;
 pub mod state;
