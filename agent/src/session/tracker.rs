@@ -262,13 +262,11 @@ impl Tracker {
                 }
             }
         }
-        // Every finished turn, oldest first: a turn that ended while the daemon was down may
-        // have a post the previous run left open, and a sink tells which post is whose from
-        // the order (a turn's post was opened after the turn before it ended).
-        let closed = finished
+        let last_closed = finished
             .into_iter()
-            .filter(|(id, m)| id.session == session.id && m.is_finished() && !m.retracted);
-        for (id, mut model) in closed {
+            .filter(|(id, m)| id.session == session.id && m.is_finished() && !m.retracted)
+            .max_by_key(|(id, _)| id.turn);
+        if let Some((id, mut model)) = last_closed {
             model.restored = true;
             result.push(BoxDelta {
                 id,

@@ -126,13 +126,7 @@ impl Worker {
         let mut lookup = None;
         if model.restored {
             let ended = model.is_finished().then_some(model.ended_ms).flatten();
-            let session = (key.gateway.clone(), key.session_key.clone());
-            let after = self.restore_floor.get(&session).copied();
-            if let Some(end) = ended {
-                // Restored turns come oldest first: the next one's post was opened after this.
-                self.restore_floor.insert(session, end);
-            }
-            match self.adoptable(&key, &account.base_url, after, ended) {
+            match self.adoptable(&key, &account.base_url, ended) {
                 Some((old_key, entry)) => {
                     self.store.remove(&old_key);
                     root_id = entry.root_id.clone();
@@ -193,17 +187,14 @@ impl Worker {
         self.queue.push_back(id);
     }
 
-    /// The stored post a restored box continues: one of the same session opened within the
-    /// turn's window — after the session's previous turn ended (`after_ms`) and before this one
-    /// ended — that is unfinished, or that our own stop marked [INTERRUPTED] while the turn went
-    /// on. A live box starts at the lock, a restored one at the first transcript line, so the
-    /// window, not the exact start, says which turn a post belongs to. The same start wins,
-    /// else the earliest in the window; a post another box continues is taken.
+    /// The stored post a restored box continues: an unfinished one of the same session, or the
+    /// same turn's post that our own stop marked [INTERRUPTED] (the turn went on meanwhile).
+    /// The same turn (same start) wins; else the latest. A closed box takes no post started
+    /// after it ended (that is a later turn's), and a post another box continues is taken.
     fn adoptable(
         &self,
         key: &PostKey,
         server: &str,
-        after_ms: Option<i64>,
         ended_ms: Option<i64>,
     ) -> Option<(PostKey, PostEntry)> {
         let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
@@ -214,14 +205,15 @@ impl Worker {
                     e.server == server
                         && !claimed.contains(k)
                         && (e.post_id.is_some() || e.creating_since_ms.is_some())
-                        && after_ms.is_none_or(|after| k.started_ms > after)
                         && ended_ms.is_none_or(|end| k.started_ms <= end)
-                        && (!e.finished || e.outcome == Some(Outcome::Interrupted))
+                        && (!e.finished
+                            || (e.outcome == Some(Outcome::Interrupted)
+                                && k.started_ms == key.started_ms))
                 })
         };
         candidates()
             .find(|(k, _)| k.started_ms == key.started_ms)
-            .or_else(|| candidates().min_by_key(|(k, e)| (k.started_ms, e.updated_ms)))
+            .or_else(|| candidates().max_by_key(|(k, e)| (k.started_ms, e.updated_ms)))
             .map(|(k, e)| (k.clone(), e.clone()))
     }
 }

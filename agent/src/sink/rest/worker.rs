@@ -78,9 +78,6 @@ pub(super) struct Worker {
     shared: SharedStates,
     bots: HashMap<(String, u64), String>,
     pub(super) dms: HashMap<(String, u64, String), String>,
-    /// Per (gateway, session key): when the last restored finished turn ended, the lower bound
-    /// of the next restored turn's window (see `adoptable`).
-    pub(super) restore_floor: HashMap<(String, String), i64>,
     jobs: JoinSet<Result<JobOk, Failure>>,
     owners: HashMap<tokio::task::Id, Owner>,
     finishing: bool,
@@ -133,7 +130,6 @@ impl Worker {
             shared,
             bots: HashMap::new(),
             dms: HashMap::new(),
-            restore_floor: HashMap::new(),
             jobs: JoinSet::new(),
             owners: HashMap::new(),
             finishing: false,
