@@ -241,6 +241,7 @@ impl Recording {
             sessions,
             written,
             next: 0,
+            stamp_now: false,
         })
     }
 }
@@ -253,11 +254,21 @@ pub struct Player {
     /// Index of the next event to play: `play_until` stops after a step and the next call
     /// goes on from there (crash tests play on while the daemon is down).
     next: usize,
+    /// Stamp each line with the moment it is written (see `stamp_when_written`).
+    stamp_now: bool,
 }
 
 impl Player {
     pub fn sessions_dir(&self) -> &Path {
         &self.sessions
+    }
+
+    /// From now on every line that is not copied history is stamped with the wall-clock time
+    /// it is written at, as a gateway running now would stamp it. Played faster than recorded,
+    /// the recorded stamps would otherwise run ahead of the writes, and recordings played one
+    /// after the other into one transcript would overlap in time.
+    pub fn stamp_when_written(&mut self) {
+        self.stamp_now = true;
     }
 
     /// Plays every write in order, sleeping between them as `pace` says. `on_step` sees each
@@ -370,9 +381,17 @@ impl Player {
             .append(true)
             .open(&path)
             .with_context(|| format!("appending to {}", path.display()))?;
+        let now = crate::pipeline::now_ms();
         let chunk: Vec<u8> = lines[done..done + n]
             .iter()
-            .flat_map(|(_, l)| l.iter().copied())
+            .enumerate()
+            .flat_map(|(i, (_, l))| {
+                let restamp = self.stamp_now && done + i >= history_end;
+                match absolute_ms(l).filter(|_| restamp) {
+                    Some(was) => shift_timestamps(l, now - was),
+                    None => l.clone(),
+                }
+            })
             .collect();
         f.write_all(&chunk)?;
         self.written.insert(name.to_owned(), done + n);

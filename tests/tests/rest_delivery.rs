@@ -299,6 +299,10 @@ fn sigterm_marks_the_open_box_interrupted() {
     assert!(post.message.contains("[INTERRUPTED]"), "{}", post.message);
 }
 
+/// The spawning turn's box is posted before the kill; the daemon is then killed at a random
+/// point while the sub-agent and the answer turn go on. After the restart the spawning turn ends
+/// in its own post with the child's lines, no turn has two posts, and nothing stays [ACTIVE].
+/// (The answer turn may have run wholly while the daemon was down: then it has no post.)
 #[test]
 fn kill_9_and_restart_at_random_points_never_duplicates_a_post_nor_loses_a_line() {
     for round in 0..6 {
@@ -307,40 +311,46 @@ fn kill_9_and_restart_at_random_points_never_duplicates_a_post_nor_loses_a_line(
         let rec = recording_now("2026.7.1/e_subagent");
         let mut player = host.prepare(&rec);
         let daemon = host.daemon();
-        let kill_after = Duration::from_millis(40 + fastrand_u64(round) % 400);
+        let pace = Pace {
+            speed: 20.0,
+            max_gap: Duration::from_millis(120),
+        };
+        player
+            .play_until(pace, |step| step.starts_with("append"))
+            .expect("play the turn's start");
+        wait_for("the spawning turn's box", Duration::from_secs(20), || {
+            !box_posts(&mm).is_empty()
+        });
+        let kill_after = Duration::from_millis(fastrand_u64(round) % 400);
         let killer = std::thread::spawn(move || {
             std::thread::sleep(kill_after);
             daemon.kill9();
         });
-        player
-            .play(
-                Pace {
-                    speed: 20.0,
-                    max_gap: Duration::from_millis(120),
-                },
-                |_| {},
-            )
-            .expect("play");
+        player.play(pace, |_| {}).expect("play");
         killer.join().expect("killer");
         let daemon = host.daemon();
-        wait_final(&mm, &daemon, 2, Duration::from_secs(30));
+        wait_final(&mm, &daemon, 1, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(700));
         let posts = box_posts(&mm);
-        assert_eq!(
-            posts.len(),
-            2,
-            "round {round} (kill after {kill_after:?}): {posts:#?}\n{}",
-            daemon.log_text()
-        );
-        let spawn = posts
+        let story = format!("round {round} (kill after {kill_after:?}): {posts:#?}");
+        assert!(posts.iter().all(finished), "{story}\n{}", daemon.log_text());
+        let spawns: Vec<&Post> = posts
             .iter()
-            .find(|p| p.message.contains("count-notes"))
-            .expect("spawn box");
+            .filter(|p| p.message.contains("count-notes"))
+            .collect();
+        assert_eq!(spawns.len(), 1, "{story}\n{}", daemon.log_text());
         assert!(
-            spawn.message.contains("ls /home/alice/notes | wc -l [OK]"),
-            "round {round}: {}",
-            spawn.message
+            spawns[0]
+                .message
+                .contains("ls /home/alice/notes | wc -l [OK]"),
+            "{story}"
         );
+        let answers = posts
+            .iter()
+            .filter(|p| p.message.contains("The sub-agent finished"))
+            .count();
+        assert!(answers <= 1, "{story}");
+        assert_eq!(posts.len(), 1 + answers, "{story}");
         assert!(daemon.terminate());
         let _ = host.path();
     }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::gateway::{AgentRef, Change, Registry};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
-use crate::session::{BoxDelta, SessionId, SessionRef};
+use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
 use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
@@ -206,6 +206,7 @@ impl Core {
         }
         names.sort();
         names.dedup();
+        let mut histories = Vec::new();
         for name in names {
             let key = (agent.clone(), name.clone());
             if self.files.contains_key(&key) {
@@ -224,7 +225,7 @@ impl Core {
                 })
             });
             if first_sight && !written_since_start {
-                self.catch_up(&agent, &name, lock_held, now_ms, out);
+                histories.extend(self.catch_up(&agent, &name, lock_held, now_ms));
             } else {
                 self.follow_from_start(&agent, &name, now_ms, out);
                 if lock_held {
@@ -232,24 +233,27 @@ impl Core {
                 }
             }
         }
+        if !histories.is_empty() {
+            self.flush(now_ms, out);
+            out.extend(self.tracker.catch_up_all(histories, now_ms));
+        }
     }
 
+    /// Starts following a transcript found at first sight of its agent; its history, when recent
+    /// enough to matter, for the tracker to catch up on with the agent's other sessions.
     fn catch_up(
         &mut self,
         agent: &AgentRef,
         name: &str,
         lock_held: bool,
         now_ms: i64,
-        out: &mut Vec<BoxDelta>,
-    ) {
+    ) -> Option<CatchUp> {
         let session = self.session_for(agent, name);
         if self.in_store(agent, &session.id.key) {
-            return;
+            return None;
         }
         let horizon = self.catch_up_horizon_ms;
-        let Some(dir) = self.sessions_dir(agent) else {
-            return;
-        };
+        let dir = self.sessions_dir(agent)?;
         let recent = lock_held || modified_within(dir, name, horizon, now_ms);
         let mut followed = Followed {
             lock_held,
@@ -265,14 +269,15 @@ impl Core {
                 followed.tailer = Some(tailer);
             }
             Ok(None) => {}
-            Err(()) => return,
+            Err(()) => return None,
         }
         self.files
             .insert((agent.clone(), name.to_owned()), followed);
-        if recent {
-            self.flush(now_ms, out);
-            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
-        }
+        recent.then_some(CatchUp {
+            session,
+            records,
+            lock_held,
+        })
     }
 
     fn follow_from_start(

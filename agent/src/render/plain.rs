@@ -137,6 +137,7 @@ pub(super) mod tests {
             session_key: "agent:main:main".into(),
             started_ms: 1_000,
             route: None,
+            follows_ms: None,
         }];
         all.extend(ops);
         BoxModel::open(&BoxDelta {

@@ -70,6 +70,12 @@ pub struct PostEntry {
     pub finished: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The turn's `BoxOp::FirstLine` once known: which turn the post shows, in every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_line_ms: Option<i64>,
+    /// The box's `follows_ms`: places a post made before its turn wrote a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows_ms: Option<i64>,
     /// Wall-clock ms of the last change, for pruning.
     pub updated_ms: i64,
 }
@@ -276,6 +282,8 @@ mod tests {
             last_text: Some("```\nmain\n```".into()),
             finished,
             outcome: None,
+            first_line_ms: None,
+            follows_ms: None,
             updated_ms,
         }
     }

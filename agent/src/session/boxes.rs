@@ -106,6 +106,7 @@ impl Boxes {
         agent_id: &str,
         route: Option<crate::gateway::Route>,
         at_ms: i64,
+        follows_ms: Option<i64>,
     ) {
         out.push(
             &id,
@@ -114,6 +115,7 @@ impl Boxes {
                 session_key: id.session.key.clone(),
                 started_ms: at_ms,
                 route,
+                follows_ms,
             },
         );
         self.map.insert(
@@ -136,6 +138,13 @@ impl Boxes {
     pub fn touch(&mut self, id: &BoxId, at_ms: i64) {
         if let Some(b) = self.get_mut(id) {
             b.last_activity = b.last_activity.max(at_ms);
+        }
+    }
+
+    /// Records when the box's turn wrote its first transcript line (see `BoxOp::FirstLine`).
+    pub fn first_line(&mut self, out: &mut Outbox, id: &BoxId, at_ms: i64) {
+        if self.is_open(id) {
+            out.push(id, BoxOp::FirstLine(at_ms));
         }
     }
 

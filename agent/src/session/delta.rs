@@ -90,7 +90,16 @@ pub enum BoxOp {
         session_key: String,
         started_ms: i64,
         route: Option<crate::gateway::Route>,
+        /// `first_line_ms` of the session's previous turn when this box opened (None for the
+        /// first turn the tracker knows of): places a box that opened on the lock alone, before
+        /// its turn wrote a line, among the session's turns after a restart.
+        follows_ms: Option<i64>,
     },
+    /// The transcript timestamp of the turn's first line, once one is seen: which turn of its
+    /// session the box is, the same in every run (`BoxId::turn` and `started_ms` are not: a
+    /// live box starts at the lock, a rebuilt one at its first line). Sinks that persist posts
+    /// match a rebuilt box to its post with it.
+    FirstLine(i64),
     /// Append a line; its index is the number of lines appended before it in this box.
     AddLine(Line),
     /// Mark line `index` (a tool call) done.
@@ -153,6 +162,10 @@ pub struct BoxModel {
     pub retracted: bool,
     /// Rebuilt from disk at startup (see `BoxOp::Restored`).
     pub restored: bool,
+    /// See `BoxOp::FirstLine`.
+    pub first_line_ms: Option<i64>,
+    /// See `BoxOp::Open::follows_ms`.
+    pub follows_ms: Option<i64>,
 }
 
 /// Why a delta could not be applied.
@@ -172,6 +185,7 @@ impl BoxModel {
             session_key,
             started_ms,
             route,
+            follows_ms,
         }) = delta.ops.first()
         else {
             return Err(ApplyError::NotOpened(delta.id.clone()));
@@ -191,6 +205,8 @@ impl BoxModel {
             last_seq: delta.seq,
             retracted: false,
             restored: false,
+            first_line_ms: None,
+            follows_ms: *follows_ms,
         };
         model.apply_ops(&delta.ops[1..]);
         Ok(model)
@@ -214,11 +230,16 @@ impl BoxModel {
         for op in ops {
             match op {
                 BoxOp::Open {
-                    started_ms, route, ..
+                    started_ms,
+                    route,
+                    follows_ms,
+                    ..
                 } => {
                     self.started_ms = *started_ms;
                     self.route = route.clone();
+                    self.follows_ms = *follows_ms;
                 }
+                BoxOp::FirstLine(at_ms) => self.first_line_ms = Some(*at_ms),
                 BoxOp::AddLine(line) => {
                     if self.lines.len() == MODEL_LINE_CAP {
                         self.lines.pop_front();
@@ -258,9 +279,13 @@ impl BoxModel {
             session_key: self.session_key.clone(),
             started_ms: self.started_ms,
             route: self.route.clone(),
+            follows_ms: self.follows_ms,
         }];
         if self.restored {
             ops.push(BoxOp::Restored);
+        }
+        if let Some(at_ms) = self.first_line_ms {
+            ops.push(BoxOp::FirstLine(at_ms));
         }
         ops.extend(self.lines.iter().cloned().map(BoxOp::AddLine));
         if self.tokens > 0 {
@@ -317,6 +342,7 @@ mod tests {
                 session_key: "agent:main:main".into(),
                 started_ms: 1000,
                 route: None,
+                follows_ms: None,
             }],
         }
     }

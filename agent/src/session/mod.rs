@@ -17,4 +17,4 @@ pub use delta::{
 };
 pub use label_template::TemplateError;
 pub use labels::{LabelsError, ToolLabels};
-pub use tracker::{SessionConfig, SessionInput, Tracker};
+pub use tracker::{CatchUp, SessionConfig, SessionInput, Tracker};

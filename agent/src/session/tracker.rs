@@ -41,7 +41,8 @@
 //!   without a start opens and closes a box in one delta, repeated records (same event, same
 //!   timestamp) are dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::boxes::{Boxes, ChildLink, Ending, Outbox, Spawn};
@@ -85,6 +86,15 @@ impl Default for SessionConfig {
             child_start_grace_ms: 30_000,
         }
     }
+}
+
+/// One session's history for `Tracker::catch_up_all`.
+#[derive(Clone, Debug)]
+pub struct CatchUp {
+    pub session: SessionRef,
+    pub records: Vec<TranscriptRecord>,
+    /// Its transcript's lock is held now.
+    pub lock_held: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,6 +151,8 @@ struct SessionState {
     recent: VecDeque<TranscriptEvent>,
     /// A child's last target, so its own children still find the box after its turn ended.
     last_target: Option<Target>,
+    /// Transcript time of the first line of the session's latest turn that wrote one.
+    last_first_line_ms: Option<i64>,
 }
 
 impl SessionState {
@@ -223,27 +235,74 @@ impl Tracker {
         lock_held: bool,
         now_ms: i64,
     ) -> Vec<BoxDelta> {
+        self.catch_up_all(
+            vec![CatchUp {
+                session: session.clone(),
+                records,
+                lock_held,
+            }],
+            now_ms,
+        )
+    }
+
+    /// `catch_up` for several sessions at once (an agent's at startup), their records fed in
+    /// transcript-time order across sessions, as they were written: a sub-agent's lines land in
+    /// its parent's box where a live run put them, not after all of the parent's.
+    pub fn catch_up_all(&mut self, sessions: Vec<CatchUp>, now_ms: i64) -> Vec<BoxDelta> {
         let known: BTreeSet<BoxId> = self.boxes.map.keys().cloned().collect();
         let mut deltas = Vec::new();
-        let mut last_at = None;
-        for rec in records {
-            let at = rec.event.ts_ms().or(last_at).unwrap_or(now_ms);
-            last_at = Some(at);
-            deltas.extend(self.handle(session, SessionInput::Record(rec), at));
+        let mut refs = Vec::with_capacity(sessions.len());
+        let mut locks = Vec::with_capacity(sessions.len());
+        let mut queues = Vec::with_capacity(sessions.len());
+        for c in sessions {
+            // An undated record keeps the time of the one before it in its own transcript.
+            let mut last_at = None;
+            let dated: VecDeque<(i64, TranscriptRecord)> = c
+                .records
+                .into_iter()
+                .map(|rec| {
+                    let at = rec.event.ts_ms().or(last_at).unwrap_or(now_ms);
+                    last_at = Some(at);
+                    (at, rec)
+                })
+                .collect();
+            refs.push(c.session);
+            locks.push(c.lock_held);
+            queues.push(dated);
+        }
+        // Merged by the time of each transcript's next record; a transcript's own order is
+        // kept whatever its timestamps say.
+        let mut heads: BinaryHeap<Reverse<(i64, usize)>> = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|(at, _)| Reverse((*at, i))))
+            .collect();
+        while let Some(Reverse((at, i))) = heads.pop() {
+            let Some((_, rec)) = queues[i].pop_front() else {
+                continue;
+            };
+            deltas.extend(self.handle(&refs[i], SessionInput::Record(rec), at));
+            if let Some((next, _)) = queues[i].front() {
+                heads.push(Reverse((*next, i)));
+            }
         }
         let mut out = Outbox::default();
-        self.register(session, now_ms, &mut out);
-        if lock_held {
-            // The gateway is working on the session now, however old its last entry is.
-            self.on_lock(&session.id, true, now_ms, &mut out);
-        } else {
-            self.expire_session(&session.id, now_ms, &mut out);
+        for (session, lock_held) in refs.iter().zip(&locks) {
+            self.register(session, now_ms, &mut out);
+            if *lock_held {
+                // The gateway is working on the session now, however old its last entry is.
+                self.on_lock(&session.id, true, now_ms, &mut out);
+            } else {
+                self.expire_session(&session.id, now_ms, &mut out);
+            }
         }
         deltas.extend(self.boxes.flush(out));
 
-        // Boxes born during the catch-up: the session's last finished turn is handed on as a
-        // restored, closed snapshot (sinks that persist posts finish what a previous run left
-        // open); the turn still running is handed on as a restored, open one.
+        // Boxes born during the catch-up: every finished turn is handed on as a restored,
+        // closed snapshot, oldest first (sinks that persist posts finish what a previous run
+        // left open: a turn may have ended while the daemon was down, and the one after it
+        // begun); the turn still running is handed on as a restored, open one. Each carries its
+        // `FirstLine`, which is how a sink tells which post is whose.
         let mut result = Vec::new();
         let mut finished: BTreeMap<BoxId, BoxModel> = BTreeMap::new();
         for d in deltas {
@@ -262,11 +321,11 @@ impl Tracker {
                 }
             }
         }
-        let last_closed = finished
+        let ours = |id: &BoxId| refs.iter().any(|r| r.id == id.session);
+        let closed = finished
             .into_iter()
-            .filter(|(id, m)| id.session == session.id && m.is_finished() && !m.retracted)
-            .max_by_key(|(id, _)| id.turn);
-        if let Some((id, mut model)) = last_closed {
+            .filter(|(id, m)| ours(id) && m.is_finished() && !m.retracted);
+        for (id, mut model) in closed {
             model.restored = true;
             result.push(BoxDelta {
                 id,
@@ -356,6 +415,7 @@ impl Tracker {
                         last_input: at_ms,
                         recent: VecDeque::new(),
                         last_target: None,
+                        last_first_line_ms: None,
                     },
                 );
             }
@@ -403,6 +463,7 @@ impl Tracker {
         if s.seen_before(&rec.event) {
             return;
         }
+        let line_ms = rec.event.ts_ms();
         self.bump(sid, at_ms);
         match rec.event {
             TranscriptEvent::Header { .. } => {}
@@ -412,7 +473,7 @@ impl Tracker {
                 }
             }
             TranscriptEvent::User { .. } => {
-                self.ensure_turn(sid, at_ms, out);
+                self.ensure_turn(sid, at_ms, line_ms, out);
                 self.resolve_target(sid, at_ms);
             }
             TranscriptEvent::Assistant {
@@ -423,7 +484,7 @@ impl Tracker {
                 total_tokens,
                 ..
             } => {
-                self.ensure_turn(sid, at_ms, out);
+                self.ensure_turn(sid, at_ms, line_ms, out);
                 self.on_assistant(sid, &text, &tool_calls, total_tokens, at_ms, out);
                 match stop {
                     StopReason::Stop | StopReason::Length => {
@@ -446,7 +507,7 @@ impl Tracker {
                 is_error,
                 ..
             } => {
-                self.ensure_turn(sid, at_ms, out);
+                self.ensure_turn(sid, at_ms, line_ms, out);
                 let status = if is_error {
                     LineStatus::Err
                 } else {
@@ -457,13 +518,27 @@ impl Tracker {
         }
     }
 
-    /// Starts a turn if none is open, and marks it as having transcript content.
-    fn ensure_turn(&mut self, sid: &SessionId, at_ms: i64, out: &mut Outbox) {
+    /// Starts a turn if none is open, and marks it as having transcript content; the turn's
+    /// first line dates it for good (`BoxOp::FirstLine`).
+    fn ensure_turn(&mut self, sid: &SessionId, at_ms: i64, line_ms: Option<i64>, out: &mut Outbox) {
         if self.sessions.get(sid).is_some_and(|s| s.turn.is_none()) {
             self.start_turn(sid, at_ms, out);
         }
-        if let Some(turn) = self.sessions.get_mut(sid).and_then(|s| s.turn.as_mut()) {
-            turn.content = true;
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        let Some(turn) = s.turn.as_mut() else { return };
+        if turn.content {
+            return;
+        }
+        turn.content = true;
+        let (Some(line_ms), Some(target)) = (line_ms, &turn.target) else {
+            return;
+        };
+        if target.depth == 0 && target.box_id.session == *sid {
+            s.last_first_line_ms = Some(line_ms);
+            let id = target.box_id.clone();
+            self.boxes.first_line(out, &id, line_ms);
         }
     }
 
@@ -480,8 +555,14 @@ impl Tracker {
                 turn: s.turns,
             };
             let route = s.sref.route.clone();
-            self.boxes
-                .open(out, box_id.clone(), &sid.agent_id, route, at_ms);
+            self.boxes.open(
+                out,
+                box_id.clone(),
+                &sid.agent_id,
+                route,
+                at_ms,
+                s.last_first_line_ms,
+            );
             Some(Target { box_id, depth: 0 })
         };
         s.turn = Some(Turn {

@@ -365,13 +365,14 @@ fn a_stop_without_a_start_is_one_whole_box_in_one_delta() {
         .iter()
         .map(|op| match op {
             BoxOp::Open { .. } => "open",
+            BoxOp::FirstLine(_) => "first line",
             BoxOp::AddLine(_) => "line",
             BoxOp::Tokens(_) => "tokens",
             BoxOp::Close { .. } => "close",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, vec!["open", "line", "tokens", "close"]);
+    assert_eq!(kinds, vec!["open", "first line", "line", "tokens", "close"]);
 }
 
 #[test]
@@ -1368,4 +1369,62 @@ fn a_childs_catch_up_adds_to_the_parents_box_with_ordinary_deltas() {
     assert!(d.iter().all(|d| d.id.session == p.id && d.seq > 2));
     assert_eq!(s.texts(), vec!["Sub-agent: count-notes", "  counting"]);
     assert_eq!(s.only().tokens, 10);
+}
+
+/// After a restart the agent's sessions are caught up together: the sub-agent of
+/// `2026.7.1/e_subagent` wrote its lines before its parent's final answer, and the rebuilt box
+/// shows them there, nested, as the live run did (caught up one session after the other, the
+/// parent's box closed before the child's lines came and they were lost).
+#[test]
+fn a_restart_rebuilds_a_sub_agents_lines_inside_the_box_that_spawned_it() {
+    let dir = crate::session::fixture::scenario_dir("2026.7.1", "e_subagent").join("sessions");
+    let store: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("sessions.json")).expect("sessions.json"),
+    )
+    .expect("json");
+    let mut all = Vec::new();
+    let mut end = 0;
+    for (key, entry) in store.as_object().expect("object") {
+        let file = entry["sessionFile"].as_str().expect("sessionFile");
+        let name = file.rsplit('/').next().expect("name");
+        let records: Vec<TranscriptRecord> =
+            crate::session::fixture::load_transcript(&dir.join(name))
+                .into_iter()
+                .map(|(at, rec)| {
+                    end = end.max(at);
+                    rec
+                })
+                .collect();
+        all.push(CatchUp {
+            session: session_ref(
+                key,
+                entry.get("spawnedBy").and_then(|v| v.as_str()),
+                entry.get("label").and_then(|v| v.as_str()),
+            ),
+            records,
+            lock_held: false,
+        });
+    }
+    let mut t = Tracker::new(SessionConfig::default());
+    let deltas = t.catch_up_all(all, end + 1_000);
+    let spawner = deltas
+        .iter()
+        .filter_map(|d| BoxModel::open(d).ok())
+        .find(|m| m.lines.iter().any(|l| l.kind == LineKind::SubAgent))
+        .expect("the spawning turn is handed on");
+    let texts: Vec<(u8, &str)> = spawner
+        .lines
+        .iter()
+        .map(|l| (l.depth, l.text.as_str()))
+        .collect();
+    let child = texts
+        .iter()
+        .position(|(d, t)| *d == 1 && t.contains("wc -l"))
+        .unwrap_or_else(|| panic!("the child's tool call is in the box: {texts:#?}"));
+    let answer = texts
+        .iter()
+        .position(|(d, t)| *d == 0 && t.starts_with("I started a sub-agent"))
+        .unwrap_or_else(|| panic!("the parent's answer is in the box: {texts:#?}"));
+    assert!(child < answer, "{texts:#?}");
+    assert!(spawner.first_line_ms.is_some());
 }

@@ -75,7 +75,7 @@ impl<W: Write> TerminalView<W> {
                     };
                     format!("{title}   {text} {tag}")
                 }
-                BoxOp::Tokens(_) | BoxOp::Restored => continue,
+                BoxOp::Tokens(_) | BoxOp::Restored | BoxOp::FirstLine(_) => continue,
                 BoxOp::Close {
                     state,
                     ended_ms,

@@ -1,15 +1,14 @@
 //! Deltas in: folding them into boxes, finding where each box goes, and — for boxes rebuilt
-//! at startup (`BoxOp::Restored`) — finding the post a previous run left for them.
-
-use std::collections::HashSet;
+//! at startup (`BoxOp::Restored`) — taking over the post a previous run left (`restore.rs`).
 
 use crate::gateway::accounts::Account;
 use crate::gateway::route::Target;
 use crate::render::render_markdown;
-use crate::service::state::{Outcome, PostEntry, PostKey};
+use crate::service::state::PostKey;
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
 
 use super::job::Lookup;
+use super::restore::Adopt;
 use super::throttle::Throttle;
 use super::tracked::{Dest, Phase, Tracked, account_id};
 use super::worker::{LOOKUP_MARGIN_MS, Worker, wall_ms};
@@ -27,6 +26,7 @@ impl Worker {
                 tracing::warn!(error = %e, "box delta out of order; ignored");
                 return;
             }
+            let dated = delta.ops.iter().any(|op| matches!(op, BoxOp::FirstLine(_)));
             if !b.model.retracted {
                 b.text = render_markdown(
                     &b.model,
@@ -34,6 +34,10 @@ impl Worker {
                     &self.opts.render,
                     self.opts.max_message_chars,
                 );
+            }
+            if dated && self.store.get(&b.key).is_some() {
+                // A post made on the lock alone learns which turn it shows.
+                self.save_box(&delta.id);
             }
             self.drop_if_unseen(&delta.id);
             return;
@@ -104,7 +108,7 @@ impl Worker {
         let Some((account, dest, mut root_id)) = self.destination(&model) else {
             return;
         };
-        let key = PostKey {
+        let mut key = PostKey {
             gateway: model.id.session.gateway.to_string_lossy().into_owned(),
             session_key: model.session_key.clone(),
             started_ms: model.started_ms,
@@ -125,10 +129,18 @@ impl Worker {
         let mut marker_ms = None;
         let mut lookup = None;
         if model.restored {
-            let ended = model.is_finished().then_some(model.ended_ms).flatten();
-            match self.adoptable(&key, &account.base_url, ended) {
-                Some((old_key, entry)) => {
-                    self.store.remove(&old_key);
+            self.restored_sessions
+                .push((model.id.session.clone(), account.clone()));
+            match self.adoptable(&key, &account.base_url, &model) {
+                Adopt::Continue(old_key, entry) => {
+                    let entry = *entry;
+                    tracing::debug!(session_key = %key.session_key, first_line_ms = ?model.first_line_ms,
+                        follows_ms = ?model.follows_ms, post_id = ?entry.post_id,
+                        post_first_line_ms = ?entry.first_line_ms, post_follows_ms = ?entry.follows_ms,
+                        "restored box adopts a post");
+                    // The post keeps the key it was made under: its props carry that key,
+                    // and a lookup for a create cut off by a crash searches by it.
+                    key = old_key;
                     root_id = entry.root_id.clone();
                     shown = entry.last_text.clone();
                     match (entry.post_id, entry.creating_since_ms) {
@@ -143,7 +155,7 @@ impl Worker {
                             marker_ms = Some(since);
                             lookup = Some(Lookup {
                                 since_ms: since - LOOKUP_MARGIN_MS,
-                                keys: vec![old_key, key.clone()],
+                                keys: vec![key.clone()],
                             });
                             phase = Phase::NeedPost {
                                 channel_id: entry.channel_id,
@@ -152,11 +164,11 @@ impl Worker {
                     }
                     tracing::info!(session_key = %key.session_key, "restored box: continuing the post of the previous run");
                 }
-                None if model.is_finished() => {
-                    // The session's last turn, shown when it happened.
-                    return;
-                }
-                None => {}
+                // Its post already shows how it ended.
+                Adopt::Final => return,
+                // A turn that ended unseen has no post to finish; it gets none afterwards.
+                Adopt::Nothing if model.is_finished() => return,
+                Adopt::Nothing => {}
             }
         }
         let text = self.render(&model, now_ms);
@@ -185,35 +197,5 @@ impl Worker {
             self.store_changed();
         }
         self.queue.push_back(id);
-    }
-
-    /// The stored post a restored box continues: an unfinished one of the same session, or the
-    /// same turn's post that our own stop marked [INTERRUPTED] (the turn went on meanwhile).
-    /// The same turn (same start) wins; else the latest. A closed box takes no post started
-    /// after it ended (that is a later turn's), and a post another box continues is taken.
-    fn adoptable(
-        &self,
-        key: &PostKey,
-        server: &str,
-        ended_ms: Option<i64>,
-    ) -> Option<(PostKey, PostEntry)> {
-        let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
-        let candidates = || {
-            self.store
-                .session_entries(&key.gateway, &key.session_key)
-                .filter(|(k, e)| {
-                    e.server == server
-                        && !claimed.contains(k)
-                        && (e.post_id.is_some() || e.creating_since_ms.is_some())
-                        && ended_ms.is_none_or(|end| k.started_ms <= end)
-                        && (!e.finished
-                            || (e.outcome == Some(Outcome::Interrupted)
-                                && k.started_ms == key.started_ms))
-                })
-        };
-        candidates()
-            .find(|(k, _)| k.started_ms == key.started_ms)
-            .or_else(|| candidates().max_by_key(|(k, e)| (k.started_ms, e.updated_ms)))
-            .map(|(k, e)| (k.clone(), e.clone()))
     }
 }

@@ -22,6 +22,7 @@ mod hints;
 mod intake;
 mod job;
 mod persist;
+mod restore;
 mod server;
 mod throttle;
 mod tracked;

@@ -80,6 +80,8 @@ impl Tracked {
             last_text: self.shown.clone(),
             finished: false,
             outcome: None,
+            first_line_ms: self.model.first_line_ms,
+            follows_ms: self.model.follows_ms,
             updated_ms: now_ms,
         })
     }

@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::gateway::accounts::AccountBook;
+use crate::gateway::accounts::{Account, AccountBook};
 use crate::render::render_markdown;
 use crate::service::state::{Outcome, PostStore};
-use crate::session::{BoxDelta, BoxId, BoxModel};
+use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
 use super::breaker::Admit;
 use super::client::{Api, Failure};
@@ -84,6 +84,10 @@ pub(super) struct Worker {
     drain_reply: Option<oneshot::Sender<DrainReport>>,
     logged: HashSet<String>,
     stats: Stats,
+    /// Sessions rebuilt in the batch of deltas being taken in (see `restore.rs`).
+    pub(super) restored_sessions: Vec<(SessionId, Account)>,
+    /// Ids for boxes the worker makes itself, counting down from where no tracker reaches.
+    pub(super) own_turns: u64,
 }
 
 pub(super) fn wall_ms() -> i64 {
@@ -136,6 +140,8 @@ impl Worker {
             drain_reply: None,
             logged: HashSet::new(),
             stats: Stats::default(),
+            restored_sessions: Vec::new(),
+            own_turns: u64::MAX,
         }
     }
 
@@ -186,6 +192,7 @@ impl Worker {
                 for d in &deltas {
                     self.on_delta(d, now_ms);
                 }
+                self.retract_stale_lock_posts();
             }
             Msg::Finish => self.finishing = true,
             Msg::Drain(reply) => {
@@ -215,7 +222,7 @@ impl Worker {
         self.store_dirty = true;
     }
 
-    fn save_box(&mut self, id: &BoxId) {
+    pub(super) fn save_box(&mut self, id: &BoxId) {
         let Some(b) = self.boxes.get(id) else { return };
         let key = b.key.clone();
         match b.entry(wall_ms()) {
@@ -405,6 +412,8 @@ impl Worker {
                 self.bots.insert((base, tok), bot_id);
             }
             Ok(JobOk::Created { post_id, text }) => {
+                tracing::debug!(session_key = %b.key.session_key, started_ms = b.key.started_ms,
+                    first_line_ms = ?b.model.first_line_ms, post_id = %post_id, "box post created");
                 b.phase = posted(&b.phase, post_id);
                 b.shown = Some(text);
                 b.lookup = None;

@@ -62,6 +62,8 @@ struct Turn {
     started_ms: i64,
     route: Option<Route>,
     model: Option<BoxModel>,
+    /// The previous turn's first line, as the tracker says it in `Open`.
+    follows_ms: Option<i64>,
 }
 
 impl Turn {
@@ -79,6 +81,7 @@ impl Turn {
             started_ms: STARTED,
             route,
             model: None,
+            follows_ms: None,
         }
     }
 
@@ -102,17 +105,29 @@ impl Turn {
             session_key: self.id.session.key.clone(),
             started_ms: self.started_ms,
             route: self.route.clone(),
+            follows_ms: self.follows_ms,
         }
     }
 
+    /// `[Open, FirstLine]`: a turn that starts with its user line (dated at its start).
     fn open(&mut self) -> BoxDelta {
+        let ops = vec![self.open_op(), BoxOp::FirstLine(self.started_ms)];
+        self.delta(ops)
+    }
+
+    /// `[Open]`: a turn seen by its lock before any line of it.
+    fn open_on_lock(&mut self) -> BoxDelta {
         let op = self.open_op();
         self.delta(vec![op])
     }
 
-    /// `[Open, Restored, lines…, Close?]`: a box rebuilt from disk at startup.
+    /// `[Open, Restored, FirstLine, lines…, Close?]`: a box rebuilt from disk at startup.
     fn restored(&mut self, lines: &[&str], closed: Option<BoxState>) -> BoxDelta {
-        let mut ops = vec![self.open_op(), BoxOp::Restored];
+        let mut ops = vec![
+            self.open_op(),
+            BoxOp::Restored,
+            BoxOp::FirstLine(self.started_ms),
+        ];
         ops.extend(lines.iter().map(|l| BoxOp::AddLine(line(l))));
         if let Some(state) = closed {
             ops.push(close_op(state));
@@ -945,4 +960,85 @@ async fn finish_sends_the_latest_state_at_once_and_drain_honours_its_deadline() 
     );
     assert!(report.timed_out);
     assert_eq!(report.undelivered, 1);
+}
+
+/// Waits until the saved store holds `n` posts of session 1 with their ids.
+async fn saved_posts(dir: &Path, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let saved = file_store(dir);
+        let k1 = key(1);
+        let entries: Vec<_> = saved.session_entries(GW, &k1).collect();
+        if entries.len() == n && entries.iter().all(|(_, e)| e.post_id.is_some()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} posts saved");
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Killed after posting a box on the turn's lock alone, before any line of it: after the
+/// restart the turn, rebuilt from its lines (dated later than the lock), ends in that post.
+#[tokio::test]
+async fn a_post_made_on_the_lock_alone_is_finished_by_its_turn_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(&[t.open_on_lock()], NOW);
+    stub.wait("lock box posted", WAIT, |s| s.creates() == 1)
+        .await;
+    saved_posts(dir.path(), 1).await;
+    drop(first);
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut r = Turn::new(&key(1), 1, to_channel(None));
+    r.started_ms += 700;
+    second.deliver(&[r.restored(&["exec: ls"], Some(BoxState::Done))], NOW);
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.posts_created, 0);
+    stub.with(|s| {
+        assert_eq!(s.creates(), 1, "no second post");
+        let messages: Vec<_> = s.live_posts().into_iter().map(|p| p.message).collect();
+        assert_eq!(messages, vec![r.text()]);
+    });
+}
+
+/// Killed while a box opened on a lock that turned out not to be a turn (no line came, no
+/// turn followed): the restart withdraws its post, as a live run would have.
+#[tokio::test]
+async fn a_post_of_a_lock_that_was_not_a_turn_is_deleted_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let mut first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut t1 = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(
+        &[t1.open(), t1.line("exec: ls"), t1.close(BoxState::Done)],
+        NOW,
+    );
+    let done1 = t1.text();
+    stub.wait("turn 1 done", WAIT, |s| has_text(s, &done1))
+        .await;
+    let mut lock = Turn::new(&key(1), 2, to_channel(None));
+    lock.started_ms += 60_000;
+    lock.follows_ms = Some(STARTED);
+    first.deliver(&[lock.open_on_lock()], NOW);
+    stub.wait("lock box posted", WAIT, |s| s.creates() == 2)
+        .await;
+    saved_posts(dir.path(), 2).await;
+    drop(first);
+    let patches = stub.with(|s| s.count("PUT", "/api/v4/posts/", "/patch"));
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut r1 = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(&[r1.restored(&["exec: ls"], Some(BoxState::Done))], NOW);
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.posts_created, 0);
+    stub.with(|s| {
+        let messages: Vec<_> = s.live_posts().into_iter().map(|p| p.message).collect();
+        assert_eq!(messages, vec![done1.clone()], "the lock's post is gone");
+        assert_eq!(s.count("DELETE", "/api/v4/posts/", ""), 1);
+        let now = s.count("PUT", "/api/v4/posts/", "/patch");
+        assert_eq!(now, patches, "turn 1's final post untouched");
+    });
 }
