@@ -267,9 +267,7 @@ impl Worker {
 
     /// Sends the pings that are due (servers whose breaker is open); returns when the next is.
     fn ping(&mut self, now: Instant) -> Option<Instant> {
-        let Some(api) = self.api.clone() else {
-            return None;
-        };
+        let api = self.api.clone()?;
         let mut wake = None;
         for (base_url, server) in &mut self.servers {
             match server.ping(now) {
