@@ -100,6 +100,30 @@ fn check_config_refuses_a_token_file_that_does_not_exist() {
 }
 
 #[test]
+fn an_error_names_the_os_error_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[render]\ntool_labels_file = \"{}\"\n",
+            tmp.path().join("no-such-labels.json").display()
+        ),
+    )
+    .expect("write");
+    let (ok, _, stderr) = output(bin().arg("check-config").arg(&file));
+    assert!(!ok, "accepted a labels file that does not exist: {stderr}");
+    assert_eq!(
+        stderr
+            .matches("No such file or directory (os error 2)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("no-such-labels.json"), "{stderr}");
+}
+
+#[test]
 fn check_config_prints_the_effective_config_without_secrets() {
     let (ok, stdout, stderr) = output(
         bin()

@@ -67,3 +67,37 @@ fn a_second_run_on_the_same_data_dir_exits_at_once_naming_the_holder() {
     );
     assert!(first.terminate(), "the first daemon still stops cleanly");
 }
+
+#[test]
+fn run_logs_that_its_token_file_is_readable_by_every_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let mm = FakeMattermost::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("home/alice/.openclaw");
+    write_gateway_config(&state, &mm.base_url(), TOKEN);
+    let token_file = tmp.path().join("bot-token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mattermost]\nurl = \"{}\"\ntoken_file = \"{}\"\n",
+            mm.base_url(),
+            token_file.display()
+        ),
+    )
+    .expect("config");
+
+    // The warning check-config prints must reach the daemon's log too: it is found before
+    // logging is set up.
+    let daemon = Daemon::start(&state, &tmp.path().join("data"), &config, "inotify");
+    let log = daemon.log_text();
+    let warning = format!(
+        "mattermost.token_file {} is readable by every user on this host; chmod 600 it",
+        token_file.display()
+    );
+    assert!(log.contains(&warning), "no warning in the log:\n{log}");
+    assert!(log.contains("WARN"), "logged as a warning:\n{log}");
+    assert!(daemon.terminate());
+}

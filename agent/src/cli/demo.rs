@@ -140,7 +140,10 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let finished = async move {
         if let Ok(Err(err)) = done_rx.await {
-            eprintln!("demo playback failed: {err:#}")
+            eprintln!(
+                "demo playback failed: {}",
+                super::error_text::error_text(&err)
+            )
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };

@@ -18,9 +18,12 @@ fn say(level: &str, what: impl AsRef<str>) {
 
 pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let follow: FollowArgs = args.follow;
-    let config = settings::load(&follow)?;
+    let (config, warnings) = settings::load(&follow)?;
     settings::init_logging("error");
     let mut failures = 0;
+    for warning in warnings.into_vec() {
+        say("warn", format!("config: {warning}"));
+    }
 
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     say("ok", format!("kernel {}", kernel.trim()));

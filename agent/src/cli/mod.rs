@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod doctor;
+pub mod error_text;
 pub mod replay;
 pub mod settings;
 pub mod watch;
@@ -149,7 +150,7 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("openclaw-livestatus: {err:#}");
+            eprintln!("openclaw-livestatus: {}", error_text::error_text(&err));
             std::process::ExitCode::FAILURE
         }
     }

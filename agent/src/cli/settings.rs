@@ -17,16 +17,33 @@ use crate::watch::{Scope, WatchOptions};
 
 use super::{CheckConfigArgs, FollowArgs};
 
+/// What loading the config found worth the operator's attention. Logging is set up from the
+/// config, so these exist before it does: `log` them once it is (a `tracing` event without a
+/// subscriber is dropped without a trace).
+#[must_use = "log the config's warnings once logging is set up"]
+#[derive(Debug, Default)]
+pub struct ConfigWarnings(Vec<String>);
+
+impl ConfigWarnings {
+    pub fn log(self) {
+        for warning in self.0 {
+            tracing::warn!("{warning}");
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
 /// Loads the config the way every command does: file, then environment, then flags.
-pub fn load(follow: &FollowArgs) -> anyhow::Result<Config> {
+pub fn load(follow: &FollowArgs) -> anyhow::Result<(Config, ConfigWarnings)> {
     let source = match &follow.config {
         Some(path) => ConfigSource::Explicit(path),
         None => ConfigSource::Default,
     };
     let loaded = config::load(source, &config::process_env)?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
+    let warnings = ConfigWarnings(loaded.warnings);
     let mut config = loaded.config;
     if !follow.gateways.is_empty() {
         config.watch.gateways = follow
@@ -39,7 +56,7 @@ pub fn load(follow: &FollowArgs) -> anyhow::Result<Config> {
         config.watch.tier = tier;
     }
     config.validate()?;
-    Ok(config)
+    Ok((config, warnings))
 }
 
 pub fn scope(config: &Config) -> Scope {

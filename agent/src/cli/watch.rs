@@ -89,8 +89,9 @@ fn say_where_we_look(info: &ReadyInfo) {
 }
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
-    let config = settings::load(&args.follow)?;
+    let (config, warnings) = settings::load(&args.follow)?;
     settings::init_logging(&config.service.log_level);
+    warnings.log();
     let opts = settings::run_options(&config)?;
     let render = settings::render_options(&config, args.max_lines);
     let stdout = std::io::stdout();
@@ -106,11 +107,12 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = settings::load(&args.follow)?;
+    let (mut config, warnings) = settings::load(&args.follow)?;
     if let Some(dir) = args.data_dir {
         config.service.data_dir = dir;
     }
     settings::init_logging(&config.service.log_level);
+    warnings.log();
     std::fs::create_dir_all(&config.service.data_dir).with_context(|| {
         format!(
             "creating the data dir {} (set service.data_dir or --data-dir to a writable place)",

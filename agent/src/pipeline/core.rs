@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use crate::gateway::{AgentRef, Change, Registry};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
-use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
+use crate::transcript::{JsonlTailer, ResumePoint, SessionsDir, TailError, TranscriptRecord};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
 type FileKey = (AgentRef, String);
@@ -518,7 +518,11 @@ impl Core {
 fn open_tailer(dir: &SessionsDir, name: &str, at_end: bool) -> Result<Option<JsonlTailer>, ()> {
     let resume = if at_end {
         match dir.stat(name) {
-            Ok(Some((identity, size))) => Some((identity, size)),
+            Ok(Some((identity, size))) => Some(ResumePoint {
+                identity,
+                offset: size,
+                before: None,
+            }),
             _ => None,
         }
     } else {

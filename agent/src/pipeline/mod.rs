@@ -5,5 +5,8 @@ pub mod core;
 pub mod run;
 mod stores;
 
+#[cfg(test)]
+mod rewrite_tests;
+
 pub use core::Core;
 pub use run::{RunOptions, TierChoice, now_ms, run};

@@ -4,9 +4,10 @@
 //! Offsets: `offset()` is always the start of the first line not yet handed out (a line boundary),
 //! so persisting it with `identity()` and resuming there neither repeats nor loses a line.
 //!
-//! Truncation (the file got shorter than what was read): reading restarts at 0 and the records
-//! come back as usual, header first; `take_truncated()` tells the caller once, so it can decide
-//! whether a restarted transcript means a rewritten session.
+//! Truncation (the file got shorter than what was read) or a rewrite in place (the bytes where
+//! reading already went changed, see `rewrite`): reading restarts at 0 and the records come back
+//! as usual, header first; `take_truncated()` tells the caller once, so it can decide whether a
+//! restarted transcript means a rewritten session.
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -17,6 +18,7 @@ use super::error::TailError;
 use super::event::{TranscriptEvent, TranscriptRecord};
 use super::fork::ForkState;
 use super::parse::parse_entry;
+use super::rewrite::{Fingerprint, ReadWindow, ResumePoint, WINDOW_BYTES};
 pub use super::safe_open::{FileIdentity, SessionsDir};
 
 /// Longest line read; longer ones (a runaway tool output) are skipped, the file goes on.
@@ -46,6 +48,8 @@ pub struct JsonlTailer {
     truncated: bool,
     resumed: bool,
     fork: ForkState,
+    /// The last bytes read, ending at `read_pos`: a rewrite in place changes them.
+    window: ReadWindow,
     bad_lines: BadLines,
 }
 
@@ -71,12 +75,13 @@ impl std::fmt::Debug for JsonlTailer {
 
 impl JsonlTailer {
     /// Opens `name` inside `dir` (see `SessionsDir::open_file` for the checks). Starts at offset
-    /// 0, or at `resume` (identity and offset persisted earlier) when the file is the same one,
-    /// at least that long, and the offset is at a line boundary; `resumed()` says which.
+    /// 0, or at `resume` (persisted earlier from `resume_point()`) when the file is the same one,
+    /// at least that long, the offset is at a line boundary and the bytes before it are those
+    /// that were read; `resumed()` says which.
     pub fn open(
         dir: &SessionsDir,
         name: &str,
-        resume: Option<(FileIdentity, u64)>,
+        resume: Option<ResumePoint>,
     ) -> Result<JsonlTailer, TailError> {
         let file = dir.open_file(name)?;
         let path = dir.path().join(name);
@@ -93,20 +98,45 @@ impl JsonlTailer {
             truncated: false,
             resumed: false,
             fork: ForkState::default(),
+            window: ReadWindow::default(),
             bad_lines: BadLines::default(),
         };
-        if let Some((id, offset)) = resume
-            && id == identity
-            && offset > 0
-            && offset <= size
-            && tailer.byte_at(offset - 1)? == Some(b'\n')
+        if let Some(point) = resume
+            && point.identity == identity
+            && point.offset > 0
+            && point.offset <= size
+            && tailer.byte_at(point.offset - 1)? == Some(b'\n')
         {
-            tailer.offset = offset;
-            tailer.read_pos = offset;
-            tailer.resumed = true;
-            tailer.restore_fork_state()?;
+            let offset = point.offset;
+            let before = tailer.bytes_before(offset, WINDOW_BYTES)?;
+            let same = point.before.is_none_or(|fp| {
+                let len = fp.len as usize;
+                len <= before.len() && Fingerprint::of(&before[before.len() - len..]) == fp
+            });
+            if same {
+                tailer.offset = offset;
+                tailer.read_pos = offset;
+                tailer.window.reset(&before);
+                tailer.resumed = true;
+                tailer.restore_fork_state()?;
+            } else {
+                tracing::info!(
+                    file = %tailer.path.display(),
+                    offset,
+                    "transcript was rewritten while the daemon was not reading it: reading it from the start"
+                );
+            }
         }
         Ok(tailer)
+    }
+
+    /// Where a restart can resume this transcript without repeating or losing a line.
+    pub fn resume_point(&self) -> ResumePoint {
+        ResumePoint {
+            identity: self.identity,
+            offset: self.offset,
+            before: Some(self.window.fingerprint_before(self.offset, self.read_pos)),
+        }
     }
 
     /// Reads everything appended since the last call and returns the records of the complete
@@ -131,6 +161,14 @@ impl JsonlTailer {
             );
             self.restart();
             self.truncated = true;
+        } else if self.rewritten()? {
+            tracing::warn!(
+                file = %self.path.display(),
+                offset = self.read_pos,
+                "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
+            );
+            self.restart();
+            self.truncated = true;
         }
         let mut records = Vec::new();
         let mut chunk = vec![0u8; CHUNK_BYTES];
@@ -141,6 +179,7 @@ impl JsonlTailer {
                 break;
             }
             self.consume(&chunk[..n], &mut records);
+            self.window.push(&chunk[..n]);
             consumed += n as u64;
         }
         let more = consumed >= max_bytes && self.size()? > self.read_pos;
@@ -166,7 +205,7 @@ impl JsonlTailer {
         self.resumed
     }
 
-    /// True once after reading restarted at 0 because the file shrank.
+    /// True once after reading restarted at 0 because the file shrank or was rewritten in place.
     pub fn take_truncated(&mut self) -> bool {
         std::mem::take(&mut self.truncated)
     }
@@ -222,6 +261,35 @@ impl JsonlTailer {
         self.pending = Vec::new();
         self.skipping = None;
         self.fork = ForkState::default();
+        self.window = ReadWindow::default();
+    }
+
+    /// Whether the file no longer holds, where reading already went, the bytes that were read.
+    fn rewritten(&self) -> Result<bool, TailError> {
+        let kept = self.window.bytes();
+        if kept.is_empty() {
+            return Ok(false);
+        }
+        let now = self.bytes_before(self.read_pos, kept.len())?;
+        Ok(now != kept)
+    }
+
+    /// Up to `max` bytes of the file ending at `end` (fewer when the file is shorter now).
+    fn bytes_before(&self, end: u64, max: usize) -> Result<Vec<u8>, TailError> {
+        let len = usize::try_from(end).map_or(max, |end| end.min(max));
+        let start = end - len as u64;
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match self.file.read_at(&mut buf[filled..], start + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
     }
 
     fn size(&self) -> Result<u64, TailError> {
@@ -530,6 +598,118 @@ mod tests {
         assert_eq!(t.offset(), std::fs::metadata(&path).expect("meta").len());
     }
 
+    /// Replaces the whole content of the file at `path` the way an editor or a rewriting writer
+    /// does: same inode, `O_TRUNC`, then one write.
+    fn rewrite_in_place(path: &std::path::Path, data: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .expect("open for rewrite");
+        f.write_all(data.as_bytes()).expect("rewrite");
+    }
+
+    #[test]
+    fn a_transcript_rewritten_in_place_longer_than_what_was_read_is_read_again() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n{}\n",
+            user("one", "2026-11-22T03:50:30Z"),
+            user("two", "2026-11-22T03:50:31Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["one", "two"]);
+        let identity = t.identity();
+        let old_offset = t.offset();
+
+        // The writer rewrites the session (a rewind, an edit): every line is new and the file
+        // ends up longer than where reading was, so neither the inode nor the size tells.
+        let rewritten = format!(
+            "{HEADER}\n{}\n{}\n{}\n{}\n",
+            user("uno", "2026-11-22T03:50:30Z"),
+            user("dos", "2026-11-22T03:50:31Z"),
+            user("tres", "2026-11-22T03:50:32Z"),
+            user("cuatro", "2026-11-22T03:50:33Z")
+        );
+        assert!(rewritten.len() as u64 > old_offset);
+        rewrite_in_place(&path, &rewritten);
+        assert!(!t.is_replaced(&dir).expect("stat"), "the same file");
+
+        let again = t.read_new().expect("read");
+        assert!(matches!(again[0].event, TranscriptEvent::Header { .. }));
+        assert_eq!(user_texts(&again), ["uno", "dos", "tres", "cuatro"]);
+        assert!(t.take_truncated(), "told like a truncation");
+        assert_eq!(t.identity(), identity);
+        assert_eq!(t.offset(), rewritten.len() as u64);
+
+        // Plain appends after that are no rewrite.
+        append(
+            &path,
+            &format!("{}\n", user("cinco", "2026-11-22T03:50:34Z")),
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["cinco"]);
+        assert!(!t.take_truncated());
+    }
+
+    #[test]
+    fn a_partial_line_rewritten_in_place_is_read_again() {
+        let (_tmp, dir, path) = setup(&format!("{HEADER}\n"));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+        let line = user("first draft", "2026-11-22T03:50:30Z");
+        append(&path, &line[..line.len() - 5]);
+        assert!(t.read_new().expect("read").is_empty());
+
+        rewrite_in_place(
+            &path,
+            &format!("{HEADER}\n{}\n", user("final", "2026-11-22T03:50:30Z")),
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["final"]);
+        assert!(t.take_truncated());
+    }
+
+    #[test]
+    fn a_restart_does_not_resume_into_a_transcript_rewritten_meanwhile() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("one", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+        // A partial line is pending when the daemon stops: the point is before it.
+        append(&path, "{\"type\":\"mess");
+        t.read_new().expect("read");
+        let saved = t.resume_point();
+        assert_eq!(saved.offset, t.offset());
+        drop(t);
+
+        // Persisted and read back (the point goes through the state file as JSON).
+        let json = serde_json::to_string(&saved).expect("serialize");
+        let saved: ResumePoint = serde_json::from_str(&json).expect("deserialize");
+
+        // Unchanged but for the rest of the line: resumed.
+        append(
+            &path,
+            "age\",\"message\":{\"role\":\"user\",\"content\":\"two\"}}\n",
+        );
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("resume");
+        assert!(t.resumed());
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["two"]);
+        drop(t);
+
+        // Rewritten in place while the daemon was down, longer than the saved offset.
+        rewrite_in_place(
+            &path,
+            &format!(
+                "{HEADER}\n{}\n{}\n",
+                user("uno", "2026-11-22T03:50:30Z"),
+                user("dos", "2026-11-22T03:50:31Z")
+            ),
+        );
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("open");
+        assert!(!t.resumed());
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["uno", "dos"]);
+    }
+
     #[test]
     fn rotation_drains_the_old_file_first() {
         let (tmp, dir, path) = setup(&format!(
@@ -696,8 +876,12 @@ mod tests {
 
         // Resuming in the middle of the copy still knows it is history (header re-read).
         let eighth_line_start: usize = lines[..7].iter().map(|l| l.len() + 1).sum();
-        let mut r = JsonlTailer::open(&dir, name, Some((t.identity(), eighth_line_start as u64)))
-            .expect("resume");
+        let at = ResumePoint {
+            identity: t.identity(),
+            offset: eighth_line_start as u64,
+            before: None,
+        };
+        let mut r = JsonlTailer::open(&dir, name, Some(at)).expect("resume");
         assert!(r.resumed());
         let rest = r.read_new().expect("read");
         let flags: Vec<bool> = rest.iter().map(|r| r.history).collect();
@@ -755,26 +939,44 @@ mod tests {
         let (tmp, dir, path) = setup(&body);
         let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
         t.read_new().expect("read");
-        let saved = (t.identity(), t.offset());
+        let saved = t.resume_point();
+        assert_eq!(saved.offset, t.offset());
         drop(t);
 
         append(&path, &format!("{}\n", user("two", "2026-11-22T03:50:31Z")));
         let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("resume");
         assert!(t.resumed());
-        assert_eq!(t.offset(), saved.1);
+        assert_eq!(t.offset(), saved.offset);
         assert_eq!(user_texts(&t.read_new().expect("read")), ["two"]);
 
-        // Not at a line boundary, past the end, or another file: start over at 0.
+        // Not at a line boundary, past the end, another file, or other bytes before the
+        // offset: start over at 0.
+        let other_file = FileIdentity {
+            dev: saved.identity.dev,
+            ino: saved.identity.ino + 1,
+        };
+        let other_bytes = Fingerprint {
+            hash: saved.before.expect("fingerprint").hash ^ 1,
+            ..saved.before.expect("fingerprint")
+        };
         for bad in [
-            (saved.0, saved.1 - 3),
-            (saved.0, 1 << 40),
-            (
-                FileIdentity {
-                    dev: saved.0.dev,
-                    ino: saved.0.ino + 1,
-                },
-                saved.1,
-            ),
+            ResumePoint {
+                offset: saved.offset - 3,
+                before: None,
+                ..saved
+            },
+            ResumePoint {
+                offset: 1 << 40,
+                ..saved
+            },
+            ResumePoint {
+                identity: other_file,
+                ..saved
+            },
+            ResumePoint {
+                before: Some(other_bytes),
+                ..saved
+            },
         ] {
             let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(bad)).expect("open");
             assert!(!t.resumed(), "{bad:?}");

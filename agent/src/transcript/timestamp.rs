@@ -116,9 +116,52 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the inverse of
+/// `parse_rfc3339_ms` for the years 0..=9999; for logs that name a moment.
+pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let secs = ms_of_day / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms_of_day % 1000
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_rfc3339_ms;
+    use super::{format_rfc3339_ms, parse_rfc3339_ms};
+
+    #[test]
+    fn formats_what_it_parses() {
+        for s in [
+            "1970-01-01T00:00:00.000Z",
+            "2026-11-22T03:51:03.160Z",
+            "2000-02-29T23:59:59.999Z",
+            "1969-12-31T23:59:59.999Z",
+            "2100-03-01T12:00:00.001Z",
+        ] {
+            let ms = parse_rfc3339_ms(s).expect("parses");
+            assert_eq!(format_rfc3339_ms(ms), s);
+        }
+    }
 
     #[test]
     fn parses_gateway_timestamps() {

@@ -120,6 +120,17 @@ impl Breaker {
         }
     }
 
+    /// The server answered a cheap ping while open: let the probe go now instead of after the
+    /// rest of the cooldown.
+    pub fn half_open(&mut self) -> Option<Transition> {
+        if self.state != BreakerState::Open {
+            return None;
+        }
+        self.state = BreakerState::HalfOpen;
+        self.probing = false;
+        Some((BreakerState::Open, BreakerState::HalfOpen))
+    }
+
     /// An answer that says nothing about the server's health (429): a probe may be sent again.
     pub fn neutral(&mut self) {
         self.probing = false;
@@ -181,5 +192,21 @@ mod tests {
             Some((BreakerState::HalfOpen, BreakerState::Closed))
         );
         assert_eq!(b.admit(again).0, Admit::Go { probe: false });
+    }
+
+    #[test]
+    fn an_answered_ping_lets_the_probe_go_before_the_cooldown_ends() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, COOLDOWN);
+        assert_eq!(b.half_open(), None, "closed: nothing to do");
+        b.failure(t0);
+        let soon = t0 + Duration::from_secs(1);
+        assert_eq!(
+            b.half_open(),
+            Some((BreakerState::Open, BreakerState::HalfOpen))
+        );
+        assert_eq!(b.admit(soon).0, Admit::Go { probe: true });
+        assert_eq!(b.admit(soon).0, Admit::AfterProbe, "still a single probe");
+        assert_eq!(b.half_open(), None, "already half-open");
     }
 }

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::gateway::accounts::Account;
 
 const USER_AGENT: &str = concat!("openclaw-livestatus/", env!("CARGO_PKG_VERSION"));
-/// Waiting longer than this on a 429 would stall boxes for no good reason; servers that mean
-/// longer answer 429 again.
-const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
+/// Bound of the wait read from a 429's headers (the pause itself is capped lower, in `server`,
+/// which logs both).
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// A 429 with no usable header: wait this long.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 /// Error bodies quoted in logs are cut to this many chars.
@@ -94,6 +94,29 @@ impl Api {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
         Ok(Api { http })
+    }
+
+    /// `GET /api/v4/system/ping` (no token: Mattermost answers it for anyone): whether the
+    /// server is up, i.e. answers 200 with `{"status":"OK"}`.
+    pub async fn ping(&self, base_url: &str) -> bool {
+        let Ok(url) = endpoint(base_url, &["system", "ping"], &[]) else {
+            return false;
+        };
+        let Ok(resp) = self.http.get(url).send().await else {
+            return false;
+        };
+        if !resp.status().is_success() {
+            return false;
+        }
+        #[derive(Deserialize)]
+        struct Status {
+            status: String,
+        }
+        resp.bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
+            .is_some_and(|s| s.status.eq_ignore_ascii_case("ok"))
     }
 
     /// `GET /api/v4/users/me`: the bot's own user id.

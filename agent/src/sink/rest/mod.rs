@@ -59,6 +59,9 @@ pub struct RestOptions {
     pub breaker_failures: u32,
     /// How long an open breaker keeps requests away before one probe.
     pub breaker_cooldown: Duration,
+    /// While a breaker is open, the server is pinged after this long, then at doubling
+    /// intervals up to `breaker_cooldown`; an answer lets the probe go at once.
+    pub ping_min: Duration,
     /// Channel for sessions not bound to Mattermost; None: such boxes are not posted.
     pub default_channel: Option<String>,
     pub render: RenderOptions,
@@ -76,6 +79,7 @@ impl Default for RestOptions {
             request_timeout: Duration::from_secs(10),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(30),
+            ping_min: Duration::from_secs(1),
             default_channel: None,
             render: RenderOptions::default(),
             retry_backoff_min: Duration::from_millis(250),

@@ -25,7 +25,7 @@ use super::client::{Api, Failure};
 use super::hints::{Call, hint};
 use super::job::{self, Job, JobOk, Lookup, Marker};
 use super::persist::Persister;
-use super::server::{Backoff, Server, SharedStates};
+use super::server::{Backoff, Ping, Server, SharedStates};
 use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
 use super::{DrainReport, RestOptions};
 
@@ -80,6 +80,8 @@ pub(super) struct Worker {
     pub(super) dms: HashMap<(String, u64, String), String>,
     jobs: JoinSet<Result<JobOk, Failure>>,
     owners: HashMap<tokio::task::Id, Owner>,
+    /// Pings of servers whose breaker is open: (base URL, answered).
+    pings: JoinSet<(String, bool)>,
     finishing: bool,
     drain_reply: Option<oneshot::Sender<DrainReport>>,
     logged: HashSet<String>,
@@ -136,6 +138,7 @@ impl Worker {
             dms: HashMap::new(),
             jobs: JoinSet::new(),
             owners: HashMap::new(),
+            pings: JoinSet::new(),
             finishing: false,
             drain_reply: None,
             logged: HashSet::new(),
@@ -171,10 +174,17 @@ impl Worker {
                 Some(done) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
                     self.on_done(done);
                 }
+                Some(done) = self.pings.join_next(), if !self.pings.is_empty() => {
+                    if let Ok((server, ok)) = done {
+                        self.server(&server).ping_answered(ok, Instant::now());
+                    }
+                }
                 () = sleep => {}
             }
             let now = Instant::now();
-            wake = earliest(self.pump(now), self.flush_store(now));
+            // Pings first: an answered one half-opens its breaker for this very pump.
+            let ping_wake = self.ping(now);
+            wake = earliest(earliest(self.pump(now), self.flush_store(now)), ping_wake);
             if self.drain_reply.is_some() && self.boxes.is_empty() {
                 let report = self.close(false).await;
                 if let Some(reply) = self.drain_reply.take() {
@@ -258,6 +268,26 @@ impl Worker {
         let mut wake = None;
         for (_, id) in ids {
             wake = earliest(wake, self.step(&id, now));
+        }
+        wake
+    }
+
+    /// Sends the pings that are due (servers whose breaker is open); returns when the next is.
+    fn ping(&mut self, now: Instant) -> Option<Instant> {
+        let api = self.api.clone()?;
+        let mut wake = None;
+        for (base_url, server) in &mut self.servers {
+            match server.ping(now) {
+                Ping::Now => {
+                    let (api, base_url) = (api.clone(), base_url.clone());
+                    self.pings.spawn(async move {
+                        let ok = api.ping(&base_url).await;
+                        (base_url, ok)
+                    });
+                }
+                Ping::At(at) => wake = earliest(wake, Some(at)),
+                Ping::Idle => {}
+            }
         }
         wake
     }
@@ -376,6 +406,7 @@ impl Worker {
                     min: opts.retry_backoff_min,
                     max: opts.retry_backoff_max,
                 },
+                opts.ping_min,
                 shared.clone(),
             )
         })
@@ -547,6 +578,7 @@ impl Worker {
         // Jobs still in flight are dropped: their boxes stay unfinished in the store, so the
         // next run brings their posts up to date.
         self.jobs.abort_all();
+        self.pings.abort_all();
         for id in self.boxes.keys().cloned().collect::<Vec<_>>() {
             if self.boxes.get(&id).is_some_and(|b| b.admitted) {
                 self.save_box(&id);

@@ -434,6 +434,49 @@ async fn the_breaker_opens_pauses_probes_and_the_box_catches_up_in_one_request()
 }
 
 #[tokio::test]
+async fn after_an_outage_boxes_catch_up_as_soon_as_the_server_answers_its_ping() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.down = true);
+    // A cooldown far longer than the test may wait: only the pings can end the outage in time.
+    let mut sink = RestSink::start(
+        RestOptions {
+            breaker_failures: 2,
+            breaker_cooldown: Duration::from_secs(20),
+            ping_min: Duration::from_millis(20),
+            ..opts()
+        },
+        accounts(&stub),
+        PostStore::in_memory(),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    sink.deliver(&[t.open()], NOW);
+    wait_breaker(&sink, &stub, BreakerState::Open).await;
+    stub.wait("pings while down", WAIT, |s| s.pings.len() >= 3)
+        .await;
+    let up_at = Instant::now();
+    stub.with(|s| s.down = false);
+    sink.deliver(&[t.close(BoxState::Done)], NOW);
+    let last = t.text();
+    stub.wait("the final text, long before the cooldown", WAIT, |s| {
+        has_text(s, &last)
+    })
+    .await;
+    wait_breaker(&sink, &stub, BreakerState::Closed).await;
+    stub.with(|s| {
+        let answered = s.pings.iter().filter(|(_, ok)| *ok).count();
+        assert_eq!(answered, 1, "no more pings once the server answered");
+        let gaps: Vec<Duration> = s.pings.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(
+            gaps.windows(2)
+                .all(|g| g[1] + Duration::from_millis(10) >= g[0]),
+            "the pings back off: {gaps:?}"
+        );
+        assert_eq!(s.live_posts().len(), 1, "one post for the box");
+    });
+    assert!(up_at.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
 async fn after_an_outage_a_posted_box_gets_its_latest_state_in_one_update() {
     let stub = Stub::start().await;
     let mut sink = RestSink::start(

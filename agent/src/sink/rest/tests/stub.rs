@@ -64,6 +64,9 @@ pub struct StubState {
     /// On each `POST /posts`, the content of this file (the sink's store) is kept here.
     pub store_file: Option<PathBuf>,
     pub store_at_create: Vec<String>,
+    /// `GET /api/v4/system/ping`s, kept apart from `requests` (no token, no box), with whether
+    /// they were answered OK.
+    pub pings: Vec<(Instant, bool)>,
     next_id: u64,
 }
 
@@ -212,6 +215,21 @@ async fn handle(
         at: Instant::now(),
         status: 0,
     };
+    if method == Method::GET && uri.path() == "/api/v4/system/ping" {
+        let mut st = state.lock().expect("stub lock");
+        let up = !st.down;
+        st.pings.push((Instant::now(), up));
+        // Mattermost's answer: 200 and "OK", or 500 and "UNHEALTHY" when it is not well.
+        return if up {
+            axum::Json(json!({"status": "OK"})).into_response()
+        } else {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"status": "UNHEALTHY"})),
+            )
+                .into_response()
+        };
+    }
     let (response, hang) = {
         let mut st = state.lock().expect("stub lock");
         let index = st.requests.len();
