@@ -16,7 +16,9 @@ pub enum GuardError {
     )]
     Symlink { path: PathBuf },
 
-    #[error("{path} is a {kind}, not a regular file: refusing to read it (it must be a plain file)")]
+    #[error(
+        "{path} is a {kind}, not a regular file: refusing to read it (it must be a plain file)"
+    )]
     NotRegular { path: PathBuf, kind: &'static str },
 
     #[error("{path} is not a directory: refusing to use it as one")]

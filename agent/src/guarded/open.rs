@@ -175,7 +175,9 @@ impl Dir {
     /// Opens `name` (one path component) beneath this dir and checks the opened file.
     pub fn open(&self, name: &OsStr, owner: &Owner) -> Result<Opened, GuardError> {
         let path = self.path.join(name);
-        let fd = self.open_fd(name).map_err(|errno| open_error(&path, errno))?;
+        let fd = self
+            .open_fd(name)
+            .map_err(|errno| open_error(&path, errno))?;
         let file = File::from(fd);
         let st = nix::sys::stat::fstat(file.as_raw_fd())
             .map_err(|e| GuardError::io(path.clone(), "stat", e.into()))?;

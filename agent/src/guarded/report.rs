@@ -46,10 +46,17 @@ mod tests {
     fn refused_then_fine_then_refused_is_news_twice_and_repeats_are_not() {
         let mut r = Refusals::default();
         let news: Vec<bool> = (0..500).map(|_| r.is_news("t.jsonl", "2 links")).collect();
-        assert_eq!(news.iter().filter(|n| **n).count(), 1, "500 refusals, one report");
+        assert_eq!(
+            news.iter().filter(|n| **n).count(),
+            1,
+            "500 refusals, one report"
+        );
         assert!(r.clear(&"t.jsonl"));
         assert!(!r.clear(&"t.jsonl"), "already fine");
-        assert!(r.is_news("t.jsonl", "2 links"), "refused again after being fine");
+        assert!(
+            r.is_news("t.jsonl", "2 links"),
+            "refused again after being fine"
+        );
         assert!(r.is_news("t.jsonl", "a FIFO"), "another reason is news");
         assert!(r.is_news("other.jsonl", "a FIFO"), "per file");
     }

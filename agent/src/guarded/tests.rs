@@ -263,7 +263,10 @@ fn a_refusal_says_what_where_and_what_to_do_with_the_os_error_once() {
     assert!(text.contains("give it a single link"), "{text}");
 
     let other = tempfile::tempdir().expect("tmp");
-    let owned = read(&good(other.path()), &Rules::owned_by(4242, "the state dir's owner", MAX));
+    let owned = read(
+        &good(other.path()),
+        &Rules::owned_by(4242, "the state dir's owner", MAX),
+    );
     let text = owned.expect_err("wrong owner").to_string();
     assert!(
         text.contains("but the state dir's owner is uid 4242") && text.contains("chown 4242"),
