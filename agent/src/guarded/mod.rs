@@ -17,8 +17,10 @@ mod open;
 mod report;
 
 pub use error::GuardError;
-pub use open::{Dir, Opened, Owner, Rules, check_stat, kind_name, open, read};
+pub use open::{Dir, Opened, Owner, Rules, check_private_dir, check_stat, kind_name, open, read};
 pub use report::Refusals;
 
+#[cfg(test)]
+pub(crate) mod test_log;
 #[cfg(test)]
 mod tests;

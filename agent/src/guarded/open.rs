@@ -303,6 +303,25 @@ impl Opened {
     }
 }
 
+/// Refuses a directory other users may write to (see `Dir::check_private`), or that is not
+/// one; symlinks to it are followed (a state dir named by an admin may be one).
+pub fn check_private_dir(path: &Path) -> Result<(), GuardError> {
+    let st = nix::sys::stat::stat(path)
+        .map_err(|e| GuardError::io(path.to_owned(), "stat", e.into()))?;
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFDIR {
+        return Err(GuardError::NotADirectory {
+            path: path.to_owned(),
+        });
+    }
+    if st.st_mode & 0o002 != 0 {
+        return Err(GuardError::WritableByOthers {
+            dir: path.to_owned(),
+            mode: st.st_mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
 /// Opens `path` under `rules` (see the module doc). The directory holding it may be reached
 /// through symlinks; the file itself may not be one.
 pub fn open(path: &Path, owner: &Owner) -> Result<Opened, GuardError> {
