@@ -117,7 +117,8 @@ impl Registry {
         if gone || !matches!(self.scope, Scope::Discover { .. }) {
             return false;
         }
-        if !state_dir.is_absolute() || !self.trusted(state_dir) {
+        // `trusted` reports a dir others may write once; a symlink is refused silently.
+        if !self.trusted(state_dir) || !layout::is_adoptable_state_dir(state_dir) {
             return false;
         }
         tracing::info!(gateway = %state_dir.display(), "gateway found outside the homes searched (host-wide)");
