@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use livestatus_e2e::daemon::binary;
 
 /// Waits for `child` to exit, killing it (and failing) if it is still running after 20 s:
-/// blocking on a FIFO's open is the bug these tests guard against.
+/// blocking on a FIFO's open, or running on a refused data dir, is what these tests catch.
 fn exits_promptly(mut child: Child, what: &str) -> (Option<i32>, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
@@ -18,7 +18,7 @@ fn exits_promptly(mut child: Child, what: &str) -> (Option<i32>, String) {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what}: still running after 20 s (blocked on a planted file?)");
+            panic!("{what}: still running after 20 s instead of refusing at once");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -136,4 +136,52 @@ fn run_on_a_data_dir_others_may_write_exits_1_naming_the_dir_and_the_fix() {
         !data.join("posts.json").exists() && !data.join("lock").exists(),
         "nothing is written to a refused data dir"
     );
+}
+
+#[test]
+fn a_fifo_named_sessions_json_in_one_gateway_does_not_stop_another_gateways_box() {
+    use livestatus::playback::Pace;
+    use livestatus_e2e::daemon::{Daemon, write_gateway_config};
+    use livestatus_e2e::fake_mattermost::FakeMattermost;
+
+    let mm = FakeMattermost::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = tmp.path().join("home/alice/.openclaw");
+    write_gateway_config(&alice, &mm.base_url(), "fake-mm-bot-token-not-secret");
+    let mallory = tmp.path().join("home/mallory/.openclaw");
+    let planted = mallory.join("agents/main/sessions/sessions.json");
+    std::fs::create_dir_all(planted.parent().expect("sessions dir")).expect("mkdir");
+    mkfifo(&planted);
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, "").expect("config");
+
+    // Before the fix the daemon never became ready: its first scan blocked opening the FIFO.
+    let daemon = Daemon::start_gateways(&[&mallory, &alice], &data, &config, "inotify");
+    let mut player = livestatus_e2e::recording_now("2026.7.1/a_channel_tools")
+        .prepare(&alice, "main")
+        .expect("prepare");
+    player.play(Pace::FAST, |_| {}).expect("play");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = || {
+        mm.posts()
+            .iter()
+            .any(|p| p.props.get("openclaw_livestatus").is_some() && p.message.contains("[DONE]"))
+    };
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "alice's box never finished:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let log = daemon.log_text();
+    assert_eq!(
+        log.matches(&format!("{} is a FIFO", planted.display()))
+            .count(),
+        1,
+        "reported once:\n{log}"
+    );
+    assert!(daemon.terminate(), "SIGTERM is still obeyed");
 }

@@ -243,7 +243,7 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
     };
     let mut index = SessionsIndex::default();
     let index_path = dir.join(crate::layout::SESSIONS_INDEX);
-    match read_index(dir) {
+    match read_index(dir, None) {
         Ok(bytes) => {
             index.load(&bytes, &index_path);
         }

@@ -237,7 +237,10 @@ impl Registry {
     /// logged once, until it is read again).
     pub fn reload_index(&mut self, agent: &AgentRef) -> Option<IndexChange> {
         let path = agent.sessions_dir().join(layout::SESSIONS_INDEX);
-        let bytes = match read_index(&agent.sessions_dir()) {
+        let state_owner = std::fs::metadata(&agent.gateway)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        let bytes = match read_index(&agent.sessions_dir(), state_owner) {
             Ok(bytes) => {
                 if self.refusals.clear(&path) {
                     tracing::info!(file = %path.display(), "sessions index readable again");
@@ -439,9 +442,10 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Reads `<sessions dir>/sessions.json` through the guarded reader: the sessions dir must not be
-/// writable by others, and the index must be a regular file with one link owned by the sessions
-/// dir's owner, as its transcripts are.
-pub fn read_index(sessions_dir: &Path) -> Result<Vec<u8>, GuardError> {
+/// writable by others (and belong to `state_owner`, the state dir's owner, when given), and the
+/// index must be a regular file with one link owned by the sessions dir's owner, as its
+/// transcripts are.
+pub fn read_index(sessions_dir: &Path, state_owner: Option<u32>) -> Result<Vec<u8>, GuardError> {
     let dir = Dir::open_nofollow(sessions_dir).map_err(|e| match e {
         GuardError::NotFound { .. } => GuardError::NotFound {
             path: sessions_dir.join(layout::SESSIONS_INDEX),
@@ -449,6 +453,14 @@ pub fn read_index(sessions_dir: &Path) -> Result<Vec<u8>, GuardError> {
         other => other,
     })?;
     dir.check_private()?;
+    if let Some(expected) = state_owner.filter(|uid| *uid != dir.owner_uid()) {
+        return Err(GuardError::DirOwner {
+            dir: sessions_dir.to_owned(),
+            uid: dir.owner_uid(),
+            expected,
+            whose: "the state dir's owner",
+        });
+    }
     dir.open(OsStr::new(layout::SESSIONS_INDEX), &Owner::DirOwner)?
         .read_all(MAX_INDEX_BYTES)
 }
@@ -636,6 +648,15 @@ mod tests {
         });
         assert_eq!(log.matches("is owned by uid 65534").count(), 1, "{log}");
         assert!(log.contains("sessions index readable again"), "{log}");
+
+        // Nor does a sessions dir of another user than the state dir's (a link into their state).
+        std::os::unix::fs::chown(state.join("agents/main/sessions"), Some(65534), None)
+            .expect("chown dir");
+        let err = read_index(&agent.sessions_dir(), Some(0)).expect_err("foreign sessions dir");
+        assert!(
+            matches!(err, GuardError::DirOwner { uid: 65534, .. }),
+            "{err}"
+        );
     }
 
     #[test]
