@@ -100,4 +100,34 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_posts_file_that_is_a_symlink_or_a_fifo_is_not_read() {
+        use crate::service::state::{POSTS_FILE, PostStore};
+        let tmp = tempfile::tempdir().expect("tmp");
+        let forged = tmp.path().join("forged.json");
+        std::fs::write(
+            &forged,
+            br#"{"version":1,"posts":[{"gateway":"/g","session_key":"k","started_ms":1,"server":"https://m","channel_id":"c","post_id":"p","updated_ms":1}]}"#,
+        )
+        .expect("forged");
+        std::fs::copy(&forged, tmp.path().join(POSTS_FILE)).expect("copy");
+        assert_eq!(
+            PostStore::open(tmp.path()).expect("opens").len(),
+            1,
+            "as a plain file it is read"
+        );
+        std::fs::remove_file(tmp.path().join(POSTS_FILE)).expect("rm");
+        std::os::unix::fs::symlink(&forged, tmp.path().join(POSTS_FILE)).expect("symlink");
+        assert!(PostStore::open(tmp.path()).expect("starts").is_empty());
+
+        std::fs::remove_file(tmp.path().join(POSTS_FILE)).expect("rm");
+        nix::unistd::mkfifo(&tmp.path().join(POSTS_FILE), nix::sys::stat::Mode::S_IRWXU)
+            .expect("mkfifo");
+        assert!(
+            PostStore::open(tmp.path())
+                .expect("does not block")
+                .is_empty()
+        );
+    }
 }
