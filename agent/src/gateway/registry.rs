@@ -242,12 +242,22 @@ impl Registry {
             .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
         let bytes = match read_index(&agent.sessions_dir(), state_owner) {
             Ok(bytes) => {
+                self.refusals.clear(&agent.sessions_dir());
                 if self.refusals.clear(&path) {
                     tracing::info!(file = %path.display(), "sessions index readable again");
                 }
                 bytes
             }
             Err(GuardError::NotFound { .. }) => return None,
+            // The one report of a sessions dir others may write (the core, which then does not
+            // follow its transcripts either, says nothing more).
+            Err(err @ GuardError::WritableByOthers { .. }) => {
+                let text = err.to_string();
+                if self.refusals.is_news(agent.sessions_dir(), &text) {
+                    tracing::warn!("{text}");
+                }
+                return None;
+            }
             Err(err) => {
                 let text = err.to_string();
                 if self.refusals.is_news(path.clone(), &text) {

@@ -182,9 +182,13 @@ impl Core {
                     self.refusals.clear(&path);
                     self.dirs.insert(agent.clone(), dir);
                 }
+                Err(err) if err.is_not_found() || is_writable_by_others(&err) => {
+                    // Gone, or reported by the registry when it read the dir's index.
+                    tracing::debug!(dir = %path.display(), "sessions dir not followed: {err}");
+                    return None;
+                }
                 Err(err) => {
-                    if !err.is_not_found() && self.refusals.is_news(path.clone(), &err.to_string())
-                    {
+                    if self.refusals.is_news(path.clone(), &err.to_string()) {
                         tracing::warn!(dir = %path.display(), "sessions dir not followed: {err}");
                     }
                     return None;
@@ -603,9 +607,19 @@ fn report(
     what: &str,
 ) {
     let text = err.to_string();
-    if refusals.is_news(path.clone(), &text) {
+    if is_writable_by_others(err) {
+        // The registry reports the dir once, not each file in it.
+        tracing::debug!(file = %path.display(), "{what}: {text}");
+    } else if refusals.is_news(path.clone(), &text) {
         tracing::warn!(file = %path.display(), "{what}: {text}");
     }
+}
+
+fn is_writable_by_others(err: &TailError) -> bool {
+    matches!(
+        err,
+        TailError::Refused(crate::guarded::GuardError::WritableByOthers { .. })
+    )
 }
 
 fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) -> bool {

@@ -78,3 +78,28 @@ fn a_refused_transcript_is_reported_once_per_change_of_state_not_per_turn() {
     });
     assert_eq!(warnings(&log), 1, "{log}");
 }
+
+#[test]
+fn a_sessions_dir_others_may_write_is_not_followed_with_one_warning_in_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (state, sessions) = gateway(tmp.path());
+    std::fs::set_permissions(&sessions, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
+    let (_, log) = logged(|| {
+        core.startup(0);
+        for i in 0..50 {
+            lock_cycle(&mut core, &sessions, i);
+        }
+    });
+    assert_eq!(
+        log.matches(&format!("chmod o-w {}", sessions.display()))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("WARN") || log.matches("WARN").count() == 1,
+        "{log}"
+    );
+}
