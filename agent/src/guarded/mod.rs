@@ -12,12 +12,14 @@
 //!
 //! A leaf: it knows nothing of OpenClaw or of the stages using it.
 
+mod dir;
 mod error;
 mod open;
 mod report;
 
+pub use dir::Dir;
 pub use error::GuardError;
-pub use open::{Dir, Opened, Owner, Rules, check_private_dir, check_stat, kind_name, open, read};
+pub use open::{Opened, Owner, Rules, check_private_dir, check_stat, kind_name, open, read};
 pub use report::Refusals;
 
 #[cfg(test)]
