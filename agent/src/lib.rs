@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod gateway;
+pub mod guarded;
 pub mod layout;
 pub mod pipeline;
 pub mod playback;

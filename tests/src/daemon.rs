@@ -29,6 +29,16 @@ impl Daemon {
     /// `openclaw-livestatus run` following `state_dir`, keeping its state in `data_dir`, with
     /// `config` as its config file; its stderr goes to `<data_dir>/../daemon-<n>.log`.
     pub fn start(state_dir: &Path, data_dir: &Path, config: &Path, tier: &str) -> Daemon {
+        Daemon::start_gateways(&[state_dir], data_dir, config, tier)
+    }
+
+    /// Like `start`, following several gateways (`--gateway` each).
+    pub fn start_gateways(
+        state_dirs: &[&Path],
+        data_dir: &Path,
+        config: &Path,
+        tier: &str,
+    ) -> Daemon {
         let log = data_dir.with_file_name(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -37,10 +47,12 @@ impl Daemon {
                 .unwrap_or(0)
         ));
         let err = std::fs::File::create(&log).expect("daemon log");
-        let child = Command::new(binary())
-            .arg("run")
-            .arg("--gateway")
-            .arg(state_dir)
+        let mut command = Command::new(binary());
+        command.arg("run");
+        for state_dir in state_dirs {
+            command.arg("--gateway").arg(state_dir);
+        }
+        let child = command
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--config")

@@ -167,34 +167,36 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     }
 
     let data_dir = &config.service.data_dir;
-    match std::fs::create_dir_all(data_dir).and_then(|()| {
+    if let Err(e) = crate::service::data_dir::prepare(data_dir) {
+        say("fail", format!("{e:#}"));
+        failures += 1;
+    } else {
         let probe = data_dir.join(".doctor-probe");
-        std::fs::write(&probe, b"")?;
-        std::fs::remove_file(&probe)
-    }) {
-        Ok(()) => match PostStore::open(data_dir) {
-            Ok(store) => say(
-                "ok",
-                format!(
-                    "data dir {}: writable, {} box post(s) remembered",
-                    data_dir.display(),
-                    store.len()
+        match std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)) {
+            Ok(()) => match PostStore::open(data_dir) {
+                Ok(store) => say(
+                    "ok",
+                    format!(
+                        "data dir {}: writable, {} box post(s) remembered",
+                        data_dir.display(),
+                        store.len()
+                    ),
                 ),
-            ),
+                Err(e) => {
+                    say("fail", format!("data dir {}: {e}", data_dir.display()));
+                    failures += 1;
+                }
+            },
             Err(e) => {
-                say("fail", format!("data dir {}: {e}", data_dir.display()));
+                say(
+                    "fail",
+                    format!(
+                        "data dir {} is not writable ({e}): set service.data_dir or --data-dir",
+                        data_dir.display()
+                    ),
+                );
                 failures += 1;
             }
-        },
-        Err(e) => {
-            say(
-                "fail",
-                format!(
-                    "data dir {} is not writable ({e}): set service.data_dir or --data-dir",
-                    data_dir.display()
-                ),
-            );
-            failures += 1;
         }
     }
     Ok(if failures == 0 {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use crate::gateway::registry::{MAX_INDEX_BYTES, read_bounded};
+use crate::gateway::registry::read_index;
 use crate::gateway::sessions_index::SessionsIndex;
 use crate::render::{RenderOptions, render_text};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
@@ -243,8 +243,13 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
     };
     let mut index = SessionsIndex::default();
     let index_path = dir.join(crate::layout::SESSIONS_INDEX);
-    if let Ok(bytes) = read_bounded(&index_path, MAX_INDEX_BYTES) {
-        index.load(&bytes, &index_path);
+    match read_index(dir, None) {
+        Ok(bytes) => {
+            index.load(&bytes, &index_path);
+        }
+        Err(e) if e.is_not_found() => {}
+        // Replay goes on with the transcripts alone, under stand-in keys.
+        Err(e) => tracing::warn!("sessions index not read: {e}"),
     }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {

@@ -113,12 +113,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     settings::init_logging(&config.service.log_level);
     warnings.log();
-    std::fs::create_dir_all(&config.service.data_dir).with_context(|| {
-        format!(
-            "creating the data dir {} (set service.data_dir or --data-dir to a writable place)",
-            config.service.data_dir.display()
-        )
-    })?;
+    crate::service::data_dir::prepare(&config.service.data_dir)?;
     // Before anything is posted: a second daemon on this data dir would post every box twice.
     let _instance = crate::service::instance::acquire(&config.service.data_dir)?;
     let opts = settings::run_options(&config)?;

@@ -22,20 +22,21 @@
 //! reason that names the reference but never a value.
 //!
 //! The daemon reads this as root while the file belongs to a user, so every file it opens on a
-//! gateway's behalf (config, includes, `.env`, secret files) must be a regular file owned by the
-//! owner of the state dir, opened without following a symlink at its last component; otherwise a
-//! user could have root send any file's contents as a bot token to a server of their choosing.
+//! gateway's behalf (config, includes, `.env`, secret files) goes through the guarded reader
+//! (`crate::guarded`) as a regular file with one link owned by the owner of the state dir;
+//! otherwise a user could have root send any file's contents as a bot token to a server of their
+//! choosing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::accounts::{Account, normalize_account_id};
 use super::route::DEFAULT_ACCOUNT;
+use crate::guarded::{self, GuardError, Rules};
 use crate::layout::{self, GATEWAY_CONFIG};
 use crate::service::config::Secret;
 
@@ -94,6 +95,8 @@ pub enum GatewayConfigError {
     Missing { path: PathBuf },
     #[error("cannot read {}: {reason}", path.display())]
     Unreadable { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Refused(GuardError),
     #[error("{}:{line}:{column}: not valid JSON5: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -125,10 +128,8 @@ pub fn read_gateway_accounts(state_dir: &Path) -> Result<GatewayAccounts, Gatewa
         .uid();
     let bytes = match read_owned(&path, MAX_GATEWAY_CONFIG_BYTES, owner) {
         Ok(bytes) => bytes,
-        Err(ReadError::NotFound) => return Err(GatewayConfigError::Missing { path }),
-        Err(ReadError::Other(reason)) => {
-            return Err(GatewayConfigError::Unreadable { path, reason });
-        }
+        Err(GuardError::NotFound { .. }) => return Err(GatewayConfigError::Missing { path }),
+        Err(refused) => return Err(GatewayConfigError::Refused(refused)),
     };
     let root = parse_json5(&path, &bytes)?;
     let mut includes = Includes {
@@ -545,10 +546,8 @@ impl Secrets<'_> {
         if !path.is_absolute() {
             return Err("its path is not absolute".to_owned());
         }
-        let bytes = read_owned(&path, MAX_SECRET_FILE_BYTES, self.owner).map_err(|e| match e {
-            ReadError::NotFound => format!("{} does not exist", path.display()),
-            ReadError::Other(why) => format!("{}: {why}", path.display()),
-        })?;
+        let bytes =
+            read_owned(&path, MAX_SECRET_FILE_BYTES, self.owner).map_err(|e| e.to_string())?;
         let text = String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())?;
         match provider
             .get("mode")
@@ -636,54 +635,9 @@ fn parse_dotenv(text: &str) -> HashMap<String, String> {
     vars
 }
 
-enum ReadError {
-    NotFound,
-    Other(String),
-}
-
-/// Reads a small file that must be a regular file owned by `owner`, never through a symlink at
-/// its last component and never blocking on a FIFO planted under its name.
-fn read_owned(path: &Path, max: u64, owner: u32) -> Result<Vec<u8>, ReadError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => ReadError::NotFound,
-            _ if e.raw_os_error() == Some(libc::ELOOP) => {
-                ReadError::Other("it is a symlink, which is not followed".to_owned())
-            }
-            _ => ReadError::Other(e.to_string()),
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| ReadError::Other(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(ReadError::Other("not a regular file".to_owned()));
-    }
-    if meta.uid() != owner {
-        return Err(ReadError::Other(format!(
-            "owned by uid {}, not by the gateway's owner (uid {owner})",
-            meta.uid()
-        )));
-    }
-    if meta.len() > max {
-        return Err(ReadError::Other(format!(
-            "{} bytes, more than the {max} allowed",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::new();
-    // One byte past `max` tells a file that grew after fstat.
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ReadError::Other(e.to_string()))?;
-    if bytes.len() as u64 > max {
-        return Err(ReadError::Other(format!(
-            "more than the {max} bytes allowed"
-        )));
-    }
-    Ok(bytes)
+/// A file of the gateway's: owned by the state dir's owner (see the module doc).
+fn read_owned(path: &Path, max: u64, owner: u32) -> Result<Vec<u8>, GuardError> {
+    guarded::read(path, &Rules::owned_by(owner, "the state dir's owner", max))
 }
 
 fn parse_json5(path: &Path, bytes: &[u8]) -> Result<Value, GatewayConfigError> {
@@ -849,8 +803,8 @@ impl Includes<'_> {
         }
         let bytes = read_owned(&path, MAX_INCLUDE_BYTES, self.owner).map_err(|e| {
             let why = match e {
-                ReadError::NotFound => "does not exist".to_owned(),
-                ReadError::Other(why) => why,
+                GuardError::NotFound { .. } => "does not exist".to_owned(),
+                refused => refused.to_string(),
             };
             self.error(raw, &why)
         })?;

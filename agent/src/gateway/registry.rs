@@ -2,10 +2,10 @@
 //! means in their terms. Paths come in; typed changes go out to the transcript side.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use crate::guarded::{self, Dir, GuardError, Owner, Refusals};
 use crate::layout::{self, Place, SessionFile};
 use crate::session::{SessionId, SessionRef};
 use crate::watch::{FsEvent, FsEventKind, Scope};
@@ -68,6 +68,8 @@ pub struct Registry {
     /// State dirs outside the homes that discovery searches, found because a gateway started
     /// a turn (or opened its store) there and a host-wide tier saw it (Discover scope only).
     adopted: std::collections::BTreeSet<PathBuf>,
+    /// State dirs and `sessions.json` files refused, each reported once per change of state.
+    refusals: Refusals<PathBuf>,
 }
 
 impl Registry {
@@ -76,6 +78,7 @@ impl Registry {
             scope,
             gateways: BTreeMap::new(),
             adopted: Default::default(),
+            refusals: Refusals::default(),
         }
     }
 
@@ -114,8 +117,8 @@ impl Registry {
         if gone || !matches!(self.scope, Scope::Discover { .. }) {
             return false;
         }
-        if !layout::is_adoptable_state_dir(state_dir) {
-            tracing::warn!(dir = %state_dir.display(), "not following a world-writable or non-directory state dir");
+        // `trusted` reports a dir others may write once; a symlink is refused silently.
+        if !self.trusted(state_dir) || !layout::is_adoptable_state_dir(state_dir) {
             return false;
         }
         tracing::info!(gateway = %state_dir.display(), "gateway found outside the homes searched (host-wide)");
@@ -162,7 +165,33 @@ impl Registry {
             .collect()
     }
 
+    /// Whether the state dir may be followed: a dir other users may write to is not (they could
+    /// swap its `agents/` tree for their own). A gateway followed until then is dropped.
+    fn trusted(&mut self, state_dir: &Path) -> bool {
+        match guarded::check_private_dir(state_dir) {
+            Ok(()) => {
+                if self.refusals.clear(&state_dir.to_path_buf()) {
+                    tracing::info!(gateway = %state_dir.display(), "state dir no longer writable by others: following it");
+                }
+                true
+            }
+            // Gone: the events of its removal say the rest.
+            Err(GuardError::NotFound { .. }) => false,
+            Err(err) => {
+                let text = err.to_string();
+                if self.refusals.is_news(state_dir.to_path_buf(), &text) {
+                    tracing::warn!(gateway = %state_dir.display(), "{text}");
+                }
+                self.gateways.remove(state_dir);
+                false
+            }
+        }
+    }
+
     fn add_gateway(&mut self, state_dir: &Path) -> Vec<Change> {
+        if !self.trusted(state_dir) {
+            return Vec::new();
+        }
         if !self.gateways.contains_key(state_dir) {
             tracing::info!(gateway = %state_dir.display(), "gateway found");
             self.gateways
@@ -176,7 +205,10 @@ impl Registry {
     }
 
     fn add_agent(&mut self, state_dir: &Path, agent_id: &str) -> Vec<Change> {
-        let gateway = self.gateways.entry(state_dir.to_path_buf()).or_default();
+        // Only under a gateway `add_gateway` took in (not one it refused).
+        let Some(gateway) = self.gateways.get_mut(state_dir) else {
+            return Vec::new();
+        };
         if gateway.agents.contains_key(agent_id) {
             return Vec::new();
         }
@@ -201,14 +233,36 @@ impl Registry {
         changes
     }
 
-    /// Re-reads an agent's `sessions.json`; None when it is absent or unreadable.
+    /// Re-reads an agent's `sessions.json`; None when it is absent or refused (a refusal is
+    /// logged once, until it is read again).
     pub fn reload_index(&mut self, agent: &AgentRef) -> Option<IndexChange> {
         let path = agent.sessions_dir().join(layout::SESSIONS_INDEX);
-        let bytes = match read_bounded(&path, MAX_INDEX_BYTES) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        let state_owner = std::fs::metadata(&agent.gateway)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        let bytes = match read_index(&agent.sessions_dir(), state_owner) {
+            Ok(bytes) => {
+                self.refusals.clear(&agent.sessions_dir());
+                if self.refusals.clear(&path) {
+                    tracing::info!(file = %path.display(), "sessions index readable again");
+                }
+                bytes
+            }
+            Err(GuardError::NotFound { .. }) => return None,
+            // The one report of a sessions dir others may write (the core, which then does not
+            // follow its transcripts either, says nothing more).
+            Err(err @ GuardError::WritableByOthers { .. }) => {
+                let text = err.to_string();
+                if self.refusals.is_news(agent.sessions_dir(), &text) {
+                    tracing::warn!("{text}");
+                }
+                return None;
+            }
             Err(err) => {
-                tracing::warn!(file = %path.display(), error = %err, "cannot read the sessions index");
+                let text = err.to_string();
+                if self.refusals.is_news(path.clone(), &text) {
+                    tracing::warn!(file = %path.display(), "sessions index not read: {text}");
+                }
                 return None;
             }
         };
@@ -302,7 +356,7 @@ impl Registry {
                 if is_store && !self.in_scope(&state_dir) && !self.adopt(&state_dir, gone) {
                     return Vec::new();
                 }
-                if !is_store || gone {
+                if !is_store || gone || !self.trusted(&state_dir) {
                     return Vec::new();
                 }
                 let known = self
@@ -328,7 +382,7 @@ impl Registry {
                 let is_lock = matches!(file, SessionFile::Lock { .. });
                 let followed =
                     self.in_scope(&state_dir) || (is_lock && self.adopt(&state_dir, gone));
-                if !followed {
+                if !followed || !self.trusted(&state_dir) {
                     return Vec::new();
                 }
                 let mut changes = Vec::new();
@@ -339,6 +393,13 @@ impl Registry {
                 if !known {
                     changes.extend(self.add_gateway(&state_dir));
                     changes.extend(self.add_agent(&state_dir, &agent_id));
+                    let added = self
+                        .gateways
+                        .get(&state_dir)
+                        .is_some_and(|g| g.agents.contains_key(&agent_id));
+                    if !added {
+                        return changes;
+                    }
                 }
                 let agent = AgentRef {
                     gateway: state_dir,
@@ -390,28 +451,28 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a small file without following a symlink at its last component.
-pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
+/// Reads `<sessions dir>/sessions.json` through the guarded reader: the sessions dir must not be
+/// writable by others (and belong to `state_owner`, the state dir's owner, when given), and the
+/// index must be a regular file with one link owned by the sessions dir's owner, as its
+/// transcripts are.
+pub fn read_index(sessions_dir: &Path, state_owner: Option<u32>) -> Result<Vec<u8>, GuardError> {
+    let dir = Dir::open_nofollow(sessions_dir).map_err(|e| match e {
+        GuardError::NotFound { .. } => GuardError::NotFound {
+            path: sessions_dir.join(layout::SESSIONS_INDEX),
+        },
+        other => other,
+    })?;
+    dir.check_private()?;
+    if let Some(expected) = state_owner.filter(|uid| *uid != dir.owner_uid()) {
+        return Err(GuardError::DirOwner {
+            dir: sessions_dir.to_owned(),
+            uid: dir.owner_uid(),
+            expected,
+            whose: "the state dir's owner",
+        });
     }
-    if meta.len() > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} bytes, more than the {max} allowed", meta.len()),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    dir.open(OsStr::new(layout::SESSIONS_INDEX), &Owner::DirOwner)?
+        .read_all(MAX_INDEX_BYTES)
 }
 
 #[cfg(test)]
@@ -523,5 +584,139 @@ mod tests {
 
         let mut named = Registry::new(Scope::Gateways(vec![]));
         assert!(named.on_event(&lock(&elsewhere)).is_empty());
+    }
+
+    fn index_loaded(changes: &[Change], gateway: &Path) -> bool {
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::Index(a, _) if a.gateway == gateway))
+    }
+
+    fn write_index(state: &Path) -> PathBuf {
+        let path = state.join("agents/main/sessions/sessions.json");
+        std::fs::write(&path, br#"{"agent:main:main":{"sessionId":"s1"}}"#).expect("index");
+        path
+    }
+
+    #[test]
+    fn a_fifo_named_sessions_json_does_not_stop_the_other_gateways() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let planted = mkstate(tmp.path(), "home/mallory", ".openclaw", "main");
+        let fifo = planted.join("agents/main/sessions/sessions.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let good = mkstate(tmp.path(), "home/alice", ".openclaw", "main");
+        write_index(&good);
+        let scope = Scope::Gateways(vec![planted.clone(), good.clone()]);
+        // On a thread: before the fix the open of the FIFO blocked forever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reg = Registry::new(scope);
+            let _ = tx.send(crate::guarded::test_log::logged(|| reg.discover()));
+        });
+        let (changes, log) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("discovery blocked on the FIFO");
+        assert!(index_loaded(&changes, &good), "{changes:?}");
+        assert!(!index_loaded(&changes, &planted), "{changes:?}");
+        assert!(
+            log.contains("is a FIFO, not a regular file")
+                && log.contains(&fifo.display().to_string()),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn a_sessions_json_of_another_user_than_the_sessions_dir_owner_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = mkstate(tmp.path(), "root", ".openclaw", "main");
+        let index = write_index(&state);
+        std::os::unix::fs::chown(&index, Some(65534), None).expect("chown");
+        let mut reg = Registry::new(Scope::Gateways(vec![state.clone()]));
+        let (changes, log) = crate::guarded::test_log::logged(|| reg.discover());
+        assert!(!index_loaded(&changes, &state), "{changes:?}");
+        assert!(
+            changes.iter().any(|c| matches!(c, Change::Scan(_))),
+            "its transcripts are still scanned"
+        );
+        assert!(log.contains("is owned by uid 65534"), "{log}");
+        // Refused, fixed, refused again: reported twice in all, however often it is reloaded.
+        let agent = reg.agents().pop().expect("agent");
+        let (_, log) = crate::guarded::test_log::logged(|| {
+            for _ in 0..20 {
+                assert!(reg.reload_index(&agent).is_none());
+            }
+            std::os::unix::fs::chown(&index, Some(0), None).expect("chown back");
+            assert!(reg.reload_index(&agent).is_some(), "read once owned right");
+            std::os::unix::fs::chown(&index, Some(65534), None).expect("chown");
+            for _ in 0..20 {
+                assert!(reg.reload_index(&agent).is_none());
+            }
+        });
+        assert_eq!(log.matches("is owned by uid 65534").count(), 1, "{log}");
+        assert!(log.contains("sessions index readable again"), "{log}");
+
+        // Nor does a sessions dir of another user than the state dir's (a link into their state).
+        std::os::unix::fs::chown(state.join("agents/main/sessions"), Some(65534), None)
+            .expect("chown dir");
+        let err = read_index(&agent.sessions_dir(), Some(0)).expect_err("foreign sessions dir");
+        assert!(
+            matches!(err, GuardError::DirOwner { uid: 65534, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_state_or_sessions_dir_others_may_write_is_not_followed_with_one_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let world = std::fs::Permissions::from_mode(0o777);
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = mkstate(tmp.path(), "home/alice", ".openclaw", "main");
+        write_index(&state);
+        let sessions = state.join("agents/main/sessions");
+
+        std::fs::set_permissions(&sessions, world.clone()).expect("chmod");
+        let mut reg = Registry::new(Scope::Gateways(vec![state.clone()]));
+        let (changes, log) = crate::guarded::test_log::logged(|| {
+            let mut changes = reg.discover();
+            for _ in 0..50 {
+                changes.extend(reg.on_event(&FsEvent {
+                    path: sessions.join("sessions.json"),
+                    kind: FsEventKind::Appended,
+                }));
+            }
+            changes
+        });
+        assert!(!index_loaded(&changes, &state), "{changes:?}");
+        assert_eq!(
+            log.matches(&format!("chmod o-w {}", sessions.display()))
+                .count(),
+            1,
+            "{log}"
+        );
+
+        std::fs::set_permissions(&sessions, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&state, world).expect("chmod");
+        let mut reg = Registry::new(Scope::Gateways(vec![state.clone()]));
+        let (changes, log) = crate::guarded::test_log::logged(|| {
+            let mut changes = reg.discover();
+            changes.extend(reg.on_event(&FsEvent {
+                path: sessions.join("t1.jsonl.lock"),
+                kind: FsEventKind::Created,
+            }));
+            changes.extend(reg.discover());
+            changes
+        });
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(reg.gateway_count(), 0);
+        assert_eq!(
+            log.matches(&format!("chmod o-w {}", state.display()))
+                .count(),
+            1,
+            "{log}"
+        );
     }
 }

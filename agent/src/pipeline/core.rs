@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::gateway::{AgentRef, Change, Registry};
+use crate::guarded::Refusals;
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
 use crate::transcript::{JsonlTailer, ResumePoint, SessionsDir, TailError, TranscriptRecord};
@@ -38,6 +39,9 @@ pub struct Core {
     /// Files untouched for longer than this are not replayed silently at startup: their last
     /// turn cannot still be running (it would have timed out).
     catch_up_horizon_ms: i64,
+    /// Sessions dirs and transcripts that could not be followed, each reported once until it
+    /// can be again: a refused transcript is touched at every turn of its session.
+    refusals: Refusals<std::path::PathBuf>,
 }
 
 impl Core {
@@ -53,6 +57,7 @@ impl Core {
             stores: HashMap::new(),
             started_ms: None,
             catch_up_horizon_ms,
+            refusals: Refusals::default(),
         }
     }
 
@@ -165,12 +170,27 @@ impl Core {
 
     fn sessions_dir(&mut self, agent: &AgentRef) -> Option<&SessionsDir> {
         if !self.dirs.contains_key(agent) {
-            match SessionsDir::open(&agent.sessions_dir()) {
+            let path = agent.sessions_dir();
+            // The state dir's owner: a sessions dir of anyone else is a link into their state.
+            let opened = std::fs::metadata(&agent.gateway)
+                .map_err(|e| TailError::io(agent.gateway.clone(), "stat", e))
+                .and_then(|m| {
+                    SessionsDir::open_owned_by(&path, std::os::unix::fs::MetadataExt::uid(&m))
+                });
+            match opened {
                 Ok(dir) => {
+                    self.refusals.clear(&path);
                     self.dirs.insert(agent.clone(), dir);
                 }
+                Err(err) if err.is_not_found() || is_writable_by_others(&err) => {
+                    // Gone, or reported by the registry when it read the dir's index.
+                    tracing::debug!(dir = %path.display(), "sessions dir not followed: {err}");
+                    return None;
+                }
                 Err(err) => {
-                    tracing::warn!(dir = %agent.sessions_dir().display(), error = %err, "cannot open the sessions dir");
+                    if self.refusals.is_news(path.clone(), &err.to_string()) {
+                        tracing::warn!(dir = %path.display(), "sessions dir not followed: {err}");
+                    }
                     return None;
                 }
             }
@@ -253,7 +273,10 @@ impl Core {
             return None;
         }
         let horizon = self.catch_up_horizon_ms;
-        let dir = self.sessions_dir(agent)?;
+        self.sessions_dir(agent)?;
+        let (Some(dir), refusals) = (self.dirs.get(agent), &mut self.refusals) else {
+            return None;
+        };
         let recent = lock_held || modified_within(dir, name, horizon, now_ms);
         let mut followed = Followed {
             lock_held,
@@ -261,10 +284,10 @@ impl Core {
             ..Followed::default()
         };
         let mut records = Vec::new();
-        match open_tailer(dir, name, !recent) {
+        match open_tailer(dir, name, !recent, refusals) {
             Ok(Some(mut tailer)) => {
                 if recent {
-                    records = read_logged(&mut tailer, dir, name);
+                    records = read_logged(&mut tailer, dir, name, refusals);
                 }
                 followed.tailer = Some(tailer);
             }
@@ -391,33 +414,49 @@ impl Core {
         if self.sessions_dir(agent).is_none() {
             return;
         }
-        let (Some(dir), Some(followed)) = (self.dirs.get(agent), self.files.get_mut(key)) else {
+        let (Some(dir), Some(followed), refusals) = (
+            self.dirs.get(agent),
+            self.files.get_mut(key),
+            &mut self.refusals,
+        ) else {
             return;
         };
         let mut records = Vec::new();
         let mut truncated = false;
         match followed.tailer.as_mut() {
-            None => match open_tailer(dir, name, false) {
+            None => match open_tailer(dir, name, false, refusals) {
                 Ok(Some(mut tailer)) => {
-                    records = read_logged(&mut tailer, dir, name);
+                    records = read_logged(&mut tailer, dir, name, refusals);
                     followed.tailer = Some(tailer);
                 }
                 Ok(None) | Err(()) => return,
             },
             Some(tailer) => {
-                let replaced = matches!(
-                    dir.stat(name),
-                    Ok(Some((identity, _))) if identity != tailer.identity()
-                );
+                let path = dir.path().join(name);
+                let replaced = match dir.stat(name) {
+                    Ok(Some((identity, _))) => {
+                        refusals.clear(&path);
+                        identity != tailer.identity()
+                    }
+                    Ok(None) => false,
+                    // The file opened before is still read; the name is what was refused.
+                    Err(err) => {
+                        report(refusals, path, &err, "transcript refused");
+                        false
+                    }
+                };
                 if replaced {
                     match tailer.reopen(dir, name) {
                         Ok(r) => records = r,
-                        Err(err) => {
-                            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "cannot switch to the new transcript");
-                        }
+                        Err(err) => report(
+                            refusals,
+                            dir.path().join(name),
+                            &err,
+                            "cannot switch to the new transcript",
+                        ),
                     }
                 }
-                records.extend(read_logged(tailer, dir, name));
+                records.extend(read_logged(tailer, dir, name, refusals));
                 truncated = tailer.take_truncated();
             }
         }
@@ -515,7 +554,12 @@ impl Core {
     }
 }
 
-fn open_tailer(dir: &SessionsDir, name: &str, at_end: bool) -> Result<Option<JsonlTailer>, ()> {
+fn open_tailer(
+    dir: &SessionsDir,
+    name: &str,
+    at_end: bool,
+    refusals: &mut Refusals<std::path::PathBuf>,
+) -> Result<Option<JsonlTailer>, ()> {
     let resume = if at_end {
         match dir.stat(name) {
             Ok(Some((identity, size))) => Some(ResumePoint {
@@ -528,24 +572,63 @@ fn open_tailer(dir: &SessionsDir, name: &str, at_end: bool) -> Result<Option<Jso
     } else {
         None
     };
+    let path = dir.path().join(name);
     match JsonlTailer::open(dir, name, resume) {
-        Ok(t) => Ok(Some(t)),
+        Ok(t) => {
+            if refusals.clear(&path) {
+                tracing::info!(file = %path.display(), "transcript followed again");
+            }
+            Ok(Some(t))
+        }
         Err(TailError::NotFound { .. }) => Ok(None),
         Err(err) => {
-            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "transcript not followed");
+            report(refusals, path, &err, "transcript not followed");
             Err(())
         }
     }
 }
 
-fn read_logged(tailer: &mut JsonlTailer, dir: &SessionsDir, name: &str) -> Vec<TranscriptRecord> {
+fn read_logged(
+    tailer: &mut JsonlTailer,
+    dir: &SessionsDir,
+    name: &str,
+    refusals: &mut Refusals<std::path::PathBuf>,
+) -> Vec<TranscriptRecord> {
     match tailer.read_new() {
         Ok(records) => records,
         Err(err) => {
-            tracing::warn!(file = %dir.path().join(name).display(), error = %err, "cannot read the transcript");
+            report(
+                refusals,
+                dir.path().join(name),
+                &err,
+                "cannot read the transcript",
+            );
             Vec::new()
         }
     }
+}
+
+/// Logs a transcript's problem once per change of state, not at every event of its session.
+fn report(
+    refusals: &mut Refusals<std::path::PathBuf>,
+    path: std::path::PathBuf,
+    err: &TailError,
+    what: &str,
+) {
+    let text = err.to_string();
+    if is_writable_by_others(err) {
+        // The registry reports the dir once, not each file in it.
+        tracing::debug!(file = %path.display(), "{what}: {text}");
+    } else if refusals.is_news(path.clone(), &text) {
+        tracing::warn!(file = %path.display(), "{what}: {text}");
+    }
+}
+
+fn is_writable_by_others(err: &TailError) -> bool {
+    matches!(
+        err,
+        TailError::Refused(crate::guarded::GuardError::WritableByOthers { .. })
+    )
 }
 
 fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) -> bool {
@@ -562,3 +645,7 @@ fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) 
         .unwrap_or(0);
     now_ms - mtime_ms <= horizon_ms
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -16,12 +16,13 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
+
+use crate::guarded::{self, Owner, Rules};
 
 pub use env::LEGACY_ENV;
 pub use error::{ConfigError, Origin, Position};
@@ -340,11 +341,7 @@ impl MattermostConfig {
         };
         let path = dir.join(format!("{ACCOUNT_CREDENTIAL_PREFIX}{id}"));
         match read_token_file(&path) {
-            Err(ConfigError::TokenRead { source, .. })
-                if source.kind() == io::ErrorKind::NotFound =>
-            {
-                Err(no_token())
-            }
+            Err(ConfigError::TokenRead { why, .. }) if why.is_not_found() => Err(no_token()),
             other => other.map(|t| (t, TOKEN_SOURCE_CREDENTIAL)),
         }
     }
@@ -368,9 +365,7 @@ impl MattermostConfig {
         if let Some(dir) = credentials_dir {
             let path = dir.join(TOKEN_CREDENTIAL);
             return match read_token_file(&path) {
-                Err(ConfigError::TokenRead { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound =>
-                {
+                Err(ConfigError::TokenRead { why, .. }) if why.is_not_found() => {
                     Err(ConfigError::NoToken {
                         credentials_dir: Some(dir.to_path_buf()),
                     })
@@ -384,24 +379,16 @@ impl MattermostConfig {
     }
 }
 
+/// A token file or systemd credential: an admin's file, read through the guarded reader (no
+/// symlink, FIFO or device; one link; owned by the daemon's user or root; at most 4 KiB).
 fn read_token_file(path: &Path) -> Result<Secret, ConfigError> {
-    let read_error = |source| ConfigError::TokenRead {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.by_ref()
-        .take(MAX_TOKEN_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+    let bytes = guarded::read(path, &Rules::admin(MAX_TOKEN_BYTES)).map_err(|why| {
+        ConfigError::TokenRead {
+            path: path.to_path_buf(),
+            why,
+        }
+    })?;
     let from = path.display().to_string();
-    if bytes.len() as u64 > MAX_TOKEN_BYTES {
-        return Err(ConfigError::BadToken {
-            from,
-            problem: format!("is larger than {MAX_TOKEN_BYTES} bytes; is it the right file?"),
-        });
-    }
     // The bytes are the secret: the error must not echo them, unlike String's own error.
     let text = String::from_utf8(bytes).map_err(|_| ConfigError::BadToken {
         from: from.clone(),
@@ -625,30 +612,32 @@ fn load_at(
     })
 }
 
-/// The text, and whether other users can read it (it may hold a token); `None` if absent.
+/// The text, and whether other users can read it (it may hold a token); `None` if absent. An
+/// admin's file, read through the guarded reader (see `read_token_file`).
 fn read_config_file(path: &Path) -> Result<Option<(String, bool)>, ConfigError> {
-    let read_error = |source| ConfigError::Read {
+    let read_error = |why| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        why,
     };
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let opened = match guarded::open(path, &Owner::Admin) {
+        Ok(opened) => opened,
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(read_error(e)),
     };
     // fstat the opened file, so the mode belongs to the text we read.
-    let mode = file.metadata().map_err(read_error)?.permissions().mode();
-    let mut text = String::new();
-    file.by_ref()
-        .take(MAX_CONFIG_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(read_error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {MAX_CONFIG_BYTES} bytes; is it the right file?"),
-        )));
-    }
+    let mode = opened
+        .file
+        .metadata()
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0);
+    let bytes = opened.read_all(MAX_CONFIG_BYTES).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read_error(guarded::GuardError::Io {
+            path: path.to_path_buf(),
+            op: "read it as text",
+            error: io::Error::new(io::ErrorKind::InvalidData, e.utf8_error()),
+        })
+    })?;
     Ok(Some((text, mode & 0o004 != 0)))
 }
 

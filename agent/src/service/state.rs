@@ -18,6 +18,8 @@ const FORMAT_VERSION: u32 = 1;
 const KEEP_FINISHED_MS: i64 = 24 * 3600 * 1000;
 /// An unfinished entry this old belongs to a turn no restart will ever bring back.
 const KEEP_UNFINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Far above what a week of boxes takes; bounds the read of a file planted in a bad data dir.
+const MAX_POSTS_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -116,7 +118,12 @@ impl PostStore {
             });
         }
         let path = data_dir.join(POSTS_FILE);
-        let entries = match fs::read(&path) {
+        let ours = crate::guarded::Rules::owned_by(
+            nix::unistd::geteuid().as_raw(),
+            "the daemon's user",
+            MAX_POSTS_BYTES,
+        );
+        let entries = match crate::guarded::read(&path, &ours) {
             Ok(bytes) => match decode(&bytes) {
                 Ok(entries) => entries,
                 Err(why) => {
@@ -132,10 +139,12 @@ impl PostStore {
                     BTreeMap::new()
                 }
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.is_not_found() => BTreeMap::new(),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e,
-                    "cannot read the posts state file; starting without it");
+                tracing::warn!(
+                    "the posts state file is not read ({e}); starting without it (posts of \
+                     boxes open before this start may be posted again)"
+                );
                 BTreeMap::new()
             }
         };

@@ -68,10 +68,11 @@ enum Rule {
 /// Why an overrides file was refused. Each names the file; syntax errors say where.
 #[derive(Debug, thiserror::Error)]
 pub enum LabelsError {
-    #[error("tool labels {}: {source}", path.display())]
+    /// Refused or unreadable (the guarded reader's message names the file).
+    #[error("tool labels: {why}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        why: crate::guarded::GuardError,
     },
     #[error("tool labels {}:{line}:{column}: {message}", path.display())]
     Syntax {
@@ -91,6 +92,9 @@ pub enum LabelsError {
         source: TemplateError,
     },
 }
+
+/// A real labels file is a few KiB.
+const MAX_LABELS_BYTES: u64 = 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct ToolLabels {
@@ -116,11 +120,24 @@ impl ToolLabels {
         ToolLabels { rules }
     }
 
-    /// The built-in table with the file's templates over it.
+    /// The built-in table with the file's templates over it. An admin's file, read through the
+    /// guarded reader (so `/dev/zero` or a FIFO is refused, not read until memory runs out).
     pub fn from_file(path: &Path) -> Result<ToolLabels, LabelsError> {
-        let src = std::fs::read_to_string(path).map_err(|source| LabelsError::Read {
+        let read_error = |why| LabelsError::Read {
             path: path.to_path_buf(),
-            source,
+            why,
+        };
+        let bytes = crate::guarded::read(path, &crate::guarded::Rules::admin(MAX_LABELS_BYTES))
+            .map_err(read_error)?;
+        // A file that is not UTF-8 fails like a syntax error, at the first bad byte.
+        let src = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            LabelsError::Syntax {
+                path: path.to_path_buf(),
+                line: valid.iter().filter(|b| **b == b'\n').count() + 1,
+                column: valid.iter().rev().take_while(|b| **b != b'\n').count() + 1,
+                message: "not UTF-8 text".to_owned(),
+            }
         })?;
         ToolLabels::from_json(&src, path)
     }

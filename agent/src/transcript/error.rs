@@ -16,49 +16,10 @@ pub enum TailError {
     )]
     BadName { dir: PathBuf, name: String },
 
-    #[error(
-        "{path} is a symlink: refusing to follow it (transcripts must be regular files and session \
-         dirs real directories)"
-    )]
-    Symlink { path: PathBuf },
-
-    #[error("{path} is a {kind}, not a regular file: refusing to read it")]
-    NotRegular { path: PathBuf, kind: &'static str },
-
-    #[error("{path} is not a directory: refusing to use it as a sessions dir")]
-    NotADirectory { path: PathBuf },
-
-    #[error(
-        "{path} has {nlink} hard links: refusing to read it (a transcript must have exactly one \
-         link, or it may be somebody else's file linked in)"
-    )]
-    HardLinks { path: PathBuf, nlink: u64 },
-
-    #[error(
-        "{path} is owned by uid {uid} but the sessions dir is owned by uid {dir_uid}: refusing to \
-         read it (the gateway's user must own its own files; fix the owner)"
-    )]
-    WrongOwner {
-        path: PathBuf,
-        uid: u32,
-        dir_uid: u32,
-    },
-
-    #[error(
-        "sessions dir {path} is owned by uid {uid}, expected uid {expected} (the state dir's \
-         owner): refusing to read it (is it a link into another user's state?)"
-    )]
-    DirOwner {
-        path: PathBuf,
-        uid: u32,
-        expected: u32,
-    },
-
-    #[error("{path} resolves outside the sessions dir or onto another mount: refusing to open it")]
-    Escapes { path: PathBuf },
-
-    #[error("{path} is {size} bytes, over the {max}-byte limit for this file: refusing to read it")]
-    TooLarge { path: PathBuf, size: u64, max: u64 },
+    /// Refused by the guarded reader: a symlink, not a regular file, hard links, a foreign
+    /// owner, a dir others may write, too large.
+    #[error(transparent)]
+    Refused(crate::guarded::GuardError),
 
     #[error("{path}: {op} failed: {source}")]
     Io {
@@ -75,11 +36,25 @@ impl TailError {
         matches!(self, TailError::NotFound { .. })
     }
 
+    /// Refused, as opposed to absent or failing to read: reported once, not per event.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, TailError::Refused(_))
+    }
+
     pub(crate) fn io(path: PathBuf, op: &'static str, source: std::io::Error) -> TailError {
         if source.kind() == std::io::ErrorKind::NotFound {
             TailError::NotFound { path }
         } else {
             TailError::Io { path, op, source }
+        }
+    }
+}
+
+impl From<crate::guarded::GuardError> for TailError {
+    fn from(e: crate::guarded::GuardError) -> TailError {
+        match e {
+            crate::guarded::GuardError::NotFound { path } => TailError::NotFound { path },
+            other => TailError::Refused(other),
         }
     }
 }

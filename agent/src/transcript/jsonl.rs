@@ -1017,7 +1017,9 @@ mod tests {
         std::os::unix::fs::symlink("s1.jsonl", tmp.path().join("l.jsonl")).expect("symlink");
         assert!(matches!(
             JsonlTailer::open(&dir, "l.jsonl", None),
-            Err(TailError::Symlink { .. })
+            Err(TailError::Refused(
+                crate::guarded::GuardError::Symlink { .. }
+            ))
         ));
         assert!(
             JsonlTailer::open(&dir, "absent.jsonl", None)

@@ -462,7 +462,7 @@ fn odd_shapes_and_files_are_refused_as_values_not_panics() {
         vec![b' '; MAX_GATEWAY_CONFIG_BYTES as usize + 1],
     )
     .expect("write");
-    assert!(g.error().to_string().contains("allowed"));
+    assert!(g.error().to_string().contains("byte limit"));
 
     let g = Gateway::new("{}");
     fs::write(g.state.join(GATEWAY_CONFIG), [0xff, 0xfe, b'{']).expect("write");

@@ -3,7 +3,6 @@
 //! environment variable), the key, the offending value and what would have been accepted.
 
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 
 /// A 1-based line and column (in characters) inside the config file.
@@ -72,11 +71,11 @@ pub enum ConfigError {
     #[error("config file {} does not exist", path.display())]
     NotFound { path: PathBuf },
 
-    #[error("cannot read config file {}: {source}", path.display())]
+    /// Refused or unreadable (the guarded reader's message names the file).
+    #[error("cannot read the config file: {why}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        why: crate::guarded::GuardError,
     },
 
     #[error("{}:{at}: TOML syntax error{}: {message}", path.display(), in_key(key.as_deref()))]
@@ -138,11 +137,11 @@ pub enum ConfigError {
         credentials_dir: Option<PathBuf>,
     },
 
-    #[error("cannot read the Mattermost token from {}: {source}", path.display())]
+    /// Refused or unreadable (the guarded reader's message names the file).
+    #[error("cannot read the Mattermost token: {why}")]
     TokenRead {
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        why: crate::guarded::GuardError,
     },
 
     /// `from` names the source (a path or `mattermost.token`), never the token.

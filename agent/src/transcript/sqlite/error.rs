@@ -33,34 +33,10 @@ pub enum StoreError {
     )]
     UnknownSchema { path: PathBuf, found: String },
 
-    #[error(
-        "{path} is a symlink: refusing to follow it (the store and its agent dir must be real \
-         files and directories of the gateway's user)"
-    )]
-    Symlink { path: PathBuf },
-
-    #[error("{path} is a {kind}, not a {expected}: refusing to read it")]
-    NotRegular {
-        path: PathBuf,
-        kind: &'static str,
-        expected: &'static str,
-    },
-
-    #[error(
-        "{path} has {nlink} hard links: refusing to read it (it may be another user's database \
-         linked in)"
-    )]
-    HardLinks { path: PathBuf, nlink: u64 },
-
-    #[error(
-        "{path} is owned by uid {uid} but its agent dir is owned by uid {dir_uid}: refusing to \
-         read it (the gateway's user must own its own store; fix the owner)"
-    )]
-    WrongOwner {
-        path: PathBuf,
-        uid: u32,
-        dir_uid: u32,
-    },
+    /// Refused by the guarded reader's checks: a symlink, not a regular file, hard links, a
+    /// foreign owner.
+    #[error(transparent)]
+    Refused(crate::guarded::GuardError),
 
     #[error(
         "{path} was replaced while it was being opened: refusing it; it is opened again at the next change"
@@ -101,6 +77,15 @@ impl StoreError {
             StoreError::NotFound { path }
         } else {
             StoreError::Io { path, op, source }
+        }
+    }
+}
+
+impl From<crate::guarded::GuardError> for StoreError {
+    fn from(e: crate::guarded::GuardError) -> StoreError {
+        match e {
+            crate::guarded::GuardError::NotFound { path } => StoreError::NotFound { path },
+            other => StoreError::Refused(other),
         }
     }
 }

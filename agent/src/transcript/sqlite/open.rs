@@ -25,11 +25,13 @@
 use std::fs::Metadata;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+
+use crate::guarded::{self, GuardError, Owner, check_stat};
 
 use super::error::StoreError;
 
@@ -67,16 +69,16 @@ pub(super) fn open_read_only(db_path: &Path, missing: Missing) -> Result<Connect
     };
     let dir_meta = lstat(agent_dir)?;
     if dir_meta.file_type().is_symlink() {
-        return Err(StoreError::Symlink {
+        return Err(GuardError::Symlink {
             path: agent_dir.to_owned(),
-        });
+        }
+        .into());
     }
     if !dir_meta.is_dir() {
-        return Err(StoreError::NotRegular {
+        return Err(GuardError::NotADirectory {
             path: agent_dir.to_owned(),
-            kind: kind_of(&dir_meta),
-            expected: "directory",
-        });
+        }
+        .into());
     }
     let (before, snapshot) = match check_db_file(db_path, dir_meta.uid()) {
         Ok(identity) => (identity, false),
@@ -90,10 +92,9 @@ pub(super) fn open_read_only(db_path: &Path, missing: Missing) -> Result<Connect
 
     // SQLite opens by name: give it a path without symlinks and forbid them
     // (SQLITE_OPEN_NOFOLLOW), so a component swapped for a symlink after the checks is refused.
-    let file_name = db_path.file_name().ok_or_else(|| StoreError::NotRegular {
+    let file_name = db_path.file_name().ok_or_else(|| GuardError::NotRegular {
         path: db_path.to_owned(),
         kind: "directory",
-        expected: "database file",
     })?;
     let canonical = std::fs::canonicalize(agent_dir)
         .map_err(|e| StoreError::io(agent_dir.to_owned(), "resolve", e))?
@@ -161,8 +162,8 @@ const WAL_FILES: [(&str, &str); 2] = [
 /// The database file: regular, one link, owned by the agent dir's owner; in WAL mode, its
 /// `-wal` and `-shm` must exist and pass the same checks.
 fn check_db_file(db_path: &Path, dir_uid: u32) -> Result<Identity, StoreError> {
-    let meta = check_owned_file(db_path, dir_uid)?;
-    match read_header_format(db_path, &meta)? {
+    let identity = check_owned_file(db_path, dir_uid)?;
+    match read_header_format(db_path, identity, dir_uid)? {
         Header::TooShort => Err(StoreError::NotReady {
             path: db_path.to_owned(),
             why: "shorter than an SQLite header (being created)",
@@ -187,46 +188,29 @@ fn check_db_file(db_path: &Path, dir_uid: u32) -> Result<Identity, StoreError> {
                     }
                 }
             }
-            Ok(identity(&meta))
+            Ok(identity)
         }
     }
 }
 
-fn check_owned_file(path: &Path, dir_uid: u32) -> Result<Metadata, StoreError> {
-    let meta = lstat(path)?;
-    if meta.file_type().is_symlink() {
-        return Err(StoreError::Symlink {
-            path: path.to_owned(),
-        });
-    }
-    if !meta.is_file() {
-        return Err(StoreError::NotRegular {
-            path: path.to_owned(),
-            kind: kind_of(&meta),
-            expected: "regular file",
-        });
-    }
-    if meta.nlink() != 1 {
-        return Err(StoreError::HardLinks {
-            path: path.to_owned(),
-            nlink: meta.nlink(),
-        });
-    }
-    if meta.uid() != dir_uid {
-        return Err(StoreError::WrongOwner {
-            path: path.to_owned(),
-            uid: meta.uid(),
-            dir_uid,
-        });
-    }
-    Ok(meta)
+/// The guarded reader's checks on a file SQLite opens by name (`-wal`, `-shm`) or the database.
+fn check_owned_file(path: &Path, dir_uid: u32) -> Result<Identity, StoreError> {
+    let st = nix::sys::stat::lstat(path)
+        .map_err(|e| StoreError::io(path.to_owned(), "stat", e.into()))?;
+    check_stat(path, &st, &[dir_uid], WHOSE)?;
+    Ok(Identity {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
 }
+
+const WHOSE: &str = "the owner of its agent dir";
 
 /// Whether the main file alone holds every committed row: a complete header (the database is
 /// not being created) and no WAL content (a `-shm` alone missing must not hide a WAL's rows).
 fn main_file_is_whole(db_path: &Path) -> bool {
     let header = lstat(db_path)
-        .and_then(|meta| read_header_format(db_path, &meta))
+        .and_then(|meta| read_header_format(db_path, identity(&meta), meta.uid()))
         .is_ok_and(|h| matches!(h, Header::Format(_)));
     let wal_empty = match std::fs::symlink_metadata(sibling(db_path, "-wal")) {
         Ok(meta) => meta.is_file() && meta.len() == 0,
@@ -241,18 +225,17 @@ enum Header {
     Format(u8),
 }
 
-/// Reads the first 100 bytes through an fd that is checked to be the file `meta` describes.
-fn read_header_format(path: &Path, meta: &Metadata) -> Result<Header, StoreError> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        // A FIFO planted under the name must not hang the daemon; it fails the identity check.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| StoreError::io(path.to_owned(), "open", e))?;
+/// Reads the first 100 bytes through the guarded reader, from the very file `expected` names.
+fn read_header_format(path: &Path, expected: Identity, owner: u32) -> Result<Header, StoreError> {
+    let owner = Owner::Uid {
+        uid: owner,
+        whose: WHOSE,
+    };
+    let file = guarded::open(path, &owner)?.file;
     let opened = file
         .metadata()
         .map_err(|e| StoreError::io(path.to_owned(), "stat", e))?;
-    if identity(&opened) != identity(meta) {
+    if identity(&opened) != expected {
         return Err(StoreError::Replaced {
             path: path.to_owned(),
         });
@@ -285,24 +268,6 @@ fn identity(meta: &Metadata) -> Identity {
     Identity {
         dev: meta.dev(),
         ino: meta.ino(),
-    }
-}
-
-fn kind_of(meta: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "directory"
-    } else if t.is_symlink() {
-        "symlink"
-    } else if t.is_fifo() {
-        "FIFO"
-    } else if t.is_socket() {
-        "socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "device"
-    } else {
-        "regular file"
     }
 }
 

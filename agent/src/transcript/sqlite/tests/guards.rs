@@ -6,6 +6,7 @@ use rusqlite::Connection;
 
 use super::super::{AgentStore, Cursor, StoreError};
 use super::support::*;
+use crate::guarded::GuardError;
 
 fn open_err(path: &std::path::Path) -> StoreError {
     AgentStore::open(path).expect_err("refused")
@@ -88,18 +89,24 @@ fn a_symlink_at_the_store_or_its_agent_dir_is_refused() {
     let fx = fixture("a_channel_tools", "final");
     let link = fx.agent_dir().join("link.sqlite");
     symlink(&fx.db, &link).expect("symlink");
-    assert!(matches!(open_err(&link), StoreError::Symlink { path } if path == link));
+    assert!(
+        matches!(open_err(&link), StoreError::Refused(GuardError::Symlink { path }) if path == link)
+    );
 
     let linked_dir = fx.tmp.path().join("linked-agent");
     symlink(fx.agent_dir(), &linked_dir).expect("dir symlink");
     let through = linked_dir.join(DB_NAME);
-    assert!(matches!(open_err(&through), StoreError::Symlink { path } if path == linked_dir));
+    assert!(
+        matches!(open_err(&through), StoreError::Refused(GuardError::Symlink { path }) if path == linked_dir)
+    );
 
     // A `-wal` planted as a symlink (SQLite would follow its name to any file).
     let wal = fx.agent_dir().join(format!("{DB_NAME}-wal"));
     std::fs::remove_file(&wal).expect("rm wal");
     symlink("/etc/passwd", &wal).expect("wal symlink");
-    assert!(matches!(open_err(&fx.db), StoreError::Symlink { path } if path == wal));
+    assert!(
+        matches!(open_err(&fx.db), StoreError::Refused(GuardError::Symlink { path }) if path == wal)
+    );
 }
 
 #[test]
@@ -108,7 +115,7 @@ fn a_hard_linked_store_is_refused() {
     std::fs::hard_link(&fx.db, fx.tmp.path().join("elsewhere.sqlite")).expect("link");
     assert!(matches!(
         open_err(&fx.db),
-        StoreError::HardLinks { nlink: 2, .. }
+        StoreError::Refused(GuardError::HardLinks { nlink: 2, .. })
     ));
 }
 
@@ -123,10 +130,13 @@ fn a_store_of_another_user_than_its_agent_dir_is_refused() {
     std::os::unix::fs::lchown(&fx.db, Some(4242), None).expect("chown");
     let err = open_err(&fx.db);
     assert!(
-        matches!(&err, StoreError::WrongOwner { uid: 4242, dir_uid: d, .. } if *d == dir_uid),
+        matches!(&err, StoreError::Refused(GuardError::WrongOwner { uid: 4242, expected, .. }) if expected == &[dir_uid]),
         "{err}"
     );
-    assert!(err.to_string().contains("fix the owner"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("chown {dir_uid}")),
+        "{err}"
+    );
 
     // The gateway's user owns everything, the daemon (root) only reads: fine.
     let owner = 4242;
@@ -140,7 +150,9 @@ fn a_store_of_another_user_than_its_agent_dir_is_refused() {
     drop(store);
     let shm = fx.agent_dir().join(format!("{DB_NAME}-shm"));
     std::os::unix::fs::lchown(&shm, Some(0), None).expect("chown shm");
-    assert!(matches!(open_err(&fx.db), StoreError::WrongOwner { path, .. } if path == shm));
+    assert!(
+        matches!(open_err(&fx.db), StoreError::Refused(GuardError::WrongOwner { path, .. }) if path == shm)
+    );
 }
 
 #[test]
