@@ -36,15 +36,15 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_token_file_names_the_os_error_once() {
-        let err = crate::service::config::ConfigError::TokenRead {
-            path: PathBuf::from("/etc/openclaw-livestatus/bot-token"),
+    fn an_error_that_prints_its_source_names_the_os_error_once() {
+        let err = crate::service::state::StateError::Write {
+            path: PathBuf::from("/var/lib/openclaw-livestatus/posts.json"),
             source: not_found(),
         };
         let text = error_text(&anyhow::Error::from(err));
         assert_eq!(
             text,
-            "cannot read the Mattermost token from /etc/openclaw-livestatus/bot-token: No such file or directory (os error 2)"
+            "cannot write /var/lib/openclaw-livestatus/posts.json: No such file or directory (os error 2)"
         );
     }
 
