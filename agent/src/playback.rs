@@ -386,7 +386,9 @@ impl Player {
             .iter()
             .enumerate()
             .flat_map(|(i, (_, l))| {
-                let restamp = self.stamp_now && done + i >= history_end;
+                // The header too: it is written now (a fork's copied lines keep their stamps).
+                let at = done + i;
+                let restamp = self.stamp_now && (at == 0 || at >= history_end);
                 match absolute_ms(l).filter(|_| restamp) {
                     Some(was) => shift_timestamps(l, now - was),
                     None => l.clone(),

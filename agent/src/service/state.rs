@@ -16,6 +16,8 @@ pub const POSTS_FILE: &str = "posts.json";
 const FORMAT_VERSION: u32 = 1;
 /// Finished boxes are kept this long (a restart within it still knows their posts).
 const KEEP_FINISHED_MS: i64 = 24 * 3600 * 1000;
+/// A turn this much younger than the finished entries' lifetime has its entry for sure.
+const PRUNE_MARGIN_MS: i64 = 3600 * 1000;
 /// An unfinished entry this old belongs to a turn no restart will ever bring back.
 const KEEP_UNFINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Far above what a week of boxes takes; bounds the read of a file planted in a bad data dir.
@@ -85,6 +87,9 @@ pub struct PostEntry {
 #[derive(Serialize, Deserialize)]
 struct FileFormat {
     version: u32,
+    /// When the run that wrote the file started (wall-clock ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_started_ms: Option<i64>,
     posts: Vec<FileEntry>,
 }
 
@@ -101,6 +106,11 @@ struct FileEntry {
 pub struct PostStore {
     path: Option<PathBuf>,
     entries: BTreeMap<PostKey, PostEntry>,
+    /// When this run started; saved with the posts.
+    run_started_ms: Option<i64>,
+    /// When the run that last saved the file started: a turn that began since then and has no
+    /// post ran (at least partly) while no daemon was watching.
+    previous_run_started_ms: Option<i64>,
 }
 
 impl PostStore {
@@ -123,9 +133,13 @@ impl PostStore {
             "the daemon's user",
             MAX_POSTS_BYTES,
         );
+        let mut previous_run_started_ms = None;
         let entries = match crate::guarded::read(&path, &ours) {
             Ok(bytes) => match decode(&bytes) {
-                Ok(entries) => entries,
+                Ok((started, entries)) => {
+                    previous_run_started_ms = started;
+                    entries
+                }
                 Err(why) => {
                     let aside = path.with_extension("json.corrupt");
                     let kept = fs::rename(&path, &aside).is_ok();
@@ -151,12 +165,23 @@ impl PostStore {
         Ok(PostStore {
             path: Some(path),
             entries,
+            run_started_ms: Some(crate::pipeline::now_ms()),
+            previous_run_started_ms,
         })
     }
 
     /// A store that is never written (tests, or no data dir).
     pub fn in_memory() -> PostStore {
         PostStore::default()
+    }
+
+    /// Turns that began at or after this time and have no entry were never posted by a run
+    /// that used this store: the last run's start, bounded so that entries pruned as finished
+    /// (kept a day) cannot pass for missing ones. None when no earlier run saved the store.
+    pub fn unposted_since_ms(&self, now_ms: i64) -> Option<i64> {
+        let prune_safe = now_ms - KEEP_FINISHED_MS + PRUNE_MARGIN_MS;
+        self.previous_run_started_ms
+            .map(|started| started.max(prune_safe))
     }
 
     /// The file this store is saved to; None for an in-memory store.
@@ -214,6 +239,7 @@ impl PostStore {
     pub fn to_bytes(&self) -> Vec<u8> {
         let file = FileFormat {
             version: FORMAT_VERSION,
+            run_started_ms: self.run_started_ms,
             posts: self
                 .entries
                 .iter()
@@ -241,7 +267,9 @@ impl PostStore {
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<BTreeMap<PostKey, PostEntry>, String> {
+type Decoded = (Option<i64>, BTreeMap<PostKey, PostEntry>);
+
+fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     let file: FileFormat = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != FORMAT_VERSION {
         return Err(format!(
@@ -249,7 +277,8 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<PostKey, PostEntry>, String> {
             file.version
         ));
     }
-    Ok(file.posts.into_iter().map(|f| (f.key, f.entry)).collect())
+    let posts = file.posts.into_iter().map(|f| (f.key, f.entry)).collect();
+    Ok((file.run_started_ms, posts))
 }
 
 /// Replaces `path` with `bytes` so that a crash at any point leaves the old or the new content:

@@ -166,8 +166,9 @@ impl Worker {
                 }
                 // Its post already shows how it ended.
                 Adopt::Final => return,
-                // A turn that ended unseen has no post to finish; it gets none afterwards.
-                Adopt::Nothing if model.is_finished() => return,
+                // A finished turn with no post: one that ran while no daemon watched gets its
+                // box now (nothing lost); an older one was shown, or deliberately not, back then.
+                Adopt::Nothing if model.is_finished() && !self.unwatched(&model, now_ms) => return,
                 Adopt::Nothing => {}
             }
         }

@@ -16,7 +16,7 @@ use super::worker::{LOOKUP_MARGIN_MS, Worker};
 pub(super) enum Adopt {
     /// Continue this post (it shows the turn, or a lock-only start of it).
     Continue(PostKey, Box<PostEntry>),
-    /// The turn's post already shows its end: nothing to send.
+    /// The turn's post already shows its end (or it was refused): nothing to send.
     Final,
     /// No post is this turn's.
     Nothing,
@@ -37,23 +37,25 @@ impl Worker {
     /// A post another box continues is taken.
     pub(super) fn adoptable(&self, key: &PostKey, server: &str, model: &BoxModel) -> Adopt {
         let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
-        let candidates = || {
+        let entries = || {
             self.store
                 .session_entries(&key.gateway, &key.session_key)
-                .filter(|(k, e)| {
-                    e.server == server
-                        && !claimed.contains(k)
-                        && (e.post_id.is_some() || e.creating_since_ms.is_some())
-                })
+                .filter(|(k, e)| e.server == server && !claimed.contains(k))
         };
+        let candidates =
+            || entries().filter(|(_, e)| e.post_id.is_some() || e.creating_since_ms.is_some());
         if let Some(first) = model.first_line_ms
-            && let Some((k, e)) = candidates().find(|(_, e)| e.first_line_ms == Some(first))
+            && let Some((k, e)) = entries().find(|(_, e)| e.first_line_ms == Some(first))
         {
-            let final_shown = e.finished && e.outcome != Some(Outcome::Interrupted);
-            return if final_shown && model.is_finished() {
+            let settled = e.finished && e.outcome != Some(Outcome::Interrupted);
+            let on_server = e.post_id.is_some() || e.creating_since_ms.is_some();
+            return if settled && model.is_finished() {
+                // Shown final, or given up on (a refusal): nothing more to send.
                 Adopt::Final
-            } else {
+            } else if on_server {
                 Adopt::Continue(k.clone(), Box::new(e.clone()))
+            } else {
+                Adopt::Nothing
             };
         }
         let same_place = candidates()
@@ -74,6 +76,17 @@ impl Worker {
             Some((k, e)) => Adopt::Continue(k.clone(), Box::new(e.clone())),
             None => Adopt::Nothing,
         }
+    }
+
+    /// Whether a rebuilt turn began after the last run that saved the post store started, and
+    /// recently enough that its post, had one been made, would still be in the store: then
+    /// having none means no daemon saw it (it ran while the daemon was down), so it is posted
+    /// now. Never on a first start (no earlier run: history stays history).
+    pub(super) fn unwatched(&self, model: &BoxModel, now_ms: i64) -> bool {
+        let Some(since) = self.store.unposted_since_ms(now_ms) else {
+            return false;
+        };
+        model.first_line_ms.is_some_and(|first| first >= since)
     }
 
     /// Posts a previous run made on a lock alone that no rebuilt box of their session took

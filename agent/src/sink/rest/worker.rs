@@ -125,8 +125,10 @@ impl Worker {
             api,
             store,
             persist,
-            store_gen: 0,
-            store_dirty: false,
+            store_gen: 1,
+            // Written once at start, so the next run knows when this one began (see
+            // `PostStore::unposted_since_ms`) even if nothing is posted before a crash.
+            store_dirty: true,
             last_store_write: None,
             boxes: HashMap::new(),
             queue: VecDeque::new(),
@@ -149,7 +151,8 @@ impl Worker {
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let mut wake: Option<Instant> = None;
+        // A first pass at once: the store is due to be written at start.
+        let mut wake: Option<Instant> = Some(Instant::now());
         loop {
             let sleep = async {
                 match wake {

@@ -1085,3 +1085,35 @@ async fn a_post_of_a_lock_that_was_not_a_turn_is_deleted_after_a_restart() {
         assert_eq!(now, patches, "turn 1's final post untouched");
     });
 }
+
+/// A turn that ran wholly while the daemon was down (after the previous run started, no post of
+/// it in the store) is posted after the restart, final; on a first start history stays silent.
+#[tokio::test]
+async fn a_turn_that_ran_while_the_daemon_was_down_is_posted_after_the_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    let first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let deadline = Instant::now() + WAIT;
+    while !dir.path().join("posts.json").exists() {
+        assert!(Instant::now() < deadline, "the store is written at start");
+        sleep(Duration::from_millis(10)).await;
+    }
+    drop(first);
+
+    let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
+    let mut old = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(&[old.restored(&["exec: ls"], Some(BoxState::Done))], NOW);
+    let mut unseen = Turn::new(&key(1), 2, to_channel(None));
+    unseen.started_ms = crate::pipeline::now_ms();
+    unseen.follows_ms = Some(STARTED);
+    second.deliver(
+        &[unseen.restored(&["exec: cat"], Some(BoxState::Done))],
+        unseen.started_ms,
+    );
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.posts_created, 1);
+    stub.with(|s| {
+        let messages: Vec<_> = s.live_posts().into_iter().map(|p| p.message).collect();
+        assert_eq!(messages, vec![unseen.text()], "only the unseen turn");
+    });
+}
