@@ -312,7 +312,7 @@ impl Player {
                     }
                 }
                 Event::Written { t, name } => {
-                    let n = self.append_due(name, *t)?;
+                    let n = self.append_due(name, *t, true)?;
                     if on_step(&format!("append {name} {n}")) {
                         return Ok(());
                     }
@@ -338,17 +338,21 @@ impl Player {
                 }
             }
         }
-        // Lines whose append fell outside the log (none in the real recordings) still land.
+        // Lines whose append fell outside the log (none in the real recordings) still land;
+        // a transcript none of whose lines is due yet (a later recording's session) is not
+        // created: a gateway names a session in its index before it writes its file.
         let names: Vec<String> = self.recording.transcripts.keys().cloned().collect();
         for name in names {
-            self.append_due(&name, self.recording.end() + 1000)?;
+            self.append_due(&name, self.recording.end() + 1000, false)?;
         }
         Ok(())
     }
 
     /// Appends, in one write, the lines of `name` stamped at or before `t` that follow what is
     /// already written (file order is kept: a late line holds back the ones after it).
-    fn append_due(&mut self, name: &str, t: i64) -> anyhow::Result<usize> {
+    /// `create_empty`: the gateway wrote the file now (its log says so), so it is created even
+    /// when none of its lines is due yet.
+    fn append_due(&mut self, name: &str, t: i64, create_empty: bool) -> anyhow::Result<usize> {
         let Some(lines) = self.recording.transcripts.get(name) else {
             return Ok(0);
         };
@@ -365,6 +369,9 @@ impl Player {
             0
         };
         let path = self.sessions.join(name);
+        if n == 0 && !create_empty {
+            return Ok(0);
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -532,6 +539,41 @@ mod tests {
             steps[first_append].ends_with(" 6"),
             "{}",
             steps[first_append]
+        );
+    }
+
+    #[test]
+    fn a_chat_of_the_demo_leaves_no_file_for_the_sessions_of_later_chats() {
+        // Every demo chat carries the run's final transcripts; the first one's sessions are
+        // only the channel's. An empty file of a later session, which no index names yet,
+        // would be followed under a key of its own before its chat begins.
+        let (_, first) = crate::cli::demo::recordings()
+            .expect("demo recordings")
+            .into_iter()
+            .next()
+            .expect("a chat");
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut player = first.prepare(tmp.path(), "main").expect("prepare");
+        player
+            .play(
+                Pace {
+                    speed: 1e9,
+                    max_gap: Duration::ZERO,
+                },
+                |_| {},
+            )
+            .expect("play");
+        let mut files: Vec<String> = std::fs::read_dir(player.sessions_dir())
+            .expect("sessions dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "378cc088-7929-479b-991c-8aad99f30827.jsonl",
+                "sessions.json"
+            ]
         );
     }
 }
