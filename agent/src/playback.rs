@@ -62,6 +62,17 @@ impl Pace {
         speed: 1.0,
         max_gap: Duration::from_millis(1500),
     };
+    /// As the gateway wrote it: every gap as long as it was.
+    pub const RECORDED: Pace = Pace {
+        speed: 1.0,
+        max_gap: Duration::MAX,
+    };
+
+    /// How long to wait between two writes `gap_ms` apart in the recording.
+    pub fn wait(&self, gap_ms: i64) -> Duration {
+        let ms = gap_ms.max(0) as f64 / self.speed;
+        Duration::from_micros((ms * 1000.0) as u64).min(self.max_gap)
+    }
 }
 
 /// Milliseconds since midnight of an RFC 3339 UTC timestamp (`2026-11-22T03:50:29.391Z`).
@@ -199,6 +210,11 @@ impl Recording {
         self.events.first().map(Event::t).unwrap_or(0)
     }
 
+    /// From the first write to the last, as recorded.
+    pub fn duration(&self) -> Duration {
+        Duration::from_millis((self.end() - self.start()).max(0) as u64)
+    }
+
     fn end(&self) -> i64 {
         self.events.last().map(Event::t).unwrap_or(0)
     }
@@ -284,8 +300,7 @@ impl Player {
         let mut moved_from: Option<String> = None;
         while let Some(event) = events.get(self.next) {
             self.next += 1;
-            let gap_ms = (event.t() - last_t).max(0) as f64 / pace.speed;
-            let gap = Duration::from_micros((gap_ms * 1000.0) as u64).min(pace.max_gap);
+            let gap = pace.wait(event.t() - last_t);
             if !gap.is_zero() {
                 std::thread::sleep(gap);
             }
