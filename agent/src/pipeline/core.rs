@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::gateway::sessions_index::IndexChange;
 use crate::gateway::{AgentRef, Change, Registry};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, SessionId, SessionRef};
@@ -49,6 +50,9 @@ pub struct Core {
     pub(super) stores: HashMap<AgentRef, super::stores::FollowedStore>,
     /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
     pub(super) queue: Vec<(SessionRef, SessionInput)>,
+    /// Rotations and removals found by index re-reads made while reading a transcript the
+    /// index did not name, applied before the batch ends like those of an index event.
+    reread_changes: Vec<(AgentRef, IndexChange)>,
     /// When `startup` ran: a file written since then is news, whenever its directory is found.
     pub(super) started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
@@ -66,6 +70,7 @@ impl Core {
             files: HashMap::new(),
             known_agents: HashSet::new(),
             queue: Vec::new(),
+            reread_changes: Vec::new(),
             stores: HashMap::new(),
             started_ms: None,
             catch_up_horizon_ms,
@@ -122,15 +127,7 @@ impl Core {
             match change {
                 Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
                 Change::Store(agent) => self.follow_store(&agent, false, now_ms, &mut out),
-                Change::Index(agent, change) => {
-                    for (_key, old, new) in change.rotated {
-                        self.rotate(&agent, &old, &new, now_ms, &mut out);
-                    }
-                    for (_key, old) in change.removed {
-                        self.forget(&agent, &old, now_ms, &mut out);
-                    }
-                    self.resolve_standins(&agent, now_ms);
-                }
+                Change::Index(agent, change) => self.on_index(agent, change, now_ms, &mut out),
                 Change::Transcript { agent, name, kind } => {
                     self.on_transcript(agent, name, kind, now_ms, &mut out)
                 }
@@ -141,8 +138,37 @@ impl Core {
                 } => self.on_lock(agent, transcript, held, now_ms, &mut out),
             }
         }
+        while let Some((agent, change)) = self.reread_changes.pop() {
+            self.on_index(agent, change, now_ms, &mut out);
+        }
         self.flush(now_ms, &mut out);
         out
+    }
+
+    fn on_index(
+        &mut self,
+        agent: AgentRef,
+        change: IndexChange,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        for (_key, old, new) in change.rotated {
+            self.rotate(&agent, &old, &new, now_ms, out);
+        }
+        for (_key, old) in change.removed {
+            self.forget(&agent, &old, now_ms, out);
+        }
+        self.resolve_standins(&agent, now_ms);
+    }
+
+    /// Re-reads an agent's index outside an index event; what it changed is applied before the
+    /// batch ends.
+    fn reread_index(&mut self, agent: &AgentRef) {
+        if let Some(change) = self.registry.reload_index(agent)
+            && !(change.rotated.is_empty() && change.removed.is_empty())
+        {
+            self.reread_changes.push((agent.clone(), change));
+        }
     }
 
     /// Feeds the queued inputs, merged across sessions in transcript-time order with each
@@ -322,7 +348,7 @@ impl Core {
         if let Some(s) = self.registry.session_for(agent, name) {
             return s;
         }
-        self.registry.reload_index(agent);
+        self.reread_index(agent);
         self.registry.session_for(agent, name).unwrap_or_else(|| {
             tracing::debug!(transcript = name, "transcript not in the sessions index");
             SessionRef {
@@ -537,7 +563,7 @@ impl Core {
             if let Some(f) = self.files.get_mut(key) {
                 f.index_reread_ms = Some(now_ms);
             }
-            self.registry.reload_index(agent);
+            self.reread_index(agent);
             resolved = self.registry.session_for(agent, name);
         }
         let (Some(resolved), Some(followed)) = (resolved, self.files.get_mut(key)) else {

@@ -188,3 +188,57 @@ fn a_sub_agent_seen_before_its_index_entry_is_nested_under_the_turn_that_spawned
 
     assert_eq!(boxes.shown(), replayed("2026.7.1/e_subagent", 2));
 }
+
+#[test]
+fn a_daily_reset_found_by_the_index_reread_for_an_unnamed_transcript_still_ends_the_old_turn() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let old_id = "11111111-1111-4111-8111-111111111111";
+    let new_id = "22222222-2222-4222-8222-222222222222";
+    let other_id = "33333333-3333-4333-8333-333333333333";
+    let index = |main: &str, other: Option<&str>| {
+        let mut v = serde_json::json!({"agent:main:main": {"sessionId": main}});
+        if let Some(o) = other {
+            v["agent:main:other"] = serde_json::json!({"sessionId": o});
+        }
+        serde_json::to_vec(&v).expect("json")
+    };
+    let unnamed = format!("{other_id}.jsonl");
+    let (mut core, sessions, now) =
+        core_with_unnamed_empty(tmp.path(), &index(old_id, None), &unnamed);
+    // agent:main:main is mid-turn: the DM's lines up to its tool call.
+    let dm = std::fs::read(fixture("2026.7.1/c_dm/sessions").join(DM)).expect("dm");
+    let lines: Vec<&[u8]> = dm.split_inclusive(|b| *b == b'\n').collect();
+    let old = format!("{old_id}.jsonl");
+    std::fs::write(sessions.join(&old), lines[..6].concat()).expect("old transcript");
+    let mut boxes = Boxes::default();
+    boxes.fold(core.on_events(&[event(&sessions, &old, FsEventKind::Created)], now));
+    assert_eq!(boxes.models.len(), 1);
+    assert!(boxes.models.values().all(|m| !m.is_finished()));
+
+    // The daily reset moves agent:main:main to a new transcript; the index rename is not
+    // reported yet when lines of the transcript it also names for the first time come in.
+    write_index(&sessions, &index(new_id, Some(other_id)));
+    std::fs::write(sessions.join(&unnamed), lines[..5].concat()).expect("other transcript");
+    boxes.fold(core.on_events(&[event(&sessions, &unnamed, FsEventKind::Appended)], now));
+
+    let main: Vec<&BoxModel> = boxes
+        .models
+        .values()
+        .filter(|m| m.session_key == "agent:main:main")
+        .collect();
+    assert_eq!(main.len(), 1, "{:#?}", boxes.shown());
+    assert_eq!(
+        main[0].state.tag(),
+        "[INTERRUPTED]",
+        "the reset turn stays open: {:#?}",
+        boxes.shown()
+    );
+    assert!(
+        boxes
+            .models
+            .values()
+            .any(|m| m.session_key == "agent:main:other"),
+        "{:#?}",
+        boxes.shown()
+    );
+}
