@@ -62,6 +62,17 @@ impl Pace {
         speed: 1.0,
         max_gap: Duration::from_millis(1500),
     };
+    /// As the gateway wrote it: every gap as long as it was.
+    pub const RECORDED: Pace = Pace {
+        speed: 1.0,
+        max_gap: Duration::MAX,
+    };
+
+    /// How long to wait between two writes `gap_ms` apart in the recording.
+    pub fn wait(&self, gap_ms: i64) -> Duration {
+        let ms = gap_ms.max(0) as f64 / self.speed;
+        Duration::from_micros((ms * 1000.0) as u64).min(self.max_gap)
+    }
 }
 
 /// Milliseconds since midnight of an RFC 3339 UTC timestamp (`2026-11-22T03:50:29.391Z`).
@@ -199,6 +210,11 @@ impl Recording {
         self.events.first().map(Event::t).unwrap_or(0)
     }
 
+    /// From the first write to the last, as recorded.
+    pub fn duration(&self) -> Duration {
+        Duration::from_millis((self.end() - self.start()).max(0) as u64)
+    }
+
     fn end(&self) -> i64 {
         self.events.last().map(Event::t).unwrap_or(0)
     }
@@ -295,8 +311,7 @@ impl Player {
         let mut moved_from: Option<String> = None;
         while let Some(event) = events.get(self.next) {
             self.next += 1;
-            let gap_ms = (event.t() - last_t).max(0) as f64 / pace.speed;
-            let gap = Duration::from_micros((gap_ms * 1000.0) as u64).min(pace.max_gap);
+            let gap = pace.wait(event.t() - last_t);
             if !gap.is_zero() {
                 std::thread::sleep(gap);
             }
@@ -323,7 +338,7 @@ impl Player {
                     }
                 }
                 Event::Written { t, name } => {
-                    let n = self.append_due(name, *t)?;
+                    let n = self.append_due(name, *t, true)?;
                     if on_step(&format!("append {name} {n}")) {
                         return Ok(());
                     }
@@ -349,17 +364,21 @@ impl Player {
                 }
             }
         }
-        // Lines whose append fell outside the log (none in the real recordings) still land.
+        // Lines whose append fell outside the log (none in the real recordings) still land;
+        // a transcript none of whose lines is due yet (a later recording's session) is not
+        // created: a gateway names a session in its index before it writes its file.
         let names: Vec<String> = self.recording.transcripts.keys().cloned().collect();
         for name in names {
-            self.append_due(&name, self.recording.end() + 1000)?;
+            self.append_due(&name, self.recording.end() + 1000, false)?;
         }
         Ok(())
     }
 
     /// Appends, in one write, the lines of `name` stamped at or before `t` that follow what is
     /// already written (file order is kept: a late line holds back the ones after it).
-    fn append_due(&mut self, name: &str, t: i64) -> anyhow::Result<usize> {
+    /// `create_empty`: the gateway wrote the file now (its log says so), so it is created even
+    /// when none of its lines is due yet.
+    fn append_due(&mut self, name: &str, t: i64, create_empty: bool) -> anyhow::Result<usize> {
         let Some(lines) = self.recording.transcripts.get(name) else {
             return Ok(0);
         };
@@ -376,6 +395,9 @@ impl Player {
             0
         };
         let path = self.sessions.join(name);
+        if n == 0 && !create_empty {
+            return Ok(0);
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -553,6 +575,41 @@ mod tests {
             steps[first_append].ends_with(" 6"),
             "{}",
             steps[first_append]
+        );
+    }
+
+    #[test]
+    fn a_chat_of_the_demo_leaves_no_file_for_the_sessions_of_later_chats() {
+        // Every demo chat carries the run's final transcripts; the first one's sessions are
+        // only the channel's. An empty file of a later session, which no index names yet,
+        // would be followed under a key of its own before its chat begins.
+        let (_, first) = crate::cli::demo::recordings()
+            .expect("demo recordings")
+            .into_iter()
+            .next()
+            .expect("a chat");
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut player = first.prepare(tmp.path(), "main").expect("prepare");
+        player
+            .play(
+                Pace {
+                    speed: 1e9,
+                    max_gap: Duration::ZERO,
+                },
+                |_| {},
+            )
+            .expect("play");
+        let mut files: Vec<String> = std::fs::read_dir(player.sessions_dir())
+            .expect("sessions dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "378cc088-7929-479b-991c-8aad99f30827.jsonl",
+                "sessions.json"
+            ]
         );
     }
 }

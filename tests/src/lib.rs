@@ -3,10 +3,12 @@
 
 pub mod daemon;
 pub mod fake_mattermost;
+pub mod live;
+pub mod sqlite_play;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use livestatus::pipeline::{self, RunOptions};
@@ -237,7 +239,9 @@ pub fn run_live_at(
     });
     let watcher = collector.clone();
     let stopper = std::thread::spawn(move || {
-        let played = done_rx.recv_timeout(Duration::from_secs(120));
+        // Recorded pace plays the longest recording (2026.4.27) for over two minutes, after
+        // the tier has waited its turn to arm.
+        let played = done_rx.recv_timeout(Duration::from_secs(600));
         // Done when every box has closed and nothing has arrived for a while: a box closing
         // does not mean the last writes were seen (a later turn may still be on its way, and
         // a busy machine can delay a poll round well past its interval).
@@ -275,6 +279,7 @@ pub fn run_pipeline(
     stop: tokio::sync::oneshot::Receiver<()>,
     mut on_ready: impl FnMut(),
 ) {
+    let mut permit = Some(ArmingPermit::take());
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -285,9 +290,43 @@ pub fn run_pipeline(
             async {
                 let _ = stop.await;
             },
-            |_| on_ready(),
+            |_| {
+                drop(permit.take());
+                on_ready()
+            },
         ))
         .expect("pipeline runs");
+}
+
+/// Pipelines arming at once. Arming the eBPF tier loads and verifies its programs and runs a
+/// self-test with a 2 s deadline; dozens of live runs started together on two cores would
+/// make it miss that deadline, so they arm a few at a time (a run holds its permit until its
+/// tier is armed and its initial scan done).
+const ARMING_AT_ONCE: usize = 2;
+
+static ARMING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+struct ArmingPermit;
+
+impl ArmingPermit {
+    fn take() -> ArmingPermit {
+        let (count, freed) = &ARMING;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n >= ARMING_AT_ONCE {
+            n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+        *n += 1;
+        ArmingPermit
+    }
+}
+
+impl Drop for ArmingPermit {
+    fn drop(&mut self) {
+        let (count, freed) = &ARMING;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        freed.notify_one();
+    }
 }
 
 /// True when the delta adds a line with this text.
@@ -300,15 +339,22 @@ pub fn adds_line(delta: &BoxDelta, needle: &str) -> bool {
 
 /// Whether `tier` can run here. The kernel tiers must: when one cannot, the calling test fails,
 /// unless `LIVESTATUS_ALLOW_NO_EBPF=1` (resp. `LIVESTATUS_ALLOW_NO_FANOTIFY=1`) says this host
-/// is known to lack it; then it prints why it skipped and returns false.
+/// is known to lack it; then it prints why it skipped and returns false. The eBPF tier is then
+/// told to watch this process too: the writers of these tests share it with the tier.
 pub fn tier_runs_here(tier: TierChoice, test: &str) -> bool {
+    let runs = tier_loads_here(tier, test);
+    if runs && tier == TierChoice::Ebpf {
+        livestatus::watch::ebpf::watch_own_process(true);
+    }
+    runs
+}
+
+/// [`tier_runs_here`] for a test that runs code which decides itself whether the eBPF tier
+/// watches this process (the demo).
+pub fn tier_loads_here(tier: TierChoice, test: &str) -> bool {
     use livestatus::watch::{self, TierKind};
     let (kind, allow) = match tier {
-        TierChoice::Ebpf => {
-            // The writers of these tests share the process with the tier.
-            watch::ebpf::watch_own_process(true);
-            (TierKind::Ebpf, "LIVESTATUS_ALLOW_NO_EBPF")
-        }
+        TierChoice::Ebpf => (TierKind::Ebpf, "LIVESTATUS_ALLOW_NO_EBPF"),
         TierChoice::Fanotify => (TierKind::Fanotify, "LIVESTATUS_ALLOW_NO_FANOTIFY"),
         _ => return true,
     };
@@ -322,16 +368,19 @@ pub fn tier_runs_here(tier: TierChoice, test: &str) -> bool {
     }
 }
 
+/// Every tier, best first.
+pub const TIERS: [TierChoice; 4] = [
+    TierChoice::Ebpf,
+    TierChoice::Fanotify,
+    TierChoice::Inotify,
+    TierChoice::Poll,
+];
+
 /// Every tier, best first, less the kernel tiers this host is known to lack (see
 /// [`tier_runs_here`]).
 pub fn tiers_here(test: &str) -> Vec<TierChoice> {
-    [
-        TierChoice::Ebpf,
-        TierChoice::Fanotify,
-        TierChoice::Inotify,
-        TierChoice::Poll,
-    ]
-    .into_iter()
-    .filter(|t| tier_runs_here(*t, test))
-    .collect()
+    TIERS
+        .into_iter()
+        .filter(|t| tier_runs_here(*t, test))
+        .collect()
 }

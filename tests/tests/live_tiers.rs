@@ -1,67 +1,23 @@
 //! The same real recordings, played live into a state dir in the gateway's order of writes,
-//! followed by each watch tier: every tier must show the same boxes as `replay` of the result.
+//! followed by each watch tier: every tier must show the same boxes as `replay` of the result,
+//! for every recording of every era, at fast playback and at the pace they were recorded.
 
 use std::time::Duration;
 
-use livestatus::cli::replay::replay_models;
 use livestatus::playback::Pace;
 use livestatus::service::config::TierChoice;
-use livestatus::session::tracker::SessionConfig;
-use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, summary, tier_runs_here};
-
-/// Boxes `replay` gives for the turns a scenario added (earlier turns were on disk before).
-fn expected(scenario: &str, turns: usize) -> Vec<Vec<String>> {
-    let all: Vec<Vec<String>> = replay_models(
-        &scenario_dir(scenario).join("sessions"),
-        SessionConfig::default(),
-    )
-    .expect("replay")
-    .iter()
-    .map(summary)
-    .collect();
-    all[all.len() - turns..].to_vec()
-}
-
-fn check_tier(tier: TierChoice) {
-    for scenario in SCENARIOS {
-        let live = run_live(
-            vec![recording(scenario)],
-            tier,
-            Pace::FAST,
-            Duration::from_secs(5),
-        );
-        assert!(live.errors().is_empty(), "{scenario}: {:?}", live.errors());
-        let got: Vec<Vec<String>> = live.boxes().iter().map(summary).collect();
-        assert!(!got.is_empty(), "{scenario} on {tier:?}: no box at all");
-        let want = expected(scenario, got.len());
-        assert_eq!(got, want, "{scenario} on {tier:?}");
-    }
-}
+use livestatus_e2e::live::{self, replayed};
+use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, sqlite_play, summary};
+use livestatus_e2e::{tier_runs_here, tiers_here};
 
 #[test]
-fn every_recording_gives_the_replayed_boxes_on_the_ebpf_tier() {
-    let test = "every_recording_gives_the_replayed_boxes_on_the_ebpf_tier";
-    if tier_runs_here(TierChoice::Ebpf, test) {
-        check_tier(TierChoice::Ebpf);
-    }
-}
-
-#[test]
-fn every_recording_gives_the_replayed_boxes_on_the_inotify_tier() {
-    check_tier(TierChoice::Inotify);
-}
-
-#[test]
-fn every_recording_gives_the_replayed_boxes_on_the_fanotify_tier() {
-    let test = "every_recording_gives_the_replayed_boxes_on_the_fanotify_tier";
-    if tier_runs_here(TierChoice::Fanotify, test) {
-        check_tier(TierChoice::Fanotify);
-    }
-}
-
-#[test]
-fn every_recording_gives_the_replayed_boxes_on_the_poll_tier() {
-    check_tier(TierChoice::Poll);
+fn every_recording_of_every_era_shows_the_replayed_boxes_on_every_tier_fast_and_as_recorded() {
+    let tiers = tiers_here(
+        "every_recording_of_every_era_shows_the_replayed_boxes_on_every_tier_fast_and_as_recorded",
+    );
+    let mut jobs = live::jsonl_jobs(&SCENARIOS, &tiers);
+    jobs.extend(sqlite_play::jobs(&tiers));
+    live::check_all(jobs);
 }
 
 #[test]
@@ -113,7 +69,5 @@ fn a_gateway_no_home_holds_and_nobody_named_shows_its_box_on_the_ebpf_tier() {
         .filter(|m| m.id.session.gateway.ends_with("srv/bots/state"))
         .map(summary)
         .collect();
-    assert!(!got.is_empty(), "host-wide discovery found no turn");
-    assert!(got.len() <= 1, "one turn was played: {got:#?}");
-    assert_eq!(got, expected(scenario, got.len()));
+    assert_eq!(got, replayed(&scenario_dir(scenario).join("sessions")));
 }

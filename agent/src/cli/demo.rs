@@ -1,13 +1,21 @@
 //! `demo`: five real chats recorded from an OpenClaw 2026.7 gateway, played into a temporary
 //! state dir while the real pipeline watches it, so a newcomer sees boxes grow in seconds.
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::pipeline::RunOptions;
 use crate::playback::{Pace, Recording};
 use crate::service::config::TierChoice;
+use crate::session::{BoxDelta, BoxId, BoxOp};
+use crate::sink::Sink;
 use crate::sink::terminal::TerminalView;
 use crate::watch::Scope;
 
@@ -102,7 +110,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .tempdir()
         .context("creating a temporary directory for the demo gateway")?;
     let state_dir = tmp.path().join(".openclaw");
-    std::fs::create_dir_all(&state_dir)?;
     let mut opts = settings::run_options(&Default::default())?;
     opts.scope = Scope::Gateways(vec![state_dir.clone()]);
     opts.tier = args.tier.unwrap_or(TierChoice::Auto);
@@ -121,43 +128,89 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "Demo: playing five chats recorded from a real OpenClaw 2026.7.1 gateway into {}",
         state_dir.display()
     );
+    play(
+        opts,
+        &state_dir,
+        pace,
+        &mut view,
+        super::watch::stop_signal(),
+        |what| eprintln!("\n▶ {what}"),
+    )?;
+    eprintln!("\nDemo finished. Run `openclaw-livestatus watch` to follow this host's gateways.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// After the last write, how long no box may change before the demo ends: a poll round of the
+/// slowest tier (1 s by default) and then some.
+const SETTLED_AFTER: Duration = Duration::from_millis(1500);
+/// The most the demo waits after the last write for its boxes to close.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Plays the five chats into `state_dir` while the real pipeline (`opts`) follows it and hands
+/// its boxes to `sink`; returns once the playback is over and every box has closed and stayed
+/// unchanged for a moment, or when `stop` resolves. `on_chat` is told each chat as it starts.
+pub fn play<S: Sink + ?Sized>(
+    opts: RunOptions,
+    state_dir: &Path,
+    pace: Pace,
+    sink: &mut S,
+    stop: impl Future<Output = ()>,
+    on_chat: impl Fn(&str) + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating the demo state dir {}", state_dir.display()))?;
+    // The player stands in for the gateway but is a thread of this process, which the eBPF
+    // tier leaves out in the kernel (so the daemon's own writes never feed back): without
+    // this the tier would see none of the demo's writes and only the 10 s safety net would.
+    // The agent writes nothing into the demo's state dir, so nothing can feed back here.
+    crate::watch::ebpf::watch_own_process(true);
     let recordings = recordings()?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
-    let player_state = state_dir.clone();
+    let player_state = state_dir.to_path_buf();
     let start_player = move || {
         std::thread::spawn(move || {
             let result = (|| {
                 for (what, recording) in recordings {
-                    eprintln!("\n▶ {what}");
+                    on_chat(what);
                     let mut player = recording.prepare(&player_state, "main")?;
                     player.play(pace, |_| {})?;
-                    std::thread::sleep(std::time::Duration::from_millis(1200));
+                    std::thread::sleep(Duration::from_millis(1200));
                 }
                 Ok(())
             })();
             let _ = done_tx.send(result);
         });
     };
+    let watched = Watched::default();
+    let settled = watched.clone();
     let finished = async move {
-        if let Ok(Err(err)) = done_rx.await {
-            eprintln!(
-                "demo playback failed: {}",
-                super::error_text::error_text(&err)
-            )
+        match done_rx.await {
+            Ok(Err(err)) => return Err(err.context("demo playback failed")),
+            Err(_) => anyhow::bail!("the demo player stopped without a word"),
+            Ok(Ok(())) => {}
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let limit = tokio::time::Instant::now() + SETTLE_LIMIT;
+        while tokio::time::Instant::now() < limit && !settled.settled(SETTLED_AFTER) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut start_player = Some(start_player);
+    let mut outcome = Ok(());
+    let mut sink = WatchedSink {
+        inner: sink,
+        watched,
+    };
     runtime.block_on(crate::pipeline::run(
         opts,
-        &mut view,
+        &mut sink,
         async {
             tokio::select! {
-                () = finished => {}
-                () = super::watch::stop_signal() => {}
+                result = finished => outcome = result,
+                () = stop => {}
             }
         },
         |_| {
@@ -166,6 +219,50 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         },
     ))?;
-    eprintln!("\nDemo finished. Run `openclaw-livestatus watch` to follow this host's gateways.");
-    Ok(ExitCode::SUCCESS)
+    outcome
+}
+
+/// Which boxes are open and when one last changed, as the demo's sink sees them.
+#[derive(Clone, Default)]
+struct Watched(Arc<Mutex<(BTreeSet<BoxId>, Option<Instant>)>>);
+
+impl Watched {
+    fn settled(&self, quiet: Duration) -> bool {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (open, last) = &*guard;
+        open.is_empty() && last.is_some_and(|at| at.elapsed() >= quiet)
+    }
+}
+
+struct WatchedSink<'a, S: Sink + ?Sized> {
+    inner: &'a mut S,
+    watched: Watched,
+}
+
+impl<S: Sink + ?Sized> Sink for WatchedSink<'_, S> {
+    fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64) {
+        {
+            let mut guard = self.watched.0.lock().unwrap_or_else(|p| p.into_inner());
+            let (open, last) = &mut *guard;
+            for d in deltas.iter().filter(|d| !d.is_restored_history()) {
+                *last = Some(Instant::now());
+                let ends = d
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, BoxOp::Close { .. } | BoxOp::Retract));
+                if ends {
+                    open.remove(&d.id);
+                } else {
+                    open.insert(d.id.clone());
+                }
+            }
+        }
+        self.inner.deliver(deltas, now_ms);
+    }
+    fn tick(&mut self, now_ms: i64) {
+        self.inner.tick(now_ms);
+    }
+    fn finish(&mut self, now_ms: i64) {
+        self.inner.finish(now_ms);
+    }
 }

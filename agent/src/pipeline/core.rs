@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::gateway::sessions_index::IndexChange;
 use crate::gateway::{AgentRef, Change, Registry};
 use crate::guarded::Refusals;
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
@@ -22,6 +23,22 @@ struct Followed {
     tailer: Option<JsonlTailer>,
     session: Option<SessionRef>,
     lock_held: bool,
+    /// When the index was last re-read for this file while it had no key of its own.
+    index_reread_ms: Option<i64>,
+}
+
+/// How often a transcript the index does not name may make the index be re-read: it is
+/// written by the gateway before the transcript's first line, so one re-read per batch of
+/// lines finds it, and a transcript that is really in no index costs at most this.
+const STANDIN_REREAD_MS: i64 = 1_000;
+
+/// A transcript followed under `agent:<id>:transcript:<sessionId>` because the index did not
+/// name it when it was first seen.
+fn is_standin(session: &SessionRef) -> bool {
+    session
+        .id
+        .key
+        .starts_with(&format!("agent:{}:transcript:", session.id.agent_id))
 }
 
 pub struct Core {
@@ -34,6 +51,9 @@ pub struct Core {
     pub(super) stores: HashMap<AgentRef, super::stores::FollowedStore>,
     /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
     pub(super) queue: Vec<(SessionRef, SessionInput)>,
+    /// Rotations and removals found by index re-reads made while reading a transcript the
+    /// index did not name, applied before the batch ends like those of an index event.
+    reread_changes: Vec<(AgentRef, IndexChange)>,
     /// When `startup` ran: a file written since then is news, whenever its directory is found.
     pub(super) started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
@@ -54,6 +74,7 @@ impl Core {
             files: HashMap::new(),
             known_agents: HashSet::new(),
             queue: Vec::new(),
+            reread_changes: Vec::new(),
             stores: HashMap::new(),
             started_ms: None,
             catch_up_horizon_ms,
@@ -111,15 +132,7 @@ impl Core {
             match change {
                 Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
                 Change::Store(agent) => self.follow_store(&agent, false, now_ms, &mut out),
-                Change::Index(agent, change) => {
-                    for (_key, old, new) in change.rotated {
-                        self.rotate(&agent, &old, &new, now_ms, &mut out);
-                    }
-                    for (_key, old) in change.removed {
-                        self.forget(&agent, &old, now_ms, &mut out);
-                    }
-                    self.resolve_standins(&agent);
-                }
+                Change::Index(agent, change) => self.on_index(agent, change, now_ms, &mut out),
                 Change::Transcript { agent, name, kind } => {
                     self.on_transcript(agent, name, kind, now_ms, &mut out)
                 }
@@ -130,8 +143,37 @@ impl Core {
                 } => self.on_lock(agent, transcript, held, now_ms, &mut out),
             }
         }
+        while let Some((agent, change)) = self.reread_changes.pop() {
+            self.on_index(agent, change, now_ms, &mut out);
+        }
         self.flush(now_ms, &mut out);
         out
+    }
+
+    fn on_index(
+        &mut self,
+        agent: AgentRef,
+        change: IndexChange,
+        now_ms: i64,
+        out: &mut Vec<BoxDelta>,
+    ) {
+        for (_key, old, new) in change.rotated {
+            self.rotate(&agent, &old, &new, now_ms, out);
+        }
+        for (_key, old) in change.removed {
+            self.forget(&agent, &old, now_ms, out);
+        }
+        self.resolve_standins(&agent, now_ms);
+    }
+
+    /// Re-reads an agent's index outside an index event; what it changed is applied before the
+    /// batch ends.
+    fn reread_index(&mut self, agent: &AgentRef) {
+        if let Some(change) = self.registry.reload_index(agent)
+            && !(change.rotated.is_empty() && change.removed.is_empty())
+        {
+            self.reread_changes.push((agent.clone(), change));
+        }
     }
 
     /// Feeds the queued inputs, merged across sessions in transcript-time order with each
@@ -334,7 +376,7 @@ impl Core {
         if let Some(s) = self.registry.session_for(agent, name) {
             return s;
         }
-        self.registry.reload_index(agent);
+        self.reread_index(agent);
         self.registry.session_for(agent, name).unwrap_or_else(|| {
             tracing::debug!(transcript = name, "transcript not in the sessions index");
             SessionRef {
@@ -395,6 +437,7 @@ impl Core {
         }
         // Read first: the lock's removal follows the last append, which must come before it.
         self.read_and_feed(&key, now_ms, out);
+        self.settle_session(&key, false, now_ms);
         let Some(followed) = self.files.get_mut(&key) else {
             return;
         };
@@ -460,6 +503,10 @@ impl Core {
                 truncated = tailer.take_truncated();
             }
         }
+        self.settle_session(key, !records.is_empty(), now_ms);
+        let Some(followed) = self.files.get(key) else {
+            return;
+        };
         let Some(session) = followed.session.clone() else {
             return;
         };
@@ -525,9 +572,9 @@ impl Core {
         }
     }
 
-    /// After an index reload: transcripts followed under a stand-in key get their real one
-    /// (from their next turn on; the running box keeps its identity).
-    fn resolve_standins(&mut self, agent: &AgentRef) {
+    /// After an index reload: every followed transcript of the agent takes what the index now
+    /// says of it (see `settle_session`).
+    fn resolve_standins(&mut self, agent: &AgentRef, now_ms: i64) {
         let keys: Vec<FileKey> = self
             .files
             .keys()
@@ -535,19 +582,50 @@ impl Core {
             .cloned()
             .collect();
         for key in keys {
-            let resolved = self.registry.session_for(&key.0, &key.1);
-            if let (Some(resolved), Some(followed)) = (resolved, self.files.get_mut(&key)) {
-                let standin = followed.session.as_ref().is_none_or(|s| {
-                    s.id.key
-                        .starts_with(&format!("agent:{}:transcript:", agent.agent_id))
-                });
-                if standin {
-                    followed.session = Some(resolved);
-                } else if let Some(current) = followed.session.as_mut() {
-                    // Labels and parents can be filled in later by the gateway.
-                    if current.id == resolved.id {
-                        *current = resolved;
-                    }
+            self.settle_session(&key, false, now_ms);
+        }
+    }
+
+    /// Brings a followed transcript's session up to date with the index, as it is at the moment
+    /// its input is queued, whatever order the tier reported the index and the transcript in
+    /// (one poll walk, or a tier blind to some writer, can give the transcript's lines before
+    /// the index rename that named it). A stand-in key gives way to the real one: its box, if
+    /// any, ends (retracted when only the lock opened it) and a held lock moves to the real
+    /// session. `reread` (lines are about to be fed under a stand-in) re-reads the index first:
+    /// the gateway names a transcript in its index before writing to it.
+    fn settle_session(&mut self, key: &FileKey, reread: bool, now_ms: i64) {
+        let (agent, name) = key;
+        let Some(followed) = self.files.get(key) else {
+            return;
+        };
+        let standin = followed.session.as_ref().is_none_or(is_standin);
+        let mut resolved = self.registry.session_for(agent, name);
+        let reread_due = followed
+            .index_reread_ms
+            .is_none_or(|at| now_ms - at >= STANDIN_REREAD_MS);
+        if resolved.is_none() && standin && reread && reread_due {
+            if let Some(f) = self.files.get_mut(key) {
+                f.index_reread_ms = Some(now_ms);
+            }
+            self.reread_index(agent);
+            resolved = self.registry.session_for(agent, name);
+        }
+        let (Some(resolved), Some(followed)) = (resolved, self.files.get_mut(key)) else {
+            return;
+        };
+        match followed.session.as_mut() {
+            // Labels and parents can be filled in later by the gateway.
+            Some(current) if current.id == resolved.id => *current = resolved,
+            Some(_) if !standin => {}
+            _ => {
+                let old = followed.session.replace(resolved.clone());
+                let held = followed.lock_held;
+                if let Some(old) = old {
+                    self.queue.push((old, SessionInput::Gone));
+                }
+                if held {
+                    self.queue
+                        .push((resolved, SessionInput::Lock { held: true }));
                 }
             }
         }
@@ -649,3 +727,7 @@ fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) 
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "core_refusal_tests.rs"]
+mod refusal_tests;
