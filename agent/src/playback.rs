@@ -426,7 +426,7 @@ impl Player {
 const TS_KEY: &[u8] = b"\"timestamp\":\"";
 
 /// The entry's own `timestamp`, in ms since the epoch.
-fn absolute_ms(line: &[u8]) -> Option<i64> {
+pub fn absolute_ms(line: &[u8]) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
     crate::transcript::timestamp::parse_rfc3339_ms(v.get("timestamp")?.as_str()?)
 }
@@ -434,7 +434,7 @@ fn absolute_ms(line: &[u8]) -> Option<i64> {
 /// Every `"timestamp":"<RFC 3339>"` in a line moved by `shift` ms, in the same format
 /// (`2026-11-22T03:50:29.391Z`), so the line stays byte-for-byte what the gateway wrote
 /// but for the times.
-fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
+pub fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len());
     let mut rest = line;
     while let Some(pos) = rest.windows(TS_KEY.len()).position(|w| w == TS_KEY) {

@@ -100,7 +100,7 @@ fn check_config_refuses_a_token_file_that_does_not_exist() {
 }
 
 #[test]
-fn an_error_names_the_os_error_once() {
+fn an_error_says_what_is_wrong_once() {
     let tmp = tempfile::tempdir().expect("tmp");
     let file = tmp.path().join("config.toml");
     std::fs::write(
@@ -113,14 +113,10 @@ fn an_error_names_the_os_error_once() {
     .expect("write");
     let (ok, _, stderr) = output(bin().arg("check-config").arg(&file));
     assert!(!ok, "accepted a labels file that does not exist: {stderr}");
-    assert_eq!(
-        stderr
-            .matches("No such file or directory (os error 2)")
-            .count(),
-        1,
-        "{stderr}"
-    );
-    assert!(stderr.contains("no-such-labels.json"), "{stderr}");
+    // Said once, whoever wraps whom (the guarded reader words a missing file itself).
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    assert!(stderr.matches("os error").count() <= 1, "{stderr}");
+    assert_eq!(stderr.matches("no-such-labels.json").count(), 1, "{stderr}");
 }
 
 #[test]

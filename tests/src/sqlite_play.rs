@@ -91,20 +91,74 @@ fn commit_rows(conn: rusqlite::Connection, rows: Vec<Row>, pace: Pace) {
     for r in rows {
         std::thread::sleep(pace.wait(r.created_at - last).max(Duration::from_millis(1)));
         last = last.max(r.created_at);
-        if r.json.contains(r#""role":"toolResult""#) {
-            let packed = zstd::encode_all(r.json.as_bytes(), 3).expect("zstd");
-            conn.execute(
-                "INSERT INTO transcript_events (session_id, seq, event_json, created_at, event_zstd, event_utf8_bytes, navigation_json) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6)",
-                rusqlite::params![r.session_id, r.seq, r.created_at, packed, r.json.len() as i64, NAVIGATION],
-            )
-            .expect("insert compressed");
-        } else {
-            conn.execute(
-                "INSERT INTO transcript_events (session_id, seq, event_json, created_at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![r.session_id, r.seq, r.json, r.created_at],
-            )
-            .expect("insert");
+        insert_row(&conn, &r, &r.json);
+    }
+}
+
+/// One row in one transaction, a tool result compressed as the gateway stores large rows.
+fn insert_row(conn: &rusqlite::Connection, r: &Row, json: &str) {
+    if json.contains(r#""role":"toolResult""#) {
+        let packed = zstd::encode_all(json.as_bytes(), 3).expect("zstd");
+        conn.execute(
+            "INSERT INTO transcript_events (session_id, seq, event_json, created_at, event_zstd, event_utf8_bytes, navigation_json) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6)",
+            rusqlite::params![r.session_id, r.seq, r.created_at, packed, json.len() as i64, NAVIGATION],
+        )
+        .expect("insert compressed");
+    } else {
+        conn.execute(
+            "INSERT INTO transcript_events (session_id, seq, event_json, created_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![r.session_id, r.seq, json, r.created_at],
+        )
+        .expect("insert");
+    }
+}
+
+/// A scenario's store in `state` with its last turn held back, committed a few rows at a time
+/// on request (crash tests kill the daemon between rows), each row stamped when committed as a
+/// gateway running now stamps it, by a writer that stays open as the gateway's does.
+pub struct HeldTurn {
+    _staging: tempfile::TempDir,
+    conn: rusqlite::Connection,
+    rows: std::collections::VecDeque<Row>,
+}
+
+impl HeldTurn {
+    pub fn new(state: &Path, scenario: &str) -> HeldTurn {
+        let staging = tempfile::tempdir().expect("tmp");
+        let staged = state_with_store(staging.path(), scenario);
+        let staged_db = staged.join("agents/main/agent/openclaw-agent.sqlite");
+        let (writer, held) = hold_back_last_turn(&staged_db);
+        drop(writer);
+        let agent_dir = state.join("agents/main/agent");
+        std::fs::create_dir_all(&agent_dir).expect("agent dir");
+        let db = agent_dir.join("openclaw-agent.sqlite");
+        std::fs::rename(&staged_db, &db).expect("move the store in");
+        HeldTurn {
+            _staging: staging,
+            conn: open_writer(&db),
+            rows: held.into(),
         }
+    }
+
+    /// Commits up to `n` rows, `gap` apart; false once every row is in.
+    pub fn commit(&mut self, n: usize, gap: Duration) -> bool {
+        for _ in 0..n {
+            let Some(r) = self.rows.pop_front() else {
+                return false;
+            };
+            std::thread::sleep(gap);
+            let now = livestatus::pipeline::now_ms();
+            let json = match livestatus::playback::absolute_ms(r.json.as_bytes()) {
+                Some(was) => String::from_utf8(livestatus::playback::shift_timestamps(
+                    r.json.as_bytes(),
+                    now - was,
+                ))
+                .expect("utf-8"),
+                None => r.json.clone(),
+            };
+            insert_row(&self.conn, &r, &json);
+        }
+        !self.rows.is_empty()
     }
 }
 

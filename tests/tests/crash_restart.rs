@@ -13,6 +13,7 @@ use livestatus::playback::{Pace, Player, Recording};
 use livestatus_e2e::daemon::{Daemon, write_gateway_config};
 use livestatus_e2e::fake_mattermost::{FakeMattermost, Post};
 use livestatus_e2e::recording;
+use livestatus_e2e::sqlite_play::HeldTurn;
 
 const TOKEN: &str = "fake-mm-bot-token-not-secret";
 const PACE: Pace = Pace {
@@ -194,11 +195,41 @@ fn settled(mm: &FakeMattermost, daemon: &Daemon, want: usize, what: &str) -> Vec
     );
 }
 
-fn clean_run(chain: &[&'static str]) -> Vec<String> {
+/// What the gateway writes, step by step: a chain of JSONL recordings, or the last turn of a
+/// SQLite-era store committed row by row.
+enum Source {
+    Jsonl(Chain),
+    Sqlite(HeldTurn),
+}
+
+/// The gateway of one run: `scenarios` is a JSONL chain, or one 2026.9.6 scenario.
+fn source(host: &Host, scenarios: &[&'static str]) -> Source {
+    match scenarios {
+        [one] if one.starts_with("2026.9.") => Source::Sqlite(HeldTurn::new(&host.state, one)),
+        chain => Source::Jsonl(Chain::new(chain)),
+    }
+}
+
+impl Source {
+    /// Writes `steps` more; false once everything is written.
+    fn play(&mut self, host: &Host, steps: usize) -> bool {
+        match self {
+            Source::Jsonl(chain) => chain.play(host, steps),
+            Source::Sqlite(turn) => turn.commit(steps, PACE.max_gap / 4),
+        }
+    }
+
+    fn play_out(&mut self, host: &Host) {
+        while self.play(host, usize::MAX) {}
+    }
+}
+
+fn clean_run(scenarios: &[&'static str]) -> Vec<String> {
     let mm = FakeMattermost::start();
     let host = Host::new(&mm);
+    let mut gateway = source(&host, scenarios);
     let daemon = host.daemon();
-    Chain::new(chain).play_out(&host);
+    gateway.play_out(&host);
     // The count is not known before: wait for every post to be final and quiet.
     let posts = settled(&mm, &daemon, 1, "clean run");
     assert!(daemon.terminate());
@@ -225,7 +256,7 @@ fn crash_rounds(chain: &[&'static str], rounds: u64) {
         let mut draw = Draw(seed);
         let mm = FakeMattermost::start();
         let host = Host::new(&mm);
-        let mut chain_player = Chain::new(chain);
+        let mut chain_player = source(&host, chain);
         let mut daemon = host.daemon();
         let mut story = Vec::new();
         let mut earlier_logs = Vec::new();
@@ -349,13 +380,23 @@ fn a_turn_that_ends_while_the_daemon_is_down_is_finished_in_its_post() {
 }
 
 /// Rounds per chain: `LIVESTATUS_CRASH_ROUNDS` (default 4) for a longer run.
-#[test]
-fn kill_9_at_random_points_over_every_jsonl_era_gives_the_clean_runs_posts() {
-    let rounds = std::env::var("LIVESTATUS_CRASH_ROUNDS")
+fn rounds() -> u64 {
+    std::env::var("LIVESTATUS_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(4)
+}
+
+#[test]
+fn kill_9_at_random_points_over_every_jsonl_era_gives_the_clean_runs_posts() {
     for chain in CHAINS {
-        crash_rounds(chain, rounds);
+        crash_rounds(chain, rounds());
     }
+}
+
+/// The SQLite era: the store's last turn committed row by row (one transaction each, as the
+/// gateway does) while the daemon is killed and restarted.
+#[test]
+fn kill_9_at_random_points_over_the_sqlite_era_gives_the_clean_runs_posts() {
+    crash_rounds(&["2026.9.6/a_channel_tools"], rounds());
 }

@@ -7,11 +7,10 @@ use crate::render::render_markdown;
 use crate::service::state::PostKey;
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
 
-use super::job::Lookup;
-use super::restore::Adopt;
+use super::restore::{Adopt, resume};
 use super::throttle::Throttle;
 use super::tracked::{Dest, Phase, Tracked, account_id};
-use super::worker::{LOOKUP_MARGIN_MS, Worker, wall_ms};
+use super::worker::{Worker, wall_ms};
 
 impl Worker {
     pub(super) fn on_delta(&mut self, delta: &BoxDelta, now_ms: i64) {
@@ -143,25 +142,7 @@ impl Worker {
                     key = old_key;
                     root_id = entry.root_id.clone();
                     shown = entry.last_text.clone();
-                    match (entry.post_id, entry.creating_since_ms) {
-                        (Some(post_id), _) => {
-                            phase = Phase::Posted {
-                                channel_id: entry.channel_id,
-                                post_id,
-                            };
-                        }
-                        (None, since) => {
-                            let since = since.unwrap_or(entry.updated_ms);
-                            marker_ms = Some(since);
-                            lookup = Some(Lookup {
-                                since_ms: since - LOOKUP_MARGIN_MS,
-                                keys: vec![key.clone()],
-                            });
-                            phase = Phase::NeedPost {
-                                channel_id: entry.channel_id,
-                            };
-                        }
-                    }
+                    (phase, marker_ms, lookup) = resume(&key, &entry);
                     tracing::info!(session_key = %key.session_key, "restored box: continuing the post of the previous run");
                 }
                 // Its post already shows how it ended.

@@ -22,6 +22,35 @@ pub(super) enum Adopt {
     Nothing,
 }
 
+/// Where a stored post stands for the box that takes it over: posted, or its create cut off by
+/// a crash (then the channel is searched for it, by the key it was made under, before anything
+/// is posted). Returns the phase, the create marker and the lookup.
+pub(super) fn resume(key: &PostKey, entry: &PostEntry) -> (Phase, Option<i64>, Option<Lookup>) {
+    match (&entry.post_id, entry.creating_since_ms) {
+        (Some(post_id), _) => (
+            Phase::Posted {
+                channel_id: entry.channel_id.clone(),
+                post_id: post_id.clone(),
+            },
+            None,
+            None,
+        ),
+        (None, since) => {
+            let since = since.unwrap_or(entry.updated_ms);
+            (
+                Phase::NeedPost {
+                    channel_id: entry.channel_id.clone(),
+                },
+                Some(since),
+                Some(Lookup {
+                    since_ms: since - LOOKUP_MARGIN_MS,
+                    keys: vec![key.clone()],
+                }),
+            )
+        }
+    }
+}
+
 /// A post made on a turn's lock alone, not finished: its turn wrote no line the run saw.
 fn open_lock_post(e: &PostEntry) -> bool {
     e.first_line_ms.is_none() && (!e.finished || e.outcome == Some(Outcome::Interrupted))
@@ -141,29 +170,7 @@ impl Worker {
         let Ok(model) = BoxModel::open(&open) else {
             return;
         };
-        let (phase, marker_ms, lookup) = match (entry.post_id, entry.creating_since_ms) {
-            (Some(post_id), _) => (
-                Phase::Posted {
-                    channel_id: entry.channel_id,
-                    post_id,
-                },
-                None,
-                None,
-            ),
-            (None, since) => {
-                let since = since.unwrap_or(entry.updated_ms);
-                (
-                    Phase::NeedPost {
-                        channel_id: entry.channel_id,
-                    },
-                    Some(since),
-                    Some(Lookup {
-                        since_ms: since - LOOKUP_MARGIN_MS,
-                        keys: vec![key.clone()],
-                    }),
-                )
-            }
-        };
+        let (phase, marker_ms, lookup) = resume(&key, &entry);
         self.opened += 1;
         let tracked = Tracked {
             model,

@@ -881,22 +881,7 @@ async fn restored_turns_each_find_their_own_post() {
     t2.started_ms += 60_000;
     first.deliver(&[t2.open(), t2.line("exec: cat")], NOW);
     stub.wait("turn 2 posted", WAIT, |s| s.creates() == 2).await;
-    let path = dir.path().join("posts.json");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let saved = file_store(dir.path());
-        let k1 = key(1);
-        let entries: Vec<_> = saved.session_entries(GW, &k1).collect();
-        if entries.len() == 2 && entries.iter().all(|(_, e)| e.post_id.is_some()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "both posts saved in {}",
-            path.display()
-        );
-        sleep(Duration::from_millis(10)).await;
-    }
+    saved_posts(dir.path(), 2).await;
     drop(first);
 
     let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
