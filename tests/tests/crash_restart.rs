@@ -107,9 +107,6 @@ impl Chain {
         true
     }
 
-    fn play_out(&mut self, host: &Host) {
-        while self.play(host, usize::MAX) {}
-    }
 }
 
 fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
