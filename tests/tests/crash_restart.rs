@@ -106,7 +106,6 @@ impl Chain {
         }
         true
     }
-
 }
 
 fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
