@@ -447,7 +447,7 @@ pub fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
         let shifted = std::str::from_utf8(&rest[..end])
             .ok()
             .and_then(crate::transcript::timestamp::parse_rfc3339_ms)
-            .map(|ms| format_rfc3339_ms(ms + shift));
+            .map(|ms| crate::transcript::timestamp::format_rfc3339_ms(ms + shift));
         match shifted {
             Some(text) => out.extend_from_slice(text.as_bytes()),
             None => out.extend_from_slice(&rest[..end]),
@@ -456,12 +456,6 @@ pub fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
     }
     out.extend_from_slice(rest);
     out
-}
-
-fn format_rfc3339_ms(ms: i64) -> String {
-    let secs = crate::cli::replay::iso_utc(ms);
-    // `…T03:50:29Z` → `…T03:50:29.391Z`
-    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
 }
 
 /// Index of the first line that is not copied history: in a fork, lines stamped before the

@@ -105,6 +105,16 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// Milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds), for box titles.
+pub(crate) fn format_iso_seconds(ms: i64) -> String {
+    let with_ms = format_rfc3339_ms(ms);
+    // `…T03:50:29.391Z` → `…T03:50:29Z`
+    match with_ms.rsplit_once('.') {
+        Some((secs, _)) => format!("{secs}Z"),
+        None => with_ms,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
