@@ -228,6 +228,18 @@ fn clean_run(scenarios: &[&'static str]) -> Vec<String> {
     gateway.play_out(&host);
     // The count is not known before: wait for every post to be final and quiet.
     let posts = settled(&mm, &daemon, 1, "clean run");
+    // No two turns of these recordings end alike: a repeated text is a turn posted twice (seen
+    // when another daemon on the host, following every state dir, posted into this test's
+    // server too).
+    let texts: Vec<&String> = posts.iter().map(|p| &p.message).collect();
+    for (i, t) in texts.iter().enumerate() {
+        assert!(
+            !texts[..i].contains(t),
+            "a turn posted twice in a clean run: {t}\n(is another openclaw-livestatus running \
+             host-wide on this machine?)\n{}",
+            daemon.log_text()
+        );
+    }
     assert!(daemon.terminate());
     posts.iter().map(|p| normalized(&p.message)).collect()
 }

@@ -101,6 +101,8 @@ impl Worker {
     }
 
     fn open_box(&mut self, model: BoxModel, now_ms: i64) {
+        tracing::debug!(session_key = %model.session_key, turn = model.id.turn, restored = model.restored,
+            started_ms = model.started_ms, first_line_ms = ?model.first_line_ms, "box opened");
         if model.retracted {
             return;
         }
