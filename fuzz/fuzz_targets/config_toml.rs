@@ -47,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
 
     let printed = config.to_toml_redacted();
     let other = tokens(&config, Some("another-token-value"));
-    assert_eq!(printed, other.to_toml_redacted(), "the printed TOML shows a token");
+    assert_eq!(
+        printed,
+        other.to_toml_redacted(),
+        "the printed TOML shows a token"
+    );
     assert_eq!(
         format!("{config:?}"),
         format!("{other:?}"),

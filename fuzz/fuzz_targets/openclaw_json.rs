@@ -56,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
             if let Some(id) = &accounts.default_id {
                 let known = accounts.accounts.contains_key(id)
                     || accounts.skipped.iter().any(|(skipped, _)| skipped == id);
-                assert!(known, "the default account {id:?} is neither usable nor skipped");
+                assert!(
+                    known,
+                    "the default account {id:?} is neither usable nor skipped"
+                );
             }
             for (id, reason) in &accounts.skipped {
                 assert!(
@@ -66,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
-            assert!(quoted_in_input || !e.to_string().contains(TOKEN), "the error shows the token");
+            assert!(
+                quoted_in_input || !e.to_string().contains(TOKEN),
+                "the error shows the token"
+            );
         }
     }
 });

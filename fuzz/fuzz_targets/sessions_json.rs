@@ -29,9 +29,14 @@ fn check_loaded(index: &SessionsIndex, bytes: &[u8]) {
         if let Some(name) = entry.transcript_name() {
             check_name(&name);
             // Two keys may share a transcript; the lookup then names one of them.
-            let owner = index.key_for_transcript(&name).expect("every name maps to a key");
+            let owner = index
+                .key_for_transcript(&name)
+                .expect("every name maps to a key");
             let owner_entry = index.entry(owner).expect("the key it maps to exists");
-            assert_eq!(owner_entry.transcript_name().as_deref(), Some(name.as_str()));
+            assert_eq!(
+                owner_entry.transcript_name().as_deref(),
+                Some(name.as_str())
+            );
         }
     }
 }
