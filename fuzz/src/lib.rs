@@ -19,7 +19,11 @@ fn chars_at_most(what: &str, s: &str, max: usize) {
 }
 
 fn bytes_at_most(what: &str, s: &str, max: usize) {
-    assert!(s.len() <= max, "{what}: {} bytes, over the {max} kept", s.len());
+    assert!(
+        s.len() <= max,
+        "{what}: {} bytes, over the {max} kept",
+        s.len()
+    );
 }
 
 /// Panics (a finding for libFuzzer) when `event` holds more than the parser promises to keep.
@@ -53,7 +57,11 @@ pub fn check_event(event: &TranscriptEvent) {
             ..
         } => {
             chars_at_most("assistant text", text, ASSISTANT_TEXT_CHARS);
-            assert!(tool_calls.len() <= MAX_BLOCKS, "{} tool calls", tool_calls.len());
+            assert!(
+                tool_calls.len() <= MAX_BLOCKS,
+                "{} tool calls",
+                tool_calls.len()
+            );
             for call in tool_calls {
                 bytes_at_most("tool call id", &call.id, ID_BYTES);
                 bytes_at_most("tool name", &call.name, ID_BYTES);
