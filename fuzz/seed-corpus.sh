@@ -91,6 +91,7 @@ while IFS= read -r -d '' f; do
       ;;
   esac
 done < <(find "${dirs[@]}" -name sessions.json -type f -print0 | sort -z)
+for f in fuzz/seeds/sessions_json/*; do put sessions_json "$f"; done
 
 # ---- the daemon's TOML config: the examples in docs/config.md, and hand-written ones ----
 awk '/^```toml/{n++; f=1; next} /^```/{f=0} f{print > ("'"$scratch"'/config-" n ".toml")}' docs/config.md
@@ -102,6 +103,13 @@ while IFS= read -r -d '' f; do put openclaw_json "$f"; done \
 for f in fuzz/seeds/openclaw_json/*; do put openclaw_json "$f"; done
 
 for dir in fuzz/corpus/*; do
+  # libFuzzer reads only the first -max_len bytes of a file (scripts/fuzz.sh sets it per
+  # target): a longer seed would be a truncated, broken one.
+  case ${dir##*/} in
+    jsonl_line | sqlite_event) max_bytes=131072 ;;
+    *) max_bytes=65536 ;;
+  esac
+  find "$dir" -type f -size +"$max_bytes"c -delete
   count=$(find "$dir" -type f | wc -l)
   if ((count > max_files)); then
     # Keep the smallest: each is a distinct shape, and small inputs fuzz fastest.
