@@ -55,12 +55,13 @@ fuzz_one() {
 # The figures docs/fuzzing.md reports, from a libFuzzer log.
 summary() {
   local target=$1 log=$2 status=$3
-  local runs rate corpus
+  local runs rate corpus cov
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
-  printf 'fuzz: %-14s %-7s executions %-10s exec/s %-7s corpus %s\n' \
-    "$target" "$status" "${runs:-?}" "${rate:-?}" "${corpus:-?}"
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  printf 'fuzz: %-14s %-7s executions %-10s exec/s %-7s corpus %-14s edges %s\n' \
+    "$target" "$status" "${runs:-?}" "${rate:-?}" "${corpus:-?}" "${cov:-?}"
 }
 
 mode=${1:-smoke}
