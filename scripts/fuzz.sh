@@ -56,10 +56,11 @@ fuzz_one() {
 summary() {
   local target=$1 log=$2 status=$3
   local runs rate corpus cov
+  # A run that failed early may lack any of these.
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  corpus=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2) || true
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2) || true
   printf 'fuzz: %-14s %-7s executions %-10s exec/s %-7s corpus %-14s edges %s\n' \
     "$target" "$status" "${runs:-?}" "${rate:-?}" "${corpus:-?}" "${cov:-?}"
 }
@@ -103,7 +104,12 @@ for target in "${targets[@]}"; do
     summary "$target" "$log" FAILED
     failed+=("$target")
     # The panic or sanitizer report, and libFuzzer's line naming the saved input.
-    grep -E -A25 '^(thread .* panicked|==[0-9]+==ERROR)' "$log" | head -40 >&2 || tail -40 "$log" >&2
+    report='^(thread .* panicked|==[0-9]+==ERROR)'
+    if grep -qE "$report" "$log"; then
+      grep -E -A25 "$report" "$log" | head -40 >&2 || true
+    else
+      tail -40 "$log" >&2
+    fi
     grep -E 'Test unit written to|artifact_prefix' "$log" >&2 || true
     echo "fuzz: replay with: RUSTC_BOOTSTRAP=1 .tools/bin/cargo-fuzz run $target fuzz/artifacts/$target/<file>" >&2
   fi
