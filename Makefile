@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup build watch demo test lint bench
+.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz
 
 setup:
 	@scripts/setup.sh
@@ -21,11 +21,22 @@ demo: build
 
 lint: setup
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	cd agent-ebpf/programs && $(CARGO) fmt -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# The fuzz smoke run first, so the test runner's summary is what the run ends with.
 test: lint
+	@$(MAKE) --no-print-directory fuzz-smoke
 	$(CARGO) test --workspace --locked
+
+# Each fuzz target for FUZZ_SMOKE_SECONDS (20); fails on a crash, OOM or timeout (docs/fuzzing.md).
+fuzz-smoke: setup
+	@scripts/fuzz.sh smoke
+
+# Long runs: each target for FUZZ_SECONDS (600); new finds stay in fuzz/scratch/.
+fuzz: setup
+	@scripts/fuzz.sh run
 
 bench:
 	@scripts/setup.sh --bench

@@ -50,12 +50,19 @@ impl SessionEntry {
     pub fn transcript_name(&self) -> Option<String> {
         if let Some(file) = &self.session_file {
             let name = file.rsplit('/').next().unwrap_or(file);
-            if crate::layout::transcript_session_id(name).is_some() {
+            if is_transcript_name(name) {
                 return Some(name.to_owned());
             }
         }
-        self.session_id.as_ref().map(|id| format!("{id}.jsonl"))
+        // The id is the file's word too: a name made of it must still be one file's name.
+        let name = format!("{}.jsonl", self.session_id.as_ref()?);
+        is_transcript_name(&name).then_some(name)
     }
+}
+
+/// One file name in the sessions dir that is a transcript (no `/`, no NUL, `.jsonl`).
+fn is_transcript_name(name: &str) -> bool {
+    !name.contains('\0') && crate::layout::transcript_session_id(name).is_some()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +282,26 @@ mod tests {
             (&None, &None, &None)
         );
         assert_eq!(entry.chat_type, None);
+    }
+
+    /// What the `sessions_json` fuzz target checks of every name: a `sessionId` naming a path
+    /// (`../`, `/`) or holding a NUL made a "transcript name" outside the sessions dir (the
+    /// opener refused it, but the index kept it and the scan retried it every time).
+    #[test]
+    fn a_session_id_that_is_not_a_file_name_names_no_transcript() {
+        let (entries, _) = parse_index(
+            br#"{"up":{"sessionId":"../../root/x"},"abs":{"sessionId":"/etc/passwd"},
+                 "nul":{"sessionId":"a\u0000b"},"file":{"sessionFile":"/x/a\u0000.jsonl"},
+                 "ok":{"sessionId":"../x","sessionFile":"/s/../x/good.jsonl"}}"#,
+        )
+        .expect("parses");
+        for key in ["up", "abs", "nul", "file"] {
+            assert_eq!(entries[key].transcript_name(), None, "{key}");
+        }
+        assert_eq!(
+            entries["ok"].transcript_name().as_deref(),
+            Some("good.jsonl")
+        );
     }
 
     #[test]

@@ -612,6 +612,27 @@ fn load_at(
     })
 }
 
+/// `load` of a file's text already read, as if it were at `path` (which errors name): the
+/// file's values, then `env`, then the final checks. For the fuzz targets (fuzz/), which feed
+/// it arbitrary text; the daemon goes through `load`, which also reads and checks the file.
+pub fn load_text(
+    path: &Path,
+    text: &str,
+    world_readable: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut draft = Draft::default();
+    file::apply(path, text, world_readable, &mut draft, &mut warnings)?;
+    env::apply(env, &mut draft, &mut warnings)?;
+    let config = draft.finish(&mut warnings)?;
+    Ok(Loaded {
+        config,
+        file: Some(path.to_path_buf()),
+        warnings,
+    })
+}
+
 /// The text, and whether other users can read it (it may hold a token); `None` if absent. An
 /// admin's file, read through the guarded reader (see `read_token_file`).
 fn read_config_file(path: &Path) -> Result<Option<(String, bool)>, ConfigError> {

@@ -250,6 +250,19 @@ impl AgentStore {
     }
 }
 
+/// One `event_zstd` frame as a row is read: decoded under `limit` bytes (`event_utf8_bytes`
+/// as `declared`, when stored), then parsed like a JSONL line. For the fuzz targets (fuzz/),
+/// which feed it arbitrary frames; the daemon reads rows through [`AgentStore`]. The error is
+/// the text the daemon would log for the row.
+pub fn decode_event_zstd(
+    frame: &[u8],
+    declared: Option<i64>,
+    limit: i64,
+) -> Result<Option<crate::transcript::TranscriptEvent>, String> {
+    let json = payload::decode_zstd(frame, declared, limit).map_err(|e| e.to_string())?;
+    crate::transcript::parse_line(&json).map_err(|e| e.to_string())
+}
+
 /// Runs `f` in one read transaction, after making sure the schema checked earlier still holds;
 /// retries on SQLITE_BUSY.
 fn read_txn<T>(
