@@ -157,7 +157,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         async {
             tokio::select! {
                 () = finished => {}
-                () = super::watch::stop_signal() => {}
+                () = crate::service::signals::stop_signal() => {}
             }
         },
         |_| {

@@ -1,5 +1,6 @@
 //! The command line: what each command does is in its `--help`.
 
+pub mod assets;
 pub mod demo;
 pub mod doctor;
 pub mod error_text;
@@ -67,6 +68,9 @@ pub enum Command {
     /// writes, through the real watch tier. Needs no OpenClaw install and touches nothing
     /// outside a temporary directory.
     Demo(DemoArgs),
+    /// Write the man pages and shell completions into DIR (used when building the packages).
+    #[command(hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
 }
 
 /// Options shared by the commands that follow gateways.
@@ -136,6 +140,12 @@ pub struct DemoArgs {
     pub tier: Option<TierChoice>,
 }
 
+#[derive(Args, Debug)]
+pub struct GenerateAssetsArgs {
+    /// Where to write `openclaw-livestatus*.1` and `completions/`.
+    pub dir: PathBuf,
+}
+
 /// Runs the CLI; the return value is the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -146,6 +156,7 @@ pub fn main() -> std::process::ExitCode {
         Command::CheckConfig(args) => settings::check_config(args),
         Command::Demo(args) => demo::demo(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::GenerateAssets(args) => assets::generate(&args.dir),
     };
     match result {
         Ok(code) => code,
