@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make package`: the .deb and the .rpm, from a clean clone, into target/package/, then lintian
 # and rpmlint (packaging/lintian-overrides and packaging/rpmlint.toml justify what is left).
-# PACKAGE_VERSION=0.1.1 builds the same tree under another version (the upgrade test uses it).
+# PACKAGE_VERSION=0.1.1 builds the same tree under another version (the upgrade test uses it),
+# PACKAGE_OUT=DIR puts the packages there, PACKAGE_LINT=0 skips the linters.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -23,7 +24,7 @@ for page in "$assets"/gen/*.1; do
 done
 rm -rf "$assets/gen"
 
-out="$repo/target/package"
+out="${PACKAGE_OUT:-$repo/target/package}"
 rm -rf "$out"
 mkdir -p "$out"
 deb_version=()
