@@ -23,6 +23,9 @@ for page in "$assets"/gen/*.1; do
   gzip -9n <"$page" >"$assets/man/$(basename "$page").gz"
 done
 rm -rf "$assets/gen"
+# cargo-deb strips what it packs; cargo-generate-rpm does not, so the .rpm takes this copy.
+mkdir -p "$assets/bin"
+strip --strip-unneeded -o "$assets/bin/openclaw-livestatus" target/release/openclaw-livestatus
 
 out="${PACKAGE_OUT:-$repo/target/package}"
 rm -rf "$out"
