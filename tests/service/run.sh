@@ -172,10 +172,13 @@ printf '%s\n' "$token" >"$merged/etc/credstore/mattermost-token"
 chmod 600 "$merged/etc/credstore/mattermost-token"
 in_ct systemctl enable --now openclaw-livestatus >/dev/null 2>&1 || true
 check "enable --now: active (running)" test "$(state ActiveState)/$(state SubState)" = active/running
-ready_us="$(journal -o json MESSAGE=ready | jq -r '.__MONOTONIC_TIMESTAMP' | tail -1)"
+# The daemon logs the CLOCK_MONOTONIC time just before it sends READY=1; systemd stamps the
+# unit's start and its going active with the same clock: start < READY ≤ active.
+ready_us="$(journal -o json MESSAGE=ready | jq -r '.READY_MONOTONIC_USEC' | tail -1)"
+start_us="$(state ExecMainStartTimestampMonotonic)"
 active_us="$(state ActiveEnterTimestampMonotonic)"
-check "active only after READY (ready logged at ${ready_us:-?} µs, active at $active_us µs)" \
-  test -n "$ready_us" -a "${ready_us:-0}" -le "$active_us"
+after_ready() { [ "$start_us" -lt "$ready_us" ] && [ "$ready_us" -le "$active_us" ]; }
+check "active only after READY (started $start_us, READY sent $ready_us, active $active_us µs)" after_ready
 tier="$(journal -o json MESSAGE=ready | jq -r '.TIER' | tail -1)"
 echo "   armed tier in the container: $tier"
 if [ "${LIVESTATUS_ALLOW_NO_EBPF:-}" = 1 ]; then

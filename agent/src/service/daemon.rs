@@ -116,6 +116,7 @@ fn on_ready(info: &ReadyInfo) {
         tier = info.tier.name(),
         gateways = info.gateways,
         open_boxes = info.open_boxes,
+        ready_monotonic_usec = notify::monotonic_usec(),
         "ready"
     );
     if info.gateways == 0 {

@@ -30,6 +30,18 @@ pub fn reloading() {
     send(&states);
 }
 
+/// CLOCK_MONOTONIC in µs, the clock systemd stamps its state changes with: logged with
+/// "ready" so a test can show the unit went active only after READY=1 was sent.
+pub fn monotonic_usec() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into memory we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000)
+}
+
 pub fn status(line: &str) {
     send(&[NotifyState::Status(line)]);
 }
