@@ -83,7 +83,10 @@ mkdir -p "$merged/var/tmp/pkgs"
 cp "$pkgs/v1/"*.deb "$merged/var/tmp/pkgs/v1.deb"
 cp "$pkgs/v2/"*.deb "$merged/var/tmp/pkgs/v2.deb"
 (
+  # Hybrid hierarchies (as on these machines): a cgroup of its own in both, or nspawn finds the
+  # host's root cgroup taken. A pure cgroup v2 host needs nothing here.
   for h in systemd unified; do
+    [ -d "/sys/fs/cgroup/$h" ] || continue
     mkdir -p "/sys/fs/cgroup/$h/$name"
     echo $BASHPID >"/sys/fs/cgroup/$h/$name/cgroup.procs"
   done
