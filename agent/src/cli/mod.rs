@@ -42,7 +42,9 @@ pub enum Command {
     ///
     /// Without a [mattermost] section in the config, finished boxes go to the log (journald
     /// under systemd, stderr otherwise). Reports READY to systemd once every watch is armed and
-    /// the initial scan is done; SIGTERM marks open boxes [INTERRUPTED] and exits.
+    /// the initial scan is done, and feeds its watchdog while the pipeline makes progress.
+    /// SIGHUP or SIGUSR1 reloads the config (refused, keeping the running one, if it has an
+    /// error); SIGTERM marks open boxes [INTERRUPTED], delivers them and exits.
     Run(RunArgs),
     /// Print the boxes a transcript produces, turn by turn, deterministically.
     ///
