@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz
+.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz package test-service
 
 setup:
 	@scripts/setup.sh
@@ -41,3 +41,11 @@ fuzz: setup
 bench:
 	@scripts/setup.sh --bench
 	$(CARGO) bench -p livestatus-e2e --locked
+
+# The .deb and .rpm (target/package/), linted; needs root the first time (apt-get).
+package:
+	@packaging/build.sh
+
+# The unit under a real systemd: a Debian 12 container booted with systemd-nspawn (root).
+test-service: package
+	@tests/service/run.sh

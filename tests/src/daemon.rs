@@ -39,6 +39,18 @@ impl Daemon {
         config: &Path,
         tier: &str,
     ) -> Daemon {
+        Daemon::start_with_env(state_dirs, data_dir, config, tier, &[])
+    }
+
+    /// Like `start_gateways`, with these variables set in the daemon's environment (a
+    /// `NOTIFY_SOCKET`, a test hook).
+    pub fn start_with_env(
+        state_dirs: &[&Path],
+        data_dir: &Path,
+        config: &Path,
+        tier: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Daemon {
         let log = data_dir.with_file_name(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -63,6 +75,10 @@ impl Daemon {
             .env_remove("JOURNAL_STREAM")
             .env_remove("MM_URL")
             .env_remove("MM_TOKEN")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(err))
@@ -97,7 +113,16 @@ impl Daemon {
         panic!("the daemon never logged {needle:?}:\n{}", self.log_text());
     }
 
-    fn signal(&self, sig: &str) {
+    /// Whether the child is still running (false once it has exited, however).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends `sig` (as `kill` spells it: `-HUP`, `-USR1`, `-TERM`).
+    pub fn signal(&self, sig: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
                 .args([sig, &child.id().to_string()])

@@ -133,7 +133,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &state_dir,
         pace,
         &mut view,
-        super::watch::stop_signal(),
+        crate::service::signals::stop_signal(),
         |what| eprintln!("\n▶ {what}"),
     )?;
     eprintln!("\nDemo finished. Run `openclaw-livestatus watch` to follow this host's gateways.");

@@ -1,5 +1,6 @@
 //! The command line: what each command does is in its `--help`.
 
+pub mod assets;
 pub mod demo;
 pub mod doctor;
 pub mod error_text;
@@ -41,7 +42,9 @@ pub enum Command {
     ///
     /// Without a [mattermost] section in the config, finished boxes go to the log (journald
     /// under systemd, stderr otherwise). Reports READY to systemd once every watch is armed and
-    /// the initial scan is done; SIGTERM marks open boxes [INTERRUPTED] and exits.
+    /// the initial scan is done, and feeds its watchdog while the pipeline makes progress.
+    /// SIGHUP or SIGUSR1 reloads the config (refused, keeping the running one, if it has an
+    /// error); SIGTERM marks open boxes [INTERRUPTED], delivers them and exits.
     Run(RunArgs),
     /// Print the boxes a transcript produces, turn by turn, deterministically.
     ///
@@ -67,6 +70,9 @@ pub enum Command {
     /// writes, through the real watch tier. Needs no OpenClaw install and touches nothing
     /// outside a temporary directory.
     Demo(DemoArgs),
+    /// Write the man pages and shell completions into DIR (used when building the packages).
+    #[command(hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
 }
 
 /// Options shared by the commands that follow gateways.
@@ -136,6 +142,12 @@ pub struct DemoArgs {
     pub tier: Option<TierChoice>,
 }
 
+#[derive(Args, Debug)]
+pub struct GenerateAssetsArgs {
+    /// Where to write `openclaw-livestatus*.1` and `completions/`.
+    pub dir: PathBuf,
+}
+
 /// Runs the CLI; the return value is the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -146,6 +158,7 @@ pub fn main() -> std::process::ExitCode {
         Command::CheckConfig(args) => settings::check_config(args),
         Command::Demo(args) => demo::demo(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::GenerateAssets(args) => assets::generate(&args.dir),
     };
     match result {
         Ok(code) => code,

@@ -118,34 +118,9 @@ pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
     })
 }
 
-/// Logs go to journald when systemd started us (it sets JOURNAL_STREAM), else to stderr.
-pub fn init_logging(level: &str) {
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    if std::env::var_os("JOURNAL_STREAM").is_some()
-        && let Ok(journald) = tracing_journald::layer()
-    {
-        let _ = registry.with(journald).try_init();
-        return;
-    }
-    let _ = registry
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(colour_on_stderr())
-                .with_target(false),
-        )
-        .try_init();
-}
-
-/// Colour escapes only for a person at a terminal: a log file, a pipe or journald's stream
-/// would keep them as noise, and `NO_COLOR` (any non-empty value) turns them off everywhere.
-fn colour_on_stderr() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && std::io::stderr().is_terminal()
+/// Logs go to journald when systemd started us, else to stderr (see `service::logging`).
+pub fn init_logging(level: &str) -> crate::service::logging::LevelHandle {
+    crate::service::logging::init(level)
 }
 
 pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {

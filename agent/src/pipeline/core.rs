@@ -82,6 +82,12 @@ impl Core {
         }
     }
 
+    /// A reloaded config: boxes keep their state, what comes next follows `cfg`.
+    pub fn reconfigure(&mut self, cfg: SessionConfig) {
+        self.catch_up_horizon_ms = cfg.idle_timeout_ms;
+        self.tracker.reconfigure(cfg);
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

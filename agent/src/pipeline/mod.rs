@@ -9,4 +9,6 @@ mod stores;
 mod rewrite_tests;
 
 pub use core::Core;
-pub use run::{RunOptions, TierChoice, now_ms, run};
+pub use run::{
+    Control, Hooks, Pulse, Reconfig, RunOptions, TierChoice, now_ms, run, run_controlled,
+};

@@ -37,6 +37,43 @@ pub struct ReadyInfo {
     pub searched: Vec<std::path::PathBuf>,
 }
 
+/// What the daemon asks of a running loop.
+pub enum Control {
+    /// Mark open boxes `[INTERRUPTED]`, hand them to the sink, return.
+    Stop,
+    /// Apply a reloaded config between two batches.
+    Reload(Reconfig),
+    /// Prove the loop and the sink make progress: answered from inside the loop, with the
+    /// sink's own liveness probe for the caller to await.
+    Heartbeat(tokio::sync::oneshot::Sender<Pulse>),
+}
+
+/// The parts of a reloaded config that apply to a running loop.
+pub struct Reconfig {
+    pub session: SessionConfig,
+    pub render: crate::render::RenderOptions,
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A heartbeat's answer: it went through the loop, and a snapshot of what the loop follows.
+pub struct Pulse {
+    pub tier: TierKind,
+    pub gateways: usize,
+    pub open_boxes: usize,
+    /// The sink's own account of itself (Mattermost servers), for `STATUS=`.
+    pub sink_status: Option<String>,
+    /// Resolves once the sink's worker took the heartbeat; None: the sink has no worker.
+    pub sink: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// Test-only hooks (documented in docs/service.md; nothing sets them in production).
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    /// While this file exists, the next heartbeat wedges the loop for good, so the watchdog
+    /// test can watch systemd restart the daemon (`LIVESTATUS_TEST_STALL_FILE`).
+    pub stall_file: Option<std::path::PathBuf>,
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -79,10 +116,36 @@ async fn arm(
     })
 }
 
+/// Runs until `shutdown` resolves (the terminal view, demo, tests).
 pub async fn run<S: Sink + ?Sized>(
     opts: RunOptions,
     sink: &mut S,
     shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&ReadyInfo),
+) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::channel(1);
+    let stop = async move {
+        shutdown.await;
+        let _ = tx.send(Control::Stop).await;
+        // Keeps the channel open: a closed channel would read as "stop" too, but only after
+        // every control sender is gone, which is not the point here.
+        std::future::pending::<()>().await;
+    };
+    let looped = run_controlled(opts, sink, rx, Hooks::default(), on_ready);
+    tokio::pin!(looped);
+    tokio::select! {
+        result = &mut looped => result,
+        () = stop => unreachable!("pending never resolves"),
+    }
+}
+
+/// Runs until told to stop through `control` (the daemon: see `service::daemon`). A closed
+/// control channel stops the loop too.
+pub async fn run_controlled<S: Sink + ?Sized>(
+    opts: RunOptions,
+    sink: &mut S,
+    mut control: mpsc::Receiver<Control>,
+    hooks: Hooks,
     on_ready: impl FnOnce(&ReadyInfo),
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
@@ -113,11 +176,34 @@ pub async fn run<S: Sink + ?Sized>(
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => break,
+            order = control.recv() => match order {
+                None | Some(Control::Stop) => break,
+                Some(Control::Reload(reconfig)) => {
+                    // Applied between two batches: every open box keeps its post, route,
+                    // offset and sequence, only what comes next follows the new settings.
+                    core.reconfigure(reconfig.session);
+                    sink.reconfigure(&reconfig.render);
+                    let _ = reconfig.done.send(());
+                }
+                Some(Control::Heartbeat(reply)) => {
+                    if let Some(file) = &hooks.stall_file
+                        && file.exists()
+                    {
+                        tracing::error!(file = %file.display(), "test hook: the event loop stalls on purpose (LIVESTATUS_TEST_STALL_FILE)");
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = reply.send(Pulse {
+                        tier,
+                        gateways: core.registry().gateway_count(),
+                        open_boxes: core.open_boxes(),
+                        sink_status: sink.status(),
+                        sink: sink.heartbeat(),
+                    });
+                }
+            },
             event = rx.recv() => {
                 let Some(event) = event else {
                     anyhow::bail!("every watch tier stopped");

@@ -104,3 +104,25 @@ pub fn drop_and_settle(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Once the tier is armed: keeps only what reading session files needs (and `CAP_BPF` on the
+/// eBPF tier), and logs what is kept. Failing to drop is logged, not fatal: systemd's
+/// `CapabilityBoundingSet=` still bounds the daemon.
+pub fn drop_after_arming(tier: crate::watch::TierKind) {
+    let keep: &[Capability] = if tier == crate::watch::TierKind::Ebpf {
+        &[KEPT, KEPT_FOR_EBPF]
+    } else {
+        &[KEPT]
+    };
+    match drop_and_settle(keep, std::time::Duration::from_secs(2)) {
+        Ok((kept, 0)) => tracing::info!(kept = ?kept.effective, "capabilities dropped"),
+        Ok((kept, left)) => tracing::warn!(
+            kept = ?kept.effective,
+            threads = left,
+            "capabilities dropped, but threads started before the drop still hold more"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not drop capabilities; running with what systemd gave")
+        }
+    }
+}

@@ -195,6 +195,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A reloaded config: open boxes and their sequence stay as they are.
+    pub fn reconfigure(&mut self, cfg: SessionConfig) {
+        self.cfg = cfg;
+    }
+
     pub fn new(cfg: SessionConfig) -> Tracker {
         Tracker {
             cfg,

@@ -32,4 +32,16 @@ impl Sink for DaemonSink {
             rest.finish(now_ms);
         }
     }
+
+    fn heartbeat(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.rest.as_mut().and_then(Sink::heartbeat)
+    }
+
+    fn status(&self) -> Option<String> {
+        self.rest.as_ref().and_then(Sink::status)
+    }
+
+    fn reconfigure(&mut self, render: &crate::render::RenderOptions) {
+        self.log.reconfigure(render);
+    }
 }

@@ -8,6 +8,11 @@ use crate::session::{BoxDelta, BoxId, BoxModel};
 
 use super::{Sink, box_title};
 
+/// The Mattermost account a box's session is bound to (`MM_ACCOUNT` in the journal), if any.
+fn account(model: &BoxModel) -> &str {
+    model.route.as_ref().map_or("", |r| r.account_id.as_str())
+}
+
 pub struct LogSink {
     boxes: HashMap<BoxId, BoxModel>,
     render: RenderOptions,
@@ -39,7 +44,7 @@ impl Sink for LogSink {
                 }
                 None => match BoxModel::open(delta) {
                     Ok(model) => {
-                        tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn started: {title}");
+                        tracing::info!(gateway = %model.id.session.gateway.display(), agent_id = %model.agent_id, session_key = %model.session_key, mm_account = account(&model), "turn started: {title}");
                         self.boxes.entry(delta.id.clone()).or_insert(model)
                     }
                     Err(err) => {
@@ -51,7 +56,7 @@ impl Sink for LogSink {
             if model.is_finished() {
                 if !model.retracted {
                     let text = render_text(model, now_ms, &self.render);
-                    tracing::info!(session_key = %model.session_key, agent_id = %model.agent_id, "turn ended: {title}\n{text}");
+                    tracing::info!(gateway = %model.id.session.gateway.display(), agent_id = %model.agent_id, session_key = %model.session_key, mm_account = account(model), "turn ended: {title}\n{text}");
                 }
                 self.boxes.remove(&delta.id);
             }
@@ -61,4 +66,8 @@ impl Sink for LogSink {
     fn tick(&mut self, _now_ms: i64) {}
 
     fn finish(&mut self, _now_ms: i64) {}
+
+    fn reconfigure(&mut self, render: &RenderOptions) {
+        self.render = render.clone();
+    }
 }

@@ -14,6 +14,17 @@ pub trait Sink {
     fn tick(&mut self, now_ms: i64);
     /// The daemon is stopping: push out everything still pending.
     fn finish(&mut self, now_ms: i64);
+    /// A liveness probe for the watchdog: resolves once the sink's own worker has taken it.
+    /// None: the sink does its work inside `deliver`/`tick`, which the loop already proved.
+    fn heartbeat(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
+    /// One line on the sink's state for `systemctl status` (Mattermost servers); None: nothing to say.
+    fn status(&self) -> Option<String> {
+        None
+    }
+    /// A reloaded config's render options, for what is shown from now on.
+    fn reconfigure(&mut self, _render: &crate::render::RenderOptions) {}
 }
 
 /// A short, stable title for a box: the session key, and the gateway when it is not the usual one.

@@ -130,7 +130,10 @@ impl RestSink {
         let w = worker::Worker::new(opts, accounts, store, breakers.clone(), persist.clone());
         RestSink {
             tx,
-            worker: Some(tokio::spawn(w.run(rx))),
+            // In the daemon's span, so its lines carry TIER too.
+            worker: Some(tokio::spawn(tracing::Instrument::in_current_span(
+                w.run(rx),
+            ))),
             breakers,
             #[cfg(test)]
             persist,
@@ -222,5 +225,29 @@ impl Sink for RestSink {
 
     fn finish(&mut self, _now_ms: i64) {
         self.send(worker::Msg::Finish);
+    }
+
+    fn heartbeat(&mut self) -> Option<oneshot::Receiver<()>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(worker::Msg::Heartbeat(reply));
+        Some(answer)
+    }
+
+    fn status(&self) -> Option<String> {
+        Some(status_line(&self.breaker_states()))
+    }
+}
+
+/// "Mattermost ok" or which servers are paused, for `systemctl status`.
+fn status_line(servers: &[(String, BreakerState)]) -> String {
+    let failing: Vec<&str> = servers
+        .iter()
+        .filter(|(_, state)| *state != BreakerState::Closed)
+        .map(|(url, _)| url.as_str())
+        .collect();
+    if failing.is_empty() {
+        format!("Mattermost ok ({} server(s) used)", servers.len())
+    } else {
+        format!("Mattermost unreachable: {}", failing.join(", "))
     }
 }

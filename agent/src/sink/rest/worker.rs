@@ -41,6 +41,8 @@ pub(super) enum Msg {
     Drain(oneshot::Sender<DrainReport>),
     /// The drain deadline passed: save what is known and stop.
     GiveUp(oneshot::Sender<DrainReport>),
+    /// The watchdog's probe: answered as soon as the worker's loop reads it.
+    Heartbeat(oneshot::Sender<()>),
 }
 
 enum Next {
@@ -213,6 +215,9 @@ impl Worker {
                 self.drain_reply = Some(reply);
             }
             Msg::GiveUp(reply) => return Some(reply),
+            Msg::Heartbeat(reply) => {
+                let _ = reply.send(());
+            }
         }
         None
     }
@@ -446,8 +451,11 @@ impl Worker {
                 self.bots.insert((base, tok), bot_id);
             }
             Ok(JobOk::Created { post_id, text }) => {
-                tracing::debug!(session_key = %b.key.session_key, started_ms = b.key.started_ms,
-                    first_line_ms = ?b.model.first_line_ms, post_id = %post_id, "box post created");
+                // The journal's fields (GATEWAY, AGENT_ID, SESSION_KEY, MM_ACCOUNT, POST_ID):
+                // `journalctl SESSION_KEY=…` finds the post of a session.
+                tracing::info!(gateway = %b.model.id.session.gateway.display(), agent_id = %b.model.agent_id,
+                    session_key = %b.key.session_key, mm_account = b.model.route.as_ref().map_or("default", |r| r.account_id.as_str()),
+                    post_id = %post_id, started_ms = b.key.started_ms, first_line_ms = ?b.model.first_line_ms, "box post created");
                 b.phase = posted(&b.phase, post_id);
                 b.shown = Some(text);
                 b.lookup = None;
