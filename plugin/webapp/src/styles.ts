@@ -42,7 +42,8 @@ export const CSS = `
 .ls-badge { min-width: 18px; padding: 0 6px; border-radius: 9px; text-align: center; font-size: 11px; line-height: 18px;
   background: rgb(var(--mention-bg-rgb, 255, 255, 255)); color: rgb(var(--mention-color-rgb, 30, 50, 92)); }
 .ls-widget-btn { background: none; border: none; color: inherit; cursor: pointer; font-size: 14px; padding: 0 2px; }
-.ls-widget-body { cursor: pointer; padding: 6px 0; font-family: Menlo, Consolas, "DejaVu Sans Mono", monospace; }
+.ls-widget .ls-box { border: none; border-radius: 0; margin: 0; max-width: none; }
+.ls-widget-body { cursor: pointer; padding: 0; font-family: Menlo, Consolas, "DejaVu Sans Mono", monospace; }
 `;
 
 export function injectStyles(doc: Document = document): void {

@@ -131,7 +131,11 @@ export function StatusBox({session, now, maxLines, compact}: Props): React.React
                             key={r.index}
                             className={`ls-line${sub ? ' ls-sub' : ''}`}
                             data-testid='livestatus-line'
-                            onClick={sub ? () => toggle(r.index) : undefined}
+                            onClick={sub ? (e) => {
+                                // Folding is not a click on the box (which opens its thread).
+                                e.stopPropagation();
+                                toggle(r.index);
+                            } : undefined}
                         >
                             {indent}
                             {sub && <span className='ls-toggle'>{collapsed.has(r.index) ? '▸' : '▾'}</span>}
