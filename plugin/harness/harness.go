@@ -118,8 +118,8 @@ func (h *Harness) routes() http.Handler {
 			r.Header.Set("Mattermost-User-Id", user)
 		}
 		r.Header.Del(UserHeader)
+		// Like Mattermost (app/plugin_requests.go): only Path loses the prefix, RawPath is left.
 		r.URL.Path = strings.TrimPrefix(r.URL.Path, prefix)
-		r.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
 		hooks.ServeHTTP(&plugin.Context{}, w, r)
 	})
 	mux.HandleFunc("GET /harness/posts", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, h.API.Posts()) })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +76,24 @@ func TestAnIdleBoxThatMovedMeanwhileIsLeftAlone(t *testing.T) {
 	}
 	if got := e.session(sessKey); got.State != StateActive {
 		t.Errorf("the box moved 0 s ago: %s", got.State)
+	}
+}
+
+func TestActivationSchedulesTheCleanupJobThroughTheClusterScheduler(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.p.OnActivate(); err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler runs the job at once in its own goroutine and then records the run (its
+	// record and mutex are how one node at a time runs it).
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(e.api.KVKeys(), "cron_livestatus_cleanup") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never ran: keys %v, log %v", e.api.KVKeys(), e.api.Logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.p.OnDeactivate(); err != nil {
+		t.Errorf("deactivate: %v", err)
 	}
 }

@@ -170,6 +170,12 @@ test('the widget shows the busiest session, its last 5 lines and the active coun
     assert.match(await widget.innerText(), /Live Status · main/);
     assert.equal(await page.locator('#rhs .ls-card').count(), 2);
 
+    // Folding a sub-agent in the widget is not a click on the box.
+    const sub = page.locator('[data-testid=livestatus-widget-body] .ls-sub');
+    await sub.click();
+    assert.equal(await page.evaluate(() => (window as any).__ls.navigated), undefined);
+    await sub.click();
+
     await page.locator('[data-testid=livestatus-widget-body] [data-testid=livestatus-header]').click();
     assert.equal(await page.evaluate(() => (window as any).__ls.navigated), `/_redirect/pl/${POST_ID}`);
 });
