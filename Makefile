@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz package test-service
+.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz package test-service test-plugin
 
 setup:
 	@scripts/setup.sh
@@ -49,3 +49,8 @@ package:
 # The unit under a real systemd: a Debian 12 container booted with systemd-nspawn (root).
 test-service: package
 	@tests/service/run.sh
+
+# The Mattermost plugin's own checks (Go, webapp, plugin host, headless chromium); see README.
+test-plugin:
+	plugin/scripts/setup.sh
+	$(MAKE) -C plugin test
