@@ -24,6 +24,12 @@ for V in "$@"; do
     timeout 900 npm install --prefix "$D.tmp" "openclaw@$V" --ignore-scripts --no-audit --no-fund --loglevel=error
     mv "$D.tmp" "$D"
   fi
+  # --ignore-scripts skips every dependency's install script, but OpenClaw's own postinstall must
+  # run: 2026.9 refuses `plugins install` otherwise ("package lifecycle is incomplete").
+  if [ ! -e "$D/.compat-postinstall-done" ]; then
+    ( cd "$D/node_modules/openclaw" && PATH=$NODE_BIN:$PATH timeout 600 npm run --if-present postinstall --loglevel=error )
+    touch "$D/.compat-postinstall-done"
+  fi
 done
 if [ ! -x "$CACHE/venv/bin/python" ] || ! "$CACHE/venv/bin/python" -c 'import aiohttp' 2>/dev/null; then
   echo "compat: creating $CACHE/venv with aiohttp"

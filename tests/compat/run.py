@@ -16,10 +16,12 @@ $CACHE/results/<UTC time>/ (logs of every process, results.json, matrix.md).
 import argparse
 import json
 import os
+import glob
 import pwd
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -246,6 +248,24 @@ def replay_turns(binary, out, tag):
     return turns
 
 
+def store_first_commit(t_ms):
+    """(ms, what) of the first transcript row the SQLite store committed at or after t_ms, by the
+    gateway's own created_at stamp, or None in the JSONL eras. The store's -wal is written earlier
+    by other tables (2026.9.6: 8 s before the first transcript row of a new session), so a write
+    to it is not the turn's start."""
+    rows = []
+    for db_path in glob.glob(STATE + "/agents/*/agent/openclaw-agent.sqlite"):
+        db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=5)
+        try:
+            row = db.execute("SELECT min(created_at) FROM transcript_events WHERE created_at >= ?",
+                             (t_ms,)).fetchone()
+        finally:
+            db.close()
+        if row and row[0] is not None:
+            rows.append((row[0], db_path + " transcript_events.created_at"))
+    return min(rows) if rows else None
+
+
 def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs):
     """Problems found (empty = pass) and the figure: ms from the turn's first sign on disk to the
     box's first request."""
@@ -301,7 +321,7 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
     if name in ("a_channel_tools", "b_thread_reply", "c_dm", "e_subagent") and "[OK]" not in all_text:
         problems.append("no tool call shown [OK]")
     first = [e["t_ms"] for e in entries if e["from"] == "livestatus"]
-    sign = signs.first_after(t_inject)
+    sign = store_first_commit(t_inject) or signs.first_after(t_inject)
     figure = None
     if not first or sign is None:
         problems.append("no timing: %s" % ("no request from the daemon" if not first else
