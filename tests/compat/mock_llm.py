@@ -8,7 +8,8 @@ the prompt, the model gives its final text. Facts from the fixture recordings it
   marker that occurs last in the chosen message wins (a reply may quote earlier posts).
 - 2026.9 offers sessions_spawn only through the tool-search surface: tool_call{id, args}.
 - 2026.4 puts a sub-agent's task in the system prompt, not in a user message.
-- A sub-agent's completion comes back to the parent as a user message holding SUBRESULT-OK.
+- A sub-agent's completion comes back to the parent as a user message holding SUBRESULT-OK
+  (2026.7, 2026.9), or as another message after the prompt (2026.4).
 Every request and reply is logged (JSONL) so the driver knows when a scenario's final reply went out.
 usage: mock_llm.py PORT LOGFILE NOTES_DIR
 """
@@ -77,6 +78,9 @@ def scenario_of(msgs):
 def plan(body):
     msgs = body.get("messages") or []
     scen, idx = scenario_of(msgs)
+    if scen == "spawn" and any("SUBRESULT-OK" in text_of(m) for m in msgs[idx + 1:] if m.get("role") != "assistant"):
+        # 2026.4 hands the sub-agent's result to the parent outside a user message
+        scen = "announce"
     tools = offered(body)
     tool_results = sum(1 for m in msgs[idx + 1:] if m.get("role") == "tool")
     if scen not in FINAL or scen in ("announce", "plain") or tool_results or not tools:
@@ -137,7 +141,10 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self.send_json(404, {"error": {"message": "unsupported " + self.path}})
         scen, text, calls = plan(body)
-        log({"scenario": scen, "final": not calls, "text": text, "tools": [c[0] for c in calls]})
+        msgs = body.get("messages") or []
+        log({"scenario": scen, "final": not calls, "text": text, "tools": [c[0] for c in calls],
+             "roles": [m.get("role") for m in msgs],
+             "subresult_in": [i for i, m in enumerate(msgs) if "SUBRESULT-OK" in text_of(m)]})
         cid, created = "chatcmpl-" + uuid.uuid4().hex[:12], int(time.time())
         usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
         tool_calls = [{"id": "call_" + uuid.uuid4().hex[:10], "type": "function",

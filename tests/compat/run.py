@@ -270,7 +270,7 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
     """Problems found (empty = pass) and the figure: ms from the turn's first sign on disk to the
     box's first request."""
     _msg, _final, n_boxes = SCENARIOS[name]
-    problems = []
+    problems, notes = [], []
     entries = [e for e in read_jsonl(mm_log) if e.get("dir") == "http" and e["t_ms"] >= t_inject]
     posts = {p["id"]: p for p in http_json("http://127.0.0.1:%d/_control/state" % MM_PORT)["posts"]}
     boxes = [posts[e["resp_id"]] for e in entries
@@ -288,13 +288,19 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
                 problems.append("box in channel %s root %r, but the gateway replied in %s"
                                 % (b["channel_id"], b["root_id"], sorted(replies)))
     else:
-        # 2026.4 keeps channel replies private (the model must use its message tool): the box
-        # then goes where the user wrote.
-        want = (inject_post["channel_id"], inject_post["root_id"])
+        # 2026.4 keeps channel replies private (the model must use its message tool) and ignores
+        # root_id (a thread reply runs in the channel session): the box then goes where the
+        # gateway's own session says, the channel (or the thread its key names).
+        notes.append("the gateway made no post")
         for b in boxes:
+            key = b["props"][PROPS_KEY].get("session_key", "")
+            want = (inject_post["channel_id"], key.split(":thread:")[1] if ":thread:" in key else "")
             if (b["channel_id"], b["root_id"]) != want:
-                problems.append("the gateway made no post; box in %s, the user wrote in %s"
-                                % ((b["channel_id"], b["root_id"]), want))
+                problems.append("the gateway made no post; box in %s, its session %s says %s"
+                                % ((b["channel_id"], b["root_id"]), key, want))
+            if want[1] != inject_post["root_id"]:
+                notes.append("the user wrote in thread %s, the gateway's session is %s"
+                             % (inject_post["root_id"], key))
     turns = replay_turns(binary, out, tag)
     by_key = {}
     for b in boxes:
@@ -334,7 +340,7 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
     with open("%s/boxes-%s.json" % (out, tag), "w") as f:
         json.dump({"boxes": boxes, "gateway_replied_in": sorted(replies), "turn_sign": sign,
                    "first_request_ms": min(first) if first else None, "inject_ms": t_inject}, f, indent=1)
-    return problems, figure
+    return problems, figure, notes
 
 
 def run_version(version, args, results, top_out):
@@ -419,9 +425,9 @@ def run_tier(version, tier, args, out, mm_log, llm_log, results, signs):
             except TimeoutError as e:
                 problems.append(str(e))
             tag = "%s-%s" % (tier, name)
-            more, figure = check_scenario(name, args.binary, out, tag, mm_log, t_inject, post, signs)
+            more, figure, notes = check_scenario(name, args.binary, out, tag, mm_log, t_inject, post, signs)
             problems += more
-            results.append(result(version, tier, name, "pass" if not problems else "FAIL", figure, problems))
+            results.append(result(version, tier, name, "pass" if not problems else "FAIL", figure, problems, notes))
             say("%s %s %s: %s%s" % (version, tier, name, "pass" if not problems else "FAIL",
                                     "".join("\n    " + p.replace("\n", "\n    ") for p in problems)))
     finally:
@@ -440,20 +446,21 @@ def settle(mm_log, t_inject, quiet_s=4.0, timeout_s=60):
     wait_until("the boxes to finish and Mattermost to go quiet", timeout_s, done, step_s=0.5)
 
 
-def result(version, tier, scenario, verdict, figure, problems):
+def result(version, tier, scenario, verdict, figure, problems, notes=()):
     return {"version": version, "tier": tier, "scenario": scenario, "verdict": verdict,
-            "first_request_ms": figure, "problems": problems}
+            "first_request_ms": figure, "problems": problems, "notes": list(notes)}
 
 
 def matrix(results, machine, when):
     lines = ["Run %s on %s." % (when, machine), "",
-             "| version | tier | scenario | result | lock / store commit → box's first request | what failed |",
-             "|---|---|---|---|---|---|"]
+             "| version | tier | scenario | result | lock / store commit → box's first request | what failed | notes |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         fig = "%d ms" % r["first_request_ms"] if r["first_request_ms"] is not None else "—"
         why = "; ".join(p.split("\n")[0].split(":")[0][:90] for p in r["problems"])
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (r["version"], r["tier"], r["scenario"], r["verdict"],
-                                                         fig, why.replace("|", "/")))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            r["version"], r["tier"], r["scenario"], r["verdict"], fig, why.replace("|", "/"),
+            "; ".join(r.get("notes", [])).replace("|", "/")))
     return "\n".join(lines) + "\n"
 
 
