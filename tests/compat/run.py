@@ -222,6 +222,9 @@ def box_of(message):
     return message
 
 
+DONE_S = re.compile(r"\[DONE\] (\d+s)")
+
+
 def without_elapsed(box):
     """The box with the seconds of its [DONE] lines blanked."""
     return re.sub(r"(?m)^(\s*\[DONE\]) \d+s", r"\1 _s", box)
@@ -312,9 +315,12 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
             if want is None:
                 problems.append("replay has no turn for box of %s:\n%s" % (key, got))
             elif got != want:
-                what = "only the elapsed time differs" if without_elapsed(got) == without_elapsed(want) \
-                    else "box differs"
-                problems.append("%s from replay, %s:\n--- live\n%s\n--- replay\n%s" % (what, key, got, want))
+                if without_elapsed(got) == without_elapsed(want):
+                    what = "only [DONE] seconds differ from replay (live %s, replay %s)" % (
+                        "/".join(DONE_S.findall(got)), "/".join(DONE_S.findall(want)))
+                else:
+                    what = "box differs from replay"
+                problems.append("%s, %s:\n--- live\n%s\n--- replay\n%s" % (what, key, got, want))
     for b in boxes:
         text = box_of(b["message"])
         if "[DONE]" not in text:
@@ -335,8 +341,9 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs)
     else:
         figure = min(first) - sign[0]
         if figure > LATENCY_BOUND_MS:
-            problems.append("the box's first request came %d ms after %s (bound %d ms)"
-                            % (figure, sign[1], LATENCY_BOUND_MS))
+            problems.append("first request %d ms after the %s (bound %d ms)" % (
+                figure, "store's first transcript row" if "transcript_events" in sign[1] else "turn's lock",
+                LATENCY_BOUND_MS))
     with open("%s/boxes-%s.json" % (out, tag), "w") as f:
         json.dump({"boxes": boxes, "gateway_replied_in": sorted(replies), "turn_sign": sign,
                    "first_request_ms": min(first) if first else None, "inject_ms": t_inject}, f, indent=1)
@@ -457,7 +464,7 @@ def matrix(results, machine, when):
              "|---|---|---|---|---|---|---|"]
     for r in results:
         fig = "%d ms" % r["first_request_ms"] if r["first_request_ms"] is not None else "—"
-        why = "; ".join(p.split("\n")[0].split(":")[0][:90] for p in r["problems"])
+        why = "; ".join(p.split("\n")[0].rstrip(":")[:110] for p in r["problems"])
         lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             r["version"], r["tier"], r["scenario"], r["verdict"], fig, why.replace("|", "/"),
             "; ".join(r.get("notes", [])).replace("|", "/")))
@@ -474,7 +481,15 @@ def main():
     ap.add_argument("--turn-timeout", type=int, default=400,
                     help="seconds a scenario's turns may take (2026.4.27 stalls about 2 minutes)")
     ap.add_argument("--keep", action="store_true", help="leave the gateway's state dir in place")
+    ap.add_argument("--report", nargs="+", metavar="RESULTS_DIR",
+                    help="only print the matrix of earlier runs' results.json, merged in order")
     args = ap.parse_args()
+    if args.report:
+        merged = []
+        for d in args.report:
+            merged += json.load(open(os.path.join(d, "results.json")))
+        print(matrix(merged, "(see each run)", ", ".join(os.path.basename(d.rstrip("/")) for d in args.report)))
+        return
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     args.tiers = [t for t in args.tiers.split(",") if t]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
