@@ -27,7 +27,11 @@ for V in "$@"; do
   # --ignore-scripts skips every dependency's install script, but OpenClaw's own postinstall must
   # run: 2026.9 refuses `plugins install` otherwise ("package lifecycle is incomplete").
   if [ ! -e "$D/.compat-postinstall-done" ]; then
-    ( cd "$D/node_modules/openclaw" && PATH=$NODE_BIN:$PATH timeout 600 npm run --if-present postinstall --loglevel=error )
+    # HOME and OPENCLAW_STATE_DIR inside the cache: the postinstall migrates a plugin registry into
+    # the state dir, and root's ~/.openclaw would be a gateway every discovering daemon then follows.
+    mkdir -p "$CACHE/postinstall-home"
+    ( cd "$D/node_modules/openclaw" && HOME=$CACHE/postinstall-home OPENCLAW_STATE_DIR=$CACHE/postinstall-home/state \
+        PATH=$NODE_BIN:$PATH timeout 600 npm run --if-present postinstall --loglevel=error )
     touch "$D/.compat-postinstall-done"
   fi
 done

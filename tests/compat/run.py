@@ -403,7 +403,8 @@ def _died(proc):
 def run_tier(version, tier, args, out, mm_log, llm_log, results, signs):
     data_dir = "%s/data-%s" % (out, tier)
     shutil.rmtree(data_dir, ignore_errors=True)
-    daemon = Proc("livestatus-" + tier, [args.binary, "run", "--tier", tier, "--data-dir", data_dir], out,
+    extra = ["--gateway", STATE] if args.isolate else []
+    daemon = Proc("livestatus-" + tier, [args.binary, "run", "--tier", tier, "--data-dir", data_dir] + extra, out,
                   env={"PATH": "/usr/bin:/bin", "RUST_LOG": "info"})
     try:
         wait_until("the daemon's ready", 60, lambda: "ready" in daemon.log_text() or _died(daemon))
@@ -412,7 +413,7 @@ def run_tier(version, tier, args, out, mm_log, llm_log, results, signs):
         for name in args.scenarios:
             message, final, _n = SCENARIOS[name]
             if name == "b_thread_reply" and root_post is None:
-                results.append(result(version, tier, name, "skip", None, ["needs a_channel_tools first"]))
+                results.append(result(version, tier + (" (--gateway)" if args.isolate else ""), name, "skip", None, ["needs a_channel_tools first"]))
                 continue
             body = {"channel_id": DM if name == "c_dm" else TOWN, "message": message}
             if name == "b_thread_reply":
@@ -434,7 +435,7 @@ def run_tier(version, tier, args, out, mm_log, llm_log, results, signs):
             tag = "%s-%s" % (tier, name)
             more, figure, notes = check_scenario(name, args.binary, out, tag, mm_log, t_inject, post, signs)
             problems += more
-            results.append(result(version, tier, name, "pass" if not problems else "FAIL", figure, problems, notes))
+            results.append(result(version, tier + (" (--gateway)" if args.isolate else ""), name, "pass" if not problems else "FAIL", figure, problems, notes))
             say("%s %s %s: %s%s" % (version, tier, name, "pass" if not problems else "FAIL",
                                     "".join("\n    " + p.replace("\n", "\n    ") for p in problems)))
     finally:
@@ -480,6 +481,10 @@ def main():
     ap.add_argument("--binary", default=REPO + "/target/release/openclaw-livestatus")
     ap.add_argument("--turn-timeout", type=int, default=400,
                     help="seconds a scenario's turns may take (2026.4.27 stalls about 2 minutes)")
+    ap.add_argument("--isolate", action="store_true",
+                    help="give the daemon --gateway <the test state dir> instead of zero config: on a "
+                         "machine shared with other tests, discovery (host-wide with eBPF) also adopts "
+                         "their gateways and would post their boxes to their Mattermost")
     ap.add_argument("--keep", action="store_true", help="leave the gateway's state dir in place")
     ap.add_argument("--report", nargs="+", metavar="RESULTS_DIR",
                     help="only print the matrix of earlier runs' results.json, merged in order")
