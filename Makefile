@@ -1,11 +1,13 @@
 # The two commands a new machine needs (see README.md):
 #   make watch   installs what is needed, builds, and shows this host's OpenClaw sessions live
 #   make test    installs what is needed and runs every check and test (what CI runs)
+#   make compat  real OpenClaw gateways of every listed version, followed end to end (not in CI:
+#                installs each version into /var/cache/openclaw-livestatus-compat; docs/compat.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz package test-service test-plugin
+.PHONY: setup build watch demo test lint bench fuzz-smoke fuzz package test-service test-plugin compat
 
 setup:
 	@scripts/setup.sh
@@ -54,3 +56,7 @@ test-service: package
 test-plugin:
 	plugin/scripts/setup.sh
 	$(MAKE) -C plugin test
+
+# COMPAT_ARGS narrows the run, e.g. COMPAT_ARGS="--versions 2026.7.1 --scenarios a_channel_tools --tiers auto,inotify"
+compat: build
+	python3 tests/compat/run.py --binary target/release/openclaw-livestatus $(COMPAT_ARGS)
