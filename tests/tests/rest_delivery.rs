@@ -310,6 +310,8 @@ fn kill_9_and_restart_at_random_points_never_duplicates_a_post_nor_loses_a_line(
         let host = Host::new(&mm, "");
         let rec = recording_now("2026.7.1/e_subagent");
         let mut player = host.prepare(&rec);
+        // Played at 20x: stamped when written, as a gateway's lines are.
+        player.stamp_when_written();
         let daemon = host.daemon();
         let pace = Pace {
             speed: 20.0,

@@ -175,13 +175,14 @@ impl PostStore {
         PostStore::default()
     }
 
-    /// Turns that began at or after this time and have no entry were never posted by a run
-    /// that used this store: the last run's start, bounded so that entries pruned as finished
-    /// (kept a day) cannot pass for missing ones. None when no earlier run saved the store.
-    pub fn unposted_since_ms(&self, now_ms: i64) -> Option<i64> {
+    /// Turns that began in this window and have no entry ran while no daemon used this store:
+    /// from the last run's start (bounded so that entries pruned as finished, kept a day,
+    /// cannot pass for missing ones) to this run's start (a later turn was this run's to post
+    /// or not). None when no earlier run saved the store.
+    pub fn unposted_window_ms(&self, now_ms: i64) -> Option<(i64, i64)> {
         let prune_safe = now_ms - KEEP_FINISHED_MS + PRUNE_MARGIN_MS;
-        self.previous_run_started_ms
-            .map(|started| started.max(prune_safe))
+        let since = self.previous_run_started_ms?.max(prune_safe);
+        Some((since, self.run_started_ms.unwrap_or(now_ms)))
     }
 
     /// The file this store is saved to; None for an in-memory store.

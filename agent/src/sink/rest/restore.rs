@@ -107,15 +107,19 @@ impl Worker {
         }
     }
 
-    /// Whether a rebuilt turn began after the last run that saved the post store started, and
-    /// recently enough that its post, had one been made, would still be in the store: then
-    /// having none means no daemon saw it (it ran while the daemon was down), so it is posted
-    /// now. Never on a first start (no earlier run: history stays history).
+    /// Whether a rebuilt turn began after the last run that saved the post store started and
+    /// before this one did, recently enough that its post, had one been made, would still be in
+    /// the store: then having none means no daemon saw it (it ran while the daemon was down),
+    /// so it is posted now. Never on a first start (history stays history), and never for a
+    /// turn this run saw begin: this run posted it or decided not to (a catch-up after a
+    /// rewrite can cut turns where the live run saw none).
     pub(super) fn unwatched(&self, model: &BoxModel, now_ms: i64) -> bool {
-        let Some(since) = self.store.unposted_since_ms(now_ms) else {
+        let Some((since, until)) = self.store.unposted_window_ms(now_ms) else {
             return false;
         };
-        model.first_line_ms.is_some_and(|first| first >= since)
+        model
+            .first_line_ms
+            .is_some_and(|first| first >= since && first < until)
     }
 
     /// Posts a previous run made on a lock alone that no rebuilt box of their session took

@@ -1084,16 +1084,28 @@ async fn a_turn_that_ran_while_the_daemon_was_down_is_posted_after_the_restart()
         sleep(Duration::from_millis(10)).await;
     }
     drop(first);
+    // While no daemon runs, a turn begins.
+    let down_ms = crate::pipeline::now_ms();
+    sleep(Duration::from_millis(5)).await;
 
     let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
     let mut old = Turn::new(&key(1), 1, to_channel(None));
     second.deliver(&[old.restored(&["exec: ls"], Some(BoxState::Done))], NOW);
     let mut unseen = Turn::new(&key(1), 2, to_channel(None));
-    unseen.started_ms = crate::pipeline::now_ms();
+    unseen.started_ms = down_ms;
     unseen.follows_ms = Some(STARTED);
     second.deliver(
         &[unseen.restored(&["exec: cat"], Some(BoxState::Done))],
         unseen.started_ms,
+    );
+    // A finished turn without a post that began while this run was up was this run's to post:
+    // a catch-up after a rewrite can cut such turns where the live run saw none.
+    let mut cut = Turn::new(&key(1), 3, to_channel(None));
+    cut.started_ms = crate::pipeline::now_ms() + 10;
+    cut.follows_ms = Some(down_ms);
+    second.deliver(
+        &[cut.restored(&["exec: pwd"], Some(BoxState::Done))],
+        cut.started_ms,
     );
     let report = second.drain(WAIT).await;
     assert_eq!(report.posts_created, 1);
