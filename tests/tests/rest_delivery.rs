@@ -4,11 +4,12 @@
 //! edited in place to the final box — through bursts, outages, rate limits and crashes.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livestatus::playback::{Pace, Recording};
 use livestatus_e2e::daemon::{Daemon, write_gateway_config};
 use livestatus_e2e::fake_mattermost::{ALICE_USER_ID, FakeMattermost, Post};
+use livestatus_e2e::posts::{box_posts, creates, finished, wait_final, wait_for};
 use livestatus_e2e::recording_now;
 
 const CHANNEL: &str = "ch4town5quare00000000000ab";
@@ -56,68 +57,6 @@ impl Host {
     fn path(&self) -> &Path {
         self.tmp.path()
     }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
-    mm.posts()
-        .into_iter()
-        .filter(|p| p.props.get("openclaw_livestatus").is_some())
-        .collect()
-}
-
-fn finished(p: &Post) -> bool {
-    ["[DONE]", "[ERROR]", "[INTERRUPTED]"]
-        .iter()
-        .any(|tag| p.message.contains(tag))
-}
-
-/// Waits until `n` box posts exist and all show a final state; on timeout, says what there was.
-fn wait_final(mm: &FakeMattermost, daemon: &Daemon, n: usize, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if all_finished(mm, n) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let requests: Vec<String> = mm
-        .requests()
-        .iter()
-        .map(|r| format!("{} {} -> {:?}", r.method, r.path, r.status))
-        .collect();
-    let log = daemon.log_text();
-    let tail: Vec<&str> = log.lines().rev().take(60).collect();
-    panic!(
-        "wanted {n} finished box posts; posts: {:#?}\nrequests: {requests:#?}\nlog tail:\n{}",
-        box_posts(mm)
-            .iter()
-            .map(|p| (&p.channel_id, &p.root_id, &p.message))
-            .collect::<Vec<_>>(),
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    );
-}
-
-fn all_finished(mm: &FakeMattermost, n: usize) -> bool {
-    let posts = box_posts(mm);
-    posts.len() >= n && posts.iter().all(finished)
-}
-
-fn creates(mm: &FakeMattermost) -> usize {
-    mm.requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path == "/api/v4/posts")
-        .count()
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use livestatus::playback::Pace;
 use livestatus_e2e::daemon::{Daemon, binary, write_gateway_config};
-use livestatus_e2e::fake_mattermost::{FakeMattermost, Post};
+use livestatus_e2e::fake_mattermost::FakeMattermost;
+use livestatus_e2e::posts::{box_posts, creates, wait_for};
 use livestatus_e2e::recording_now;
 
 const TOKEN: &str = "fake-mm-bot-token-not-secret";
@@ -137,31 +138,6 @@ impl Host {
     fn path(&self) -> &Path {
         self.tmp.path()
     }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
-    mm.posts()
-        .into_iter()
-        .filter(|p| p.props.get("openclaw_livestatus").is_some())
-        .collect()
-}
-
-fn creates(mm: &FakeMattermost) -> usize {
-    mm.requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path == "/api/v4/posts")
-        .count()
 }
 
 #[test]

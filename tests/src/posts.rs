@@ -1,0 +1,74 @@
+//! What the fake Mattermost holds of the daemon's boxes, and waiting on it: the helpers the
+//! end-to-end tests that run `openclaw-livestatus run` share.
+
+use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
+use crate::fake_mattermost::{FakeMattermost, Post};
+
+/// Polls `ok` until it holds; panics naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The posts that are status boxes (they carry the daemon's props).
+pub fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
+    mm.posts()
+        .into_iter()
+        .filter(|p| p.props.get("openclaw_livestatus").is_some())
+        .collect()
+}
+
+/// A box that shows how its turn ended.
+pub fn finished(p: &Post) -> bool {
+    ["[DONE]", "[ERROR]", "[INTERRUPTED]"]
+        .iter()
+        .any(|tag| p.message.contains(tag))
+}
+
+/// Waits until `n` box posts exist and all show a final state; on timeout, says what there was.
+pub fn wait_final(mm: &FakeMattermost, daemon: &Daemon, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if all_finished(mm, n) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let requests: Vec<String> = mm
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} -> {:?}", r.method, r.path, r.status))
+        .collect();
+    let log = daemon.log_text();
+    let tail: Vec<&str> = log.lines().rev().take(60).collect();
+    panic!(
+        "wanted {n} finished box posts; posts: {:#?}\nrequests: {requests:#?}\nlog tail:\n{}",
+        box_posts(mm)
+            .iter()
+            .map(|p| (&p.channel_id, &p.root_id, &p.message))
+            .collect::<Vec<_>>(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// At least `n` box posts, every one finished.
+pub fn all_finished(mm: &FakeMattermost, n: usize) -> bool {
+    let posts = box_posts(mm);
+    posts.len() >= n && posts.iter().all(finished)
+}
+
+/// Post creations the server was asked for.
+pub fn creates(mm: &FakeMattermost) -> usize {
+    mm.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v4/posts")
+        .count()
+}
