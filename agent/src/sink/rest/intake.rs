@@ -130,22 +130,21 @@ impl Worker {
         let mut marker_ms = None;
         let mut lookup = None;
         if model.restored {
-            self.restored_sessions
-                .push((model.id.session.clone(), account.clone()));
+            let session = (model.id.session.clone(), account.clone());
+            if !self.restored_sessions.contains(&session) {
+                self.restored_sessions.push(session);
+            }
             match self.adoptable(&key, &account.base_url, &model) {
                 Adopt::Continue(old_key, entry) => {
                     let entry = *entry;
-                    tracing::debug!(session_key = %key.session_key, first_line_ms = ?model.first_line_ms,
-                        follows_ms = ?model.follows_ms, post_id = ?entry.post_id,
-                        post_first_line_ms = ?entry.first_line_ms, post_follows_ms = ?entry.follows_ms,
-                        "restored box adopts a post");
                     // The post keeps the key it was made under: its props carry that key,
                     // and a lookup for a create cut off by a crash searches by it.
                     key = old_key;
                     root_id = entry.root_id.clone();
                     shown = entry.last_text.clone();
                     (phase, marker_ms, lookup) = resume(&key, &entry);
-                    tracing::info!(session_key = %key.session_key, "restored box: continuing the post of the previous run");
+                    tracing::info!(session_key = %key.session_key, first_line_ms = ?model.first_line_ms,
+                        post_id = ?entry.post_id, "restored box: continuing the post of the previous run");
                 }
                 // Its post already shows how it ended.
                 Adopt::Final => return,
@@ -159,19 +158,19 @@ impl Worker {
         let id = model.id.clone();
         self.opened += 1;
         let tracked = Tracked {
-            model,
-            key,
-            account,
             root_id,
             text,
             shown,
-            phase,
-            order: self.opened,
-            admitted: false,
-            busy: false,
-            throttle: Throttle::new(self.opts.throttle),
             marker_ms,
             lookup,
+            ..Tracked::new(
+                model,
+                key,
+                account,
+                phase,
+                self.opened,
+                Throttle::new(self.opts.throttle),
+            )
         };
         let entry = tracked.entry(wall_ms());
         let key = tracked.key.clone();

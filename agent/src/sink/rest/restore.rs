@@ -177,19 +177,18 @@ impl Worker {
         let (phase, marker_ms, lookup) = resume(&key, &entry);
         self.opened += 1;
         let tracked = Tracked {
-            model,
-            key,
-            account: account.clone(),
             root_id: entry.root_id,
-            text: String::new(),
             shown: entry.last_text,
-            phase,
-            order: self.opened,
-            admitted: false,
-            busy: false,
-            throttle: Throttle::new(self.opts.throttle),
             marker_ms,
             lookup,
+            ..Tracked::new(
+                model,
+                key,
+                account.clone(),
+                phase,
+                self.opened,
+                Throttle::new(self.opts.throttle),
+            )
         };
         self.boxes.insert(id.clone(), tracked);
         self.queue.push_back(id);

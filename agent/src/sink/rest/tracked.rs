@@ -47,6 +47,32 @@ pub(super) struct Tracked {
 }
 
 impl Tracked {
+    /// A box that waits for a slot, nothing of it known to be on the server yet beyond `phase`.
+    pub fn new(
+        model: BoxModel,
+        key: PostKey,
+        account: Account,
+        phase: Phase,
+        order: u64,
+        throttle: Throttle,
+    ) -> Tracked {
+        Tracked {
+            model,
+            key,
+            account,
+            root_id: None,
+            text: String::new(),
+            shown: None,
+            phase,
+            order,
+            admitted: false,
+            busy: false,
+            throttle,
+            marker_ms: None,
+            lookup: None,
+        }
+    }
+
     pub fn server(&self) -> &str {
         &self.account.base_url
     }
