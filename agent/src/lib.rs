@@ -3,10 +3,12 @@
 //! Data moves one way, one module per stage (see DESIGN.md):
 //! `watch` → `gateway` → `transcript` → `session` → `render` → `sink`, with `service` around them.
 
+pub mod api;
 pub mod cli;
 pub mod gateway;
 pub mod guarded;
 pub mod layout;
+pub mod metrics;
 pub mod pipeline;
 pub mod playback;
 pub mod render;

@@ -116,6 +116,30 @@ pub enum GatewayConfigError {
 
 /// Reads the Mattermost accounts of the gateway whose state dir is `state_dir`.
 pub fn read_gateway_accounts(state_dir: &Path) -> Result<GatewayAccounts, GatewayConfigError> {
+    let (path, owner, root) = read_root(state_dir)?;
+    let mut secrets = Secrets {
+        state_dir,
+        owner,
+        root: &root,
+        dotenv: None,
+    };
+    accounts_of(&path, &root, &mut secrets)
+}
+
+/// OpenClaw's `agents.defaults.maxConcurrent` of the gateway, where its config sets one (a
+/// positive integer); None when it sets none or the config cannot be read.
+pub fn read_max_concurrent(state_dir: &Path) -> Option<u32> {
+    let (_, _, root) = read_root(state_dir).ok()?;
+    root.get("agents")?
+        .get("defaults")?
+        .get("maxConcurrent")?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+}
+
+/// The config's top-level object with its `$include`s spliced in, its path and its owner.
+fn read_root(state_dir: &Path) -> Result<(PathBuf, u32, Map<String, Value>), GatewayConfigError> {
     let path = state_dir.join(GATEWAY_CONFIG);
     let owner = std::fs::metadata(state_dir)
         .map_err(|e| match e.kind() {
@@ -145,13 +169,7 @@ pub fn read_gateway_accounts(state_dir: &Path) -> Result<GatewayAccounts, Gatewa
             message: "the top level is not an object".to_owned(),
         });
     };
-    let mut secrets = Secrets {
-        state_dir,
-        owner,
-        root: &root,
-        dotenv: None,
-    };
-    accounts_of(&path, &root, &mut secrets)
+    Ok((path, owner, root))
 }
 
 fn accounts_of(

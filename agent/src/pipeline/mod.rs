@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod run;
+pub mod snapshot;
 mod stores;
 
 #[cfg(test)]

@@ -66,9 +66,12 @@ pub struct Pulse {
     pub sink: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
-/// Test-only hooks (documented in docs/service.md; nothing sets them in production).
+/// What the daemon hangs on the loop besides control: the API's snapshot channel, and
+/// test-only hooks (documented in docs/service.md; nothing sets those in production).
 #[derive(Clone, Debug, Default)]
 pub struct Hooks {
+    /// Where the loop publishes its read-only snapshot for the local API (`api/`).
+    pub snapshot: Option<tokio::sync::watch::Sender<std::sync::Arc<super::snapshot::Snapshot>>>,
     /// While this file exists, the next heartbeat wedges the loop for good, so the watchdog
     /// test can watch systemd restart the daemon (`LIVESTATUS_TEST_STALL_FILE`).
     pub stall_file: Option<std::path::PathBuf>,
@@ -93,16 +96,28 @@ fn candidates(choice: TierChoice) -> Vec<TierKind> {
 }
 
 /// Arms the first tier that can run; with `auto`, says once why each better one could not.
+/// Returns the handle and why this tier (for `/health`).
 async fn arm(
     choice: TierChoice,
     opts: &RunOptions,
     tx: &mpsc::Sender<FsEvent>,
-) -> anyhow::Result<watch::WatchHandle> {
+) -> anyhow::Result<(watch::WatchHandle, String)> {
     let mut last = None;
+    let mut passed = Vec::new();
     for tier in candidates(choice) {
         match watch::start(tier, opts.scope.clone(), opts.watch, tx.clone()).await {
-            Ok(handle) => return Ok(handle),
+            Ok(handle) => {
+                let why = if choice != TierChoice::Auto {
+                    format!("asked for ({choice})")
+                } else if passed.is_empty() {
+                    "auto: the best tier this host allows".to_owned()
+                } else {
+                    format!("auto: {}", passed.join("; "))
+                };
+                return Ok((handle, why));
+            }
             Err(e) => {
+                passed.push(format!("{} unavailable: {e}", tier.name()));
                 if choice == TierChoice::Auto {
                     tracing::warn!(tier = tier.name(), reason = %e, "watch tier unavailable, trying the next");
                 }
@@ -150,7 +165,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
     // Held until the loop ends: dropping a handle stops its tier.
-    let primary = arm(opts.tier, &opts, &tx).await?;
+    let (primary, tier_why) = arm(opts.tier, &opts, &tx).await?;
     let tier = primary.tier;
     let _safety_net = if tier == TierKind::Poll {
         None
@@ -166,7 +181,16 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 
     let mut core = Core::new(opts.scope.clone(), opts.session.clone());
     let deltas = core.startup(now_ms());
+    super::snapshot::count_boxes(&deltas);
     sink.deliver(&deltas, now_ms());
+    let mut snapshot = hooks
+        .snapshot
+        .clone()
+        .map(|tx| super::snapshot::Publisher::new(tx, tier, tier_why));
+    if let Some(p) = snapshot.as_mut() {
+        p.maybe_publish(&core, now_ms());
+    }
+    let metrics = crate::metrics::get();
     on_ready(&ReadyInfo {
         tier,
         gateways: core.registry().gateway_count(),
@@ -218,24 +242,61 @@ pub async fn run_controlled<S: Sink + ?Sized>(
                         Err(_) => break,
                     }
                 }
+                for event in &batch {
+                    count_event(metrics, tier, event.kind);
+                }
                 let deltas = core.on_events(&batch, now);
                 if !deltas.is_empty() {
+                    super::snapshot::count_boxes(&deltas);
                     sink.deliver(&deltas, now);
+                }
+                if let Some(p) = snapshot.as_mut() {
+                    p.touch();
+                    p.maybe_publish(&core, now);
                 }
             }
             _ = ticker.tick() => {
                 let now = now_ms();
                 let deltas = core.tick(now);
                 if !deltas.is_empty() {
+                    super::snapshot::count_boxes(&deltas);
                     sink.deliver(&deltas, now);
+                    if let Some(p) = snapshot.as_mut() {
+                        p.touch();
+                    }
                 }
                 sink.tick(now);
+                if let Some(p) = snapshot.as_mut() {
+                    p.maybe_publish(&core, now);
+                }
             }
         }
     }
     let now = now_ms();
     let deltas = core.shutdown(now);
+    super::snapshot::count_boxes(&deltas);
     sink.deliver(&deltas, now);
     sink.finish(now);
     Ok(())
+}
+
+/// One event taken from the tier, in the metrics.
+fn count_event(metrics: &crate::metrics::Metrics, tier: TierKind, kind: watch::FsEventKind) {
+    let kind_name = match kind {
+        watch::FsEventKind::Created => "created",
+        watch::FsEventKind::Appended => "appended",
+        watch::FsEventKind::Removed => "removed",
+        watch::FsEventKind::Renamed => "renamed",
+        watch::FsEventKind::Rescan => "rescan",
+    };
+    if kind == watch::FsEventKind::Rescan {
+        metrics.rescans.inc();
+    }
+    metrics
+        .events
+        .get_or_create(&crate::metrics::TierKindLabels {
+            tier: tier.name(),
+            kind: kind_name,
+        })
+        .inc();
 }

@@ -7,6 +7,7 @@
 //! contain a token; tokens themselves are read only by [`MattermostConfig::read_token`] and
 //! [`MattermostConfig::account_token`].
 
+mod api;
 mod env;
 mod error;
 mod file;
@@ -24,6 +25,10 @@ use std::time::Duration;
 
 use crate::guarded::{self, Owner, Rules};
 
+pub use api::{
+    API_SECRET_CREDENTIAL, ApiConfig, DEFAULT_LISTEN, Listen, MONITOR_TOKEN_ENV,
+    UPLOADER_TOKEN_CREDENTIAL, UploaderConfig,
+};
 pub use env::LEGACY_ENV;
 pub use error::{ConfigError, Origin, Position};
 
@@ -153,6 +158,8 @@ pub struct Config {
     /// `None`: boxes go to the terminal only.
     pub mattermost: Option<MattermostConfig>,
     pub service: ServiceConfig,
+    pub api: ApiConfig,
+    pub uploader: UploaderConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,6 +457,28 @@ impl Config {
         let s = &mut self.service;
         s.data_dir = rules::absolute_path(at, "service.data_dir", &s.data_dir)?;
         s.log_level = rules::log_level(at, "service.log_level", &s.log_level)?;
+        let a = &mut self.api;
+        if let Listen::Unix(path) = &a.listen {
+            a.listen = api::listen(at, &format!("unix:{}", path.display()))?;
+        }
+        if let Some(secret) = &a.secret {
+            api::secret("api.secret", secret.expose())?;
+        }
+        if let Some(p) = &mut a.secret_file {
+            *p = rules::absolute_path(at, "api.secret_file", p)?;
+        }
+        api::MAX_CONCURRENT.check(at, a.max_concurrent.into())?;
+        let u = &mut self.uploader;
+        if let Some(url) = &mut u.url {
+            *url = rules::url(at, "uploader.url", url)?;
+        }
+        api::INTERVAL_MINUTES.check(at, u.interval_minutes.into())?;
+        if let Some(token) = &u.token {
+            api::secret("uploader.token", token.expose())?;
+        }
+        if let Some(p) = &mut u.token_file {
+            *p = rules::absolute_path(at, "uploader.token_file", p)?;
+        }
         Ok(())
     }
 
@@ -523,6 +552,24 @@ impl Config {
             quoted_path(Some(&self.service.data_dir)),
         );
         line(&mut out, "log_level", quoted(&self.service.log_level));
+
+        let a = &self.api;
+        out.push_str("\n[api]\n");
+        line(&mut out, "listen", quoted(&a.listen.to_string()));
+        if a.secret.is_some() {
+            line(&mut out, "secret", quoted(REDACTED));
+        }
+        line(&mut out, "secret_file", quoted_path(a.secret_file.as_deref()));
+        line(&mut out, "max_concurrent", a.max_concurrent);
+
+        let u = &self.uploader;
+        out.push_str("\n[uploader]\n");
+        line(&mut out, "url", quoted(u.url.as_deref().unwrap_or_default()));
+        line(&mut out, "interval_minutes", u.interval_minutes);
+        if u.token.is_some() {
+            line(&mut out, "token", quoted(REDACTED));
+        }
+        line(&mut out, "token_file", quoted_path(u.token_file.as_deref()));
         out
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use crate::api;
 use crate::cli::FollowArgs;
 use crate::cli::settings;
 use crate::gateway::accounts::AccountDirectory;
@@ -60,9 +61,14 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
     let store = PostStore::open(&config.service.data_dir)?;
     let rest_opts = settings::rest_options(&config);
     let render = settings::render_options(&config, None);
+    let (snapshot_tx, snapshot_rx) = pipeline::snapshot::channel();
     let hooks = Hooks {
+        snapshot: Some(snapshot_tx),
         stall_file: std::env::var_os(STALL_FILE_ENV).map(PathBuf::from),
     };
+    let api_launch = api_launch(&config, credentials.as_deref())?;
+    let api_secret = config.api.read_secret(credentials.as_deref())?.map(Arc::new);
+    let max_concurrent = config.api.max_concurrent;
     // TIER on every line of the daemon's (journald field), recorded once the tier is armed.
     let span = tracing::info_span!("daemon", tier = tracing::field::Empty);
     runtime::runtime()?.block_on(
@@ -75,9 +81,23 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
             let (control, orders) = mpsc::channel(8);
             let (ready_tx, ready_rx) = oneshot::channel();
             let daemon_span = tracing::Span::current();
+            let api_state = api::ApiState {
+                snapshot: snapshot_rx,
+                secret: api_secret,
+                max_concurrent,
+                breakers: sink.rest.as_ref().map(|rest| {
+                    let read: api::BreakerReader = Arc::new(rest.breaker_reader());
+                    read
+                }),
+                started: std::time::Instant::now(),
+                uploads: Arc::default(),
+                limits: Arc::default(),
+            };
             let looped = pipeline::run_controlled(opts, &mut sink, orders, hooks, move |info| {
                 daemon_span.record("tier", info.tier.name());
                 on_ready(info);
+                // After the capability drop in `on_ready`: the API's thread holds no more.
+                api::start(api_launch, api_state);
                 let _ = ready_tx.send(());
             });
             let mut life = Life {
@@ -108,6 +128,28 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
         .instrument(span),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API's listen address and the uploader's target, from the config; a configured uploader
+/// URL without a token is a config error.
+fn api_launch(config: &Config, credentials: Option<&std::path::Path>) -> anyhow::Result<api::ApiLaunch> {
+    let u = &config.uploader;
+    let configured = match &u.url {
+        Some(url) => match u.read_token(credentials, &crate::service::config::process_env)? {
+            Some(token) => Some((url.clone(), token)),
+            None => anyhow::bail!(
+                "uploader.url is set but there is no token for it: set uploader.token_file, give \
+                 the service a systemd credential named `{}` (LoadCredential=), or set {}",
+                crate::service::config::UPLOADER_TOKEN_CREDENTIAL,
+                crate::service::config::MONITOR_TOKEN_ENV
+            ),
+        },
+        None => None,
+    };
+    Ok(api::ApiLaunch {
+        listen: config.api.listen.clone(),
+        uploader: Some(api::uploader::UploaderPlan::new(configured, u.interval())),
+    })
 }
 
 fn on_ready(info: &ReadyInfo) {

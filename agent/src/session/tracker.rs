@@ -184,6 +184,24 @@ impl SessionState {
     }
 }
 
+/// A session as the local API shows it: running means a turn is open in the state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: SessionId,
+    pub spawned_by: Option<String>,
+    pub running: bool,
+    /// When the session last had input (a lock change or a transcript line), wall-clock ms.
+    pub updated_ms: i64,
+}
+
+/// An open box as the local API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenBoxView {
+    pub owner: SessionId,
+    pub started_ms: i64,
+    pub last_line: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct Tracker {
     cfg: SessionConfig,
@@ -389,6 +407,37 @@ impl Tracker {
 
     pub fn open_boxes(&self) -> usize {
         self.boxes.open_count()
+    }
+
+    /// Every session followed, for the local API's read-only snapshot.
+    pub fn session_views(&self) -> Vec<SessionView> {
+        self.sessions
+            .values()
+            .map(|s| SessionView {
+                id: s.sref.id.clone(),
+                spawned_by: s.sref.spawned_by.clone(),
+                running: s.turn.is_some(),
+                updated_ms: s.last_input,
+            })
+            .collect()
+    }
+
+    /// Every open box, for the local API's read-only snapshot.
+    pub fn open_box_views(&self) -> Vec<OpenBoxView> {
+        self.boxes
+            .map
+            .values()
+            .filter(|b| !b.closed)
+            .map(|b| OpenBoxView {
+                owner: b.owner.clone(),
+                started_ms: b.started_ms,
+                last_line: b
+                    .model
+                    .as_ref()
+                    .and_then(|m| m.lines.back())
+                    .map(|l| l.text.clone()),
+            })
+            .collect()
     }
 
     fn register(&mut self, session: &SessionRef, at_ms: i64, out: &mut Outbox) {

@@ -7,7 +7,7 @@ use super::rules::{self, IntRule};
 use super::{ConfigError, Draft, Origin, REDACTED};
 
 /// Every legacy variable and the key it sets.
-pub const LEGACY_ENV: [(&str, &str); 13] = [
+pub const LEGACY_ENV: [(&str, &str); 14] = [
     ("MM_URL", "mattermost.url"),
     ("MM_TOKEN", "mattermost.token"),
     ("TRANSCRIPT_DIR", "watch.gateways"),
@@ -21,6 +21,7 @@ pub const LEGACY_ENV: [(&str, &str); 13] = [
     ("DEFAULT_CHANNEL", "mattermost.default_channel"),
     ("TOOL_LABELS_FILE", "render.tool_labels_file"),
     ("LOG_LEVEL", "service.log_level"),
+    ("HEALTH_PORT", "api.listen"),
 ];
 
 struct Env<'a> {
@@ -158,6 +159,11 @@ fn apply_vars(env: &mut Env<'_>, draft: &mut Draft) -> Result<(), ConfigError> {
     if let Some(raw) = env.get("LOG_LEVEL", "service.log_level") {
         let origin = Origin::Env { var: "LOG_LEVEL" };
         draft.config.service.log_level = rules::log_level(&origin, "service.log_level", &raw)?;
+    }
+
+    if let Some(raw) = env.get("HEALTH_PORT", "api.listen") {
+        let origin = Origin::Env { var: "HEALTH_PORT" };
+        draft.config.api.listen = super::api::health_port(&origin, &raw)?;
     }
 
     if let Some(raw) = env.get("MM_URL", "mattermost.url") {

@@ -147,6 +147,17 @@ pub enum ConfigError {
     /// `from` names the source (a path or `mattermost.token`), never the token.
     #[error("the Mattermost token from {from} {problem}")]
     BadToken { from: String, problem: String },
+
+    /// `api.secret` or the uploader's token could not be read.
+    #[error("cannot read a secret: {why}")]
+    SecretRead {
+        path: PathBuf,
+        why: crate::guarded::GuardError,
+    },
+
+    /// `from` names the source (a path or a key), never the secret.
+    #[error("the secret from {from} {problem}")]
+    BadSecret { from: String, problem: String },
 }
 
 fn in_key(key: Option<&str>) -> String {

@@ -21,6 +21,26 @@ struct FileConfig {
     render: Option<RenderFile>,
     mattermost: Option<MattermostFile>,
     service: Option<ServiceFile>,
+    api: Option<ApiFile>,
+    uploader: Option<UploaderFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([api])")]
+struct ApiFile {
+    listen: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<String>,
+    max_concurrent: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table ([uploader])")]
+struct UploaderFile {
+    url: Option<String>,
+    interval_minutes: Option<Int>,
+    token: Option<String>,
+    token_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,7 +243,15 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
-const TABLES: [&str; 5] = ["watch", "session", "render", "mattermost", "service"];
+const TABLES: [&str; 7] = [
+    "watch",
+    "session",
+    "render",
+    "mattermost",
+    "service",
+    "api",
+    "uploader",
+];
 
 /// toml reports syntax errors without a key; recover the table header and the key on the
 /// failing line from the text, when they look unambiguous.
@@ -433,6 +461,41 @@ pub(super) fn apply(
                 rules::log_level(&origin, "service.log_level", &level)?;
         }
     }
+
+    if let Some(a) = file.api {
+        if let Some(raw) = a.listen {
+            let origin = set.origin("api.listen");
+            set.draft.config.api.listen = super::api::listen(&origin, &raw)?;
+        }
+        if let Some(raw) = a.secret {
+            set.draft.config.api.secret =
+                set.secret("api.secret", &raw, world_readable, warnings)?;
+        }
+        if let Some(p) = a.secret_file {
+            set.draft.config.api.secret_file = set.optional_path("api.secret_file", &p)?;
+        }
+        set.int(&super::api::MAX_CONCURRENT, a.max_concurrent, |d, v| {
+            d.config.api.max_concurrent = u32::try_from(v).unwrap_or(u32::MAX);
+        })?;
+    }
+
+    if let Some(u) = file.uploader {
+        if let Some(url) = u.url.filter(|u| !u.trim().is_empty()) {
+            let origin = set.origin("uploader.url");
+            set.draft.config.uploader.url = Some(rules::url(&origin, "uploader.url", &url)?);
+        }
+        set.int(&super::api::INTERVAL_MINUTES, u.interval_minutes, |d, v| {
+            d.config.uploader.interval_minutes = v;
+        })?;
+        if let Some(raw) = u.token {
+            set.draft.config.uploader.token =
+                set.secret("uploader.token", &raw, world_readable, warnings)?;
+        }
+        if let Some(p) = u.token_file {
+            set.draft.config.uploader.token_file =
+                set.optional_path("uploader.token_file", &p)?;
+        }
+    }
     Ok(())
 }
 
@@ -531,6 +594,37 @@ impl Setter<'_, '_> {
         let token = rules::token(key, raw)?;
         warnings.push(literal_token_warning(self.path, key, world_readable));
         Ok(Some(token))
+    }
+
+    /// A literal `api.secret` / `uploader.token`: as `token`, with its own advice.
+    fn secret(
+        &self,
+        key: &str,
+        raw: &str,
+        world_readable: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        if raw.trim() == REDACTED {
+            warnings.push(format!(
+                "{}: {key} is the {REDACTED:?} placeholder printed by check-config, not a \
+                 secret; ignored",
+                self.origin(key)
+            ));
+            return Ok(None);
+        }
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let secret = super::api::secret(key, raw)?;
+        let file_key = format!("{}_file", key);
+        if world_readable {
+            warnings.push(format!(
+                "{} holds {key} and is readable by every user on this host; chmod 600 it, or \
+                 better, move it to a file named by {file_key} (mode 600)",
+                self.path.display()
+            ));
+        }
+        Ok(Some(secret))
     }
 
     /// `""` means "not set", as in the shipped example config.

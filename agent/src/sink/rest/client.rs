@@ -228,6 +228,7 @@ impl Api {
         body: Option<&Value>,
     ) -> Result<Vec<u8>, Failure> {
         let url = endpoint(&account.base_url, segments, query)?;
+        let counted = method.clone();
         let mut req = self
             .http
             .request(method, url)
@@ -235,7 +236,13 @@ impl Api {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(transport_failure)?;
+        let sent = req.send().await;
+        crate::metrics::count_mattermost_request(
+            &account.base_url,
+            counted.as_str(),
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let resp = sent.map_err(transport_failure)?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(transport_failure)?;

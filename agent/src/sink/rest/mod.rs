@@ -188,6 +188,17 @@ impl RestSink {
             .unwrap_or_default()
     }
 
+    /// `breaker_states` as a function that outlives a borrow of the sink (the local API).
+    pub fn breaker_reader(&self) -> impl Fn() -> Vec<(String, BreakerState)> + Send + Sync + use<> {
+        let breakers = self.breakers.clone();
+        move || {
+            breakers
+                .lock()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default()
+        }
+    }
+
     fn send(&mut self, msg: worker::Msg) {
         if self.tx.send(msg).is_err() && !self.closed_logged {
             self.closed_logged = true;
