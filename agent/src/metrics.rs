@@ -10,7 +10,6 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,7 +65,6 @@ pub struct Metrics {
     pub mm_requests: Family<RequestLabels, Counter>,
     /// 0 closed, 1 half-open, 2 open.
     pub breaker_state: Family<ServerLabels, Gauge>,
-    pub event_to_request: Histogram,
     pub uploads: Family<ResultLabels, Counter>,
     pub upload_last_success: Gauge<f64, AtomicU64>,
     pub api_requests: Family<ApiLabels, Counter>,
@@ -134,10 +132,6 @@ impl Metrics {
             open_boxes: Family::default(),
             mm_requests: Family::default(),
             breaker_state: Family::default(),
-            // 1 ms .. ~16 s: a box update normally leaves within the throttle (0.5 s).
-            event_to_request: Histogram::new(
-                prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15),
-            ),
             uploads: Family::default(),
             upload_last_success: Gauge::default(),
             api_requests: Family::default(),
@@ -191,11 +185,6 @@ impl Metrics {
             "livestatus_mattermost_breaker_state",
             "Circuit breaker per Mattermost server: 0 closed, 1 half-open, 2 open",
             m.breaker_state.clone(),
-        );
-        registry.register(
-            "livestatus_event_to_request_seconds",
-            "From the file event that changed a box to the Mattermost request carrying it",
-            m.event_to_request.clone(),
         );
         registry.register(
             "livestatus_uploads",
@@ -252,4 +241,18 @@ pub fn count_mattermost_request(server: &str, method: &str, status: Option<u16>)
             status: status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
         })
         .inc();
+}
+
+/// The kernel's queue of `tier` overflowed (events were lost; a rescan follows).
+pub fn count_kernel_drop(tier: &'static str) {
+    get().kernel_drops.get_or_create(&TierLabels { tier }).inc();
+}
+
+/// A transcript line was read; `parsed` false when it was skipped as unreadable.
+pub fn count_transcript_line(parsed: bool) {
+    let m = get();
+    m.lines_parsed.inc();
+    if !parsed {
+        m.parse_errors.inc();
+    }
 }

@@ -140,6 +140,11 @@ fn monitor_target(gateway: &Path, default_interval: Duration) -> Option<Target> 
     })
 }
 
+/// The monitor URL and token a gateway's owner set up, if any (for `upload --test`).
+pub fn monitor_credentials(gateway: &Path) -> Option<(String, Secret)> {
+    monitor_target(gateway, Duration::from_secs(300)).map(|t| (t.url, t.token))
+}
+
 /// The outcome of one POST.
 pub async fn post(
     http: &reqwest::Client,

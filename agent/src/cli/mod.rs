@@ -6,6 +6,8 @@ pub mod doctor;
 pub mod error_text;
 pub mod replay;
 pub mod settings;
+pub mod status;
+pub mod upload;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -63,6 +65,15 @@ pub enum Command {
     /// Exits 1 when something would keep boxes from reaching Mattermost; each line says what
     /// was found and, for a problem, what to do.
     Doctor(DoctorArgs),
+    /// Ask the running daemon (through its local API) what it is doing and whether it is healthy.
+    ///
+    /// One line per gateway (sessions running and idle, the concurrency limit) and per open box
+    /// (session, agent, elapsed, last line), then the tier and the Mattermost servers. Exits 1
+    /// when the daemon does not answer or reports itself unhealthy. Reads `api.listen` and
+    /// `api.secret` from the same config as the daemon.
+    Status(StatusArgs),
+    /// Send one status upload now and say what the monitoring server answered.
+    Upload(UploadArgs),
     /// Replay a bundled real OpenClaw session into a temporary gateway while `watch` shows it.
     ///
     /// Plays what a real OpenClaw 2026.7 gateway wrote during five chats (tools in a channel,
@@ -143,6 +154,28 @@ pub struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Config file (TOML). Default: /etc/openclaw-livestatus/config.toml if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the daemon's API listens (as api.listen: 127.0.0.1:9090, unix:/path).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<crate::service::config::Listen>,
+    /// Print the /v1/status document (the session-status plugin's shape) instead.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub follow: FollowArgs,
+    /// Do one upload now (with `"test": true` in the document) and report the answer.
+    #[arg(long, required = true)]
+    pub test: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct GenerateAssetsArgs {
     /// Where to write `openclaw-livestatus*.1` and `completions/`.
     pub dir: PathBuf,
@@ -158,6 +191,8 @@ pub fn main() -> std::process::ExitCode {
         Command::CheckConfig(args) => settings::check_config(args),
         Command::Demo(args) => demo::demo(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::Status(args) => status::status(args),
+        Command::Upload(args) => upload::upload(args),
         Command::GenerateAssets(args) => assets::generate(&args.dir),
     };
     match result {

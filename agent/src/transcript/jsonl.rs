@@ -421,7 +421,9 @@ impl JsonlTailer {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        match parse_entry(line) {
+        let parsed = parse_entry(line);
+        crate::metrics::count_transcript_line(parsed.is_ok());
+        match parsed {
             Ok(parsed) => {
                 let history = match &parsed.event {
                     Some(TranscriptEvent::Header {

@@ -415,6 +415,7 @@ impl Tree {
     fn handle(&mut self, raw: RawEvent, out: &mut Vec<FsEvent>) {
         let mask = raw.mask;
         if mask.contains(EventMask::Q_OVERFLOW) {
+            crate::metrics::count_kernel_drop("inotify");
             tracing::warn!(
                 tier = "inotify",
                 "inotify queue overflowed; asking for a rescan"

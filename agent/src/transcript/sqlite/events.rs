@@ -112,7 +112,9 @@ impl Reader<'_> {
                 if json.source == Source::Zstd {
                     self.stats.zstd_rows += 1;
                 }
-                match parse_entry(&json.bytes) {
+                let parsed = parse_entry(&json.bytes);
+                crate::metrics::count_transcript_line(parsed.is_ok());
+                match parsed {
                     Ok(parsed) => {
                         let history = match &parsed.event {
                             Some(TranscriptEvent::Header {

@@ -98,6 +98,7 @@ impl Reader {
             }
             let c = self.counters.read();
             if c.dropped > dropped {
+                crate::metrics::count_kernel_drop("ebpf");
                 tracing::warn!(
                     tier = "ebpf",
                     lost = c.dropped - dropped,

@@ -282,6 +282,7 @@ impl Tree {
     }
 
     fn overflow(&mut self, out: &mut Vec<FsEvent>) {
+        crate::metrics::count_kernel_drop("fanotify");
         tracing::warn!(
             tier = "fanotify",
             "fanotify queue overflowed; asking for a rescan"
