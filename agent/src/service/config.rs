@@ -13,6 +13,8 @@ mod error;
 mod file;
 mod rules;
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -564,7 +566,9 @@ impl Config {
 
         let u = &self.uploader;
         out.push_str("\n[uploader]\n");
-        line(&mut out, "url", quoted(u.url.as_deref().unwrap_or_default()));
+        if let Some(url) = &u.url {
+            line(&mut out, "url", quoted(url));
+        }
         line(&mut out, "interval_minutes", u.interval_minutes);
         if u.token.is_some() {
             line(&mut out, "token", quoted(REDACTED));

@@ -214,6 +214,7 @@ fn every_legacy_variable_maps_to_its_key() {
         ("DEFAULT_CHANNEL", "0123456789abcdefghijklmnop"),
         ("TOOL_LABELS_FILE", "/opt/ls/labels.json"),
         ("LOG_LEVEL", "debug"),
+        ("HEALTH_PORT", "9191"),
     ])
     .expect("legacy environment loads");
     let c = loaded.config;
@@ -233,6 +234,7 @@ fn every_legacy_variable_maps_to_its_key() {
         Some(Path::new("/opt/ls/labels.json"))
     );
     assert_eq!(c.service.log_level, "debug");
+    assert_eq!(c.api.listen, "127.0.0.1:9191".parse().expect("address"));
     let m = c.mattermost.expect("MM_URL configures Mattermost");
     assert_eq!(m.url, "https://chat.example.com");
     assert_eq!(m.token.as_ref().map(Secret::expose), Some(TOKEN));
@@ -244,7 +246,7 @@ fn every_legacy_variable_maps_to_its_key() {
     );
 
     let documented: Vec<&str> = LEGACY_ENV.iter().map(|(var, _)| *var).collect();
-    assert_eq!(documented.len(), 13);
+    assert_eq!(documented.len(), 14);
 }
 
 #[test]
@@ -765,6 +767,14 @@ fn the_documentation_covers_every_key_and_variable() {
         "mattermost.max_active_sessions",
         "service.data_dir",
         "service.log_level",
+        "api.listen",
+        "api.secret",
+        "api.secret_file",
+        "api.max_concurrent",
+        "uploader.url",
+        "uploader.interval_minutes",
+        "uploader.token",
+        "uploader.token_file",
     ];
     for key in keys {
         assert!(
@@ -790,7 +800,7 @@ fn the_documentation_covers_every_key_and_variable() {
     .to_toml_redacted();
     for key in keys {
         let (table, name) = key.split_once('.').expect("dotted");
-        if key != "mattermost.token" {
+        if !["mattermost.token", "api.secret", "uploader.token"].contains(&key) {
             assert!(printed.contains(&format!("[{table}]")), "{table}");
             assert!(
                 printed.contains(&format!("\n{name} = ")),
