@@ -256,3 +256,29 @@ pub fn count_transcript_line(parsed: bool) {
         m.parse_errors.inc();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_family_and_reads_the_process_from_proc() {
+        count_kernel_drop("inotify");
+        count_transcript_line(false);
+        count_mattermost_request("https://chat.test", "POST", None);
+        let text = get().encode();
+        for name in [
+            "livestatus_kernel_drops_total{tier=\"inotify\"}",
+            "livestatus_transcript_parse_errors_total",
+            "livestatus_mattermost_requests_total{server=\"https://chat.test\",method=\"POST\",status=\"error\"}",
+            "# TYPE livestatus_boxes_closed counter",
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let (cpu, rss) = process_usage().expect("/proc/self/stat reads");
+        assert!(cpu >= 0.0 && rss > 0, "{cpu} {rss}");
+    }
+}

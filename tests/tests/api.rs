@@ -115,7 +115,11 @@ fn detail<'a>(doc: &'a Value, key: &str) -> Option<&'a Value> {
 fn parse_metrics(text: &str) -> Vec<prometheus_parse::Sample> {
     let mut families: Vec<String> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.last(), Some(&"# EOF"), "exposition must end with # EOF");
+    assert_eq!(
+        lines.last(),
+        Some(&"# EOF"),
+        "exposition must end with # EOF"
+    );
     for line in &lines[..lines.len() - 1] {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
@@ -129,7 +133,9 @@ fn parse_metrics(text: &str) -> Vec<prometheus_parse::Sample> {
             let name_end = line.find(['{', ' ']).expect("sample name");
             let name = &line[..name_end];
             assert!(
-                families.iter().any(|f| name == f || name.starts_with(&format!("{f}_"))),
+                families
+                    .iter()
+                    .any(|f| name == f || name.starts_with(&format!("{f}_"))),
                 "sample of an undeclared family: {line}"
             );
             let value = line.rsplit(' ').next().expect("value");
@@ -139,7 +145,10 @@ fn parse_metrics(text: &str) -> Vec<prometheus_parse::Sample> {
                 assert!(close > open, "{line}");
                 for pair in line[open + 1..close].split("\",").filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').expect("label=value");
-                    assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+                    assert!(
+                        k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                        "{line}"
+                    );
                     assert!(v.starts_with('"'), "{line}");
                 }
             }
@@ -198,7 +207,10 @@ fn v1_status_says_running_while_a_turn_is_open_and_idle_after_it_ends() {
     });
     let doc = host.status();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["sessions"]["maxConcurrent"], 3, "the gateway's own limit: {doc}");
+    assert_eq!(
+        doc["sessions"]["maxConcurrent"], 3,
+        "the gateway's own limit: {doc}"
+    );
     assert_eq!(doc["sessions"]["available"], 2);
     let d = detail(&doc, CHANNEL_KEY).expect("the channel session");
     assert_eq!(d["agent"], "main");
@@ -206,10 +218,16 @@ fn v1_status_says_running_while_a_turn_is_open_and_idle_after_it_ends() {
     assert!(d["updatedAt"].as_i64().is_some_and(|t| t > 0), "{d}");
     // The plugin's path and a gateway filter give the same answer for this one gateway.
     let (code, plugin) = host.json("/plugins/session-status/status");
-    assert_eq!((code, &plugin["sessions"]["running"]), (200, &Value::from(1)));
+    assert_eq!(
+        (code, &plugin["sessions"]["running"]),
+        (200, &Value::from(1))
+    );
     let path = format!("/v1/status?gateway={}", host.state.display());
     let (code, filtered) = host.json(&path);
-    assert_eq!((code, &filtered["sessions"]["running"]), (200, &Value::from(1)));
+    assert_eq!(
+        (code, &filtered["sessions"]["running"]),
+        (200, &Value::from(1))
+    );
     let (code, _) = host.json("/v1/status?gateway=/nowhere/.openclaw");
     assert_eq!(code, 404);
 
@@ -221,8 +239,15 @@ fn v1_status_says_running_while_a_turn_is_open_and_idle_after_it_ends() {
         .output()
         .expect("run status");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(&format!("box {CHANNEL_KEY} (agent main)")), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("box {CHANNEL_KEY} (agent main)")),
+        "{text}"
+    );
     assert!(text.contains("1 running"), "{text}");
     let out = std::process::Command::new(livestatus_e2e::daemon::binary())
         .args(["status", "--json", "--config"])
@@ -233,11 +258,15 @@ fn v1_status_says_running_while_a_turn_is_open_and_idle_after_it_ends() {
     assert_eq!(json["sessions"]["running"], 1);
 
     player.play(Pace::FAST, |_| {}).expect("play the rest");
-    wait_for("the turn to end in /v1/status", Duration::from_secs(20), || {
-        let doc = host.status();
-        doc["sessions"]["running"] == 0
-            && detail(&doc, CHANNEL_KEY).is_some_and(|d| d["status"] == "idle")
-    });
+    wait_for(
+        "the turn to end in /v1/status",
+        Duration::from_secs(20),
+        || {
+            let doc = host.status();
+            doc["sessions"]["running"] == 0
+                && detail(&doc, CHANNEL_KEY).is_some_and(|d| d["status"] == "idle")
+        },
+    );
 
     let after = metrics(&host);
     for counter in [
@@ -265,8 +294,17 @@ fn a_wrong_or_missing_secret_gets_401_and_no_data() {
     let host = Host::new(&mm, None, "");
     let daemon = host.daemon(&[]);
     host.wait_ready();
-    for path in ["/health", "/metrics", "/v1/status", "/plugins/session-status/status"] {
-        for secret in [None, Some(Secret::new("wrong")), Some(Secret::new(&SECRET[1..]))] {
+    for path in [
+        "/health",
+        "/metrics",
+        "/v1/status",
+        "/plugins/session-status/status",
+    ] {
+        for secret in [
+            None,
+            Some(Secret::new("wrong")),
+            Some(Secret::new(&SECRET[1..])),
+        ] {
             let answer = client::get(&host.listen, path, secret.as_ref()).expect("answers");
             assert_eq!(answer.status, 401, "{path} with {secret:?}");
             assert!(answer.body.is_empty(), "{path} leaked {:?}", answer.body);
@@ -274,7 +312,10 @@ fn a_wrong_or_missing_secret_gets_401_and_no_data() {
     }
     let (code, doc) = host.json("/v1/status");
     assert_eq!(code, 200);
-    assert_eq!(doc["sessions"]["maxConcurrent"], 8, "api.max_concurrent: {doc}");
+    assert_eq!(
+        doc["sessions"]["maxConcurrent"], 8,
+        "api.max_concurrent: {doc}"
+    );
     // `status` without the secret says why it failed, and exits non-zero.
     let bare = host.data.with_file_name("bare.toml");
     let Listen::Tcp(addr) = &host.listen else {
@@ -301,7 +342,10 @@ fn a_wrong_or_missing_secret_gets_401_and_no_data() {
         .expect("run status");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot reach the daemon") && err.contains(&addr.to_string()), "{err}");
+    assert!(
+        err.contains("cannot reach the daemon") && err.contains(&addr.to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -320,7 +364,12 @@ fn health_is_503_while_mattermost_is_down_long_enough_to_open_the_breaker_and_20
     let (_, doc) = host.json("/health");
     assert_eq!(doc["status"], "unhealthy");
     assert_eq!(doc["mattermost"][0]["breaker"], "open", "{doc}");
-    assert!(doc["problems"][0].as_str().is_some_and(|p| p.contains("Mattermost")), "{doc}");
+    assert!(
+        doc["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("Mattermost")),
+        "{doc}"
+    );
     let samples = metrics(&host);
     let breaker = samples
         .iter()
@@ -397,10 +446,14 @@ fn the_uploader_posts_at_its_interval_and_survives_its_receiver_being_down() {
     let daemon = host.daemon(&[("LIVESTATUS_TEST_UPLOAD_INTERVAL_MS", &interval)]);
     host.wait_ready();
     // Nothing listens yet: the uploader fails, says so in /health, and keeps trying.
-    wait_for("a failed upload in /health", Duration::from_secs(20), || {
-        let (_, doc) = host.json("/health");
-        doc["uploader"]["ok"] == false
-    });
+    wait_for(
+        "a failed upload in /health",
+        Duration::from_secs(20),
+        || {
+            let (_, doc) = host.json("/health");
+            doc["uploader"]["ok"] == false
+        },
+    );
     let (_, doc) = host.json("/health");
     assert!(
         doc["uploader"]["message"]

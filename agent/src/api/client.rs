@@ -20,8 +20,13 @@ pub struct Answer {
 pub enum AskError {
     #[error("the local API is off (api.listen = \"off\"): nothing to ask")]
     Off,
-    #[error("cannot reach the daemon at {listen}: {error} (is `openclaw-livestatus run` running, and api.listen the same for both?)")]
-    Unreachable { listen: String, error: std::io::Error },
+    #[error(
+        "cannot reach the daemon at {listen}: {error} (is `openclaw-livestatus run` running, and api.listen the same for both?)"
+    )]
+    Unreachable {
+        listen: String,
+        error: std::io::Error,
+    },
     #[error("the daemon at {listen} sent an answer that is not HTTP: {what}")]
     Garbled { listen: String, what: String },
 }
@@ -47,7 +52,9 @@ pub fn get(listen: &Listen, path: &str, secret: Option<&Secret>) -> Result<Answe
         }
         Listen::Unix(path) => {
             let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(unreachable)?;
-            stream.set_read_timeout(Some(TIMEOUT)).map_err(unreachable)?;
+            stream
+                .set_read_timeout(Some(TIMEOUT))
+                .map_err(unreachable)?;
             stream.write_all(request.as_bytes()).map_err(unreachable)?;
             let mut raw = Vec::new();
             stream
@@ -95,7 +102,11 @@ fn parse(raw: &[u8]) -> Result<Answer, String> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = &raw[split + 4..];
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Ok(Answer { status, body })
 }
 

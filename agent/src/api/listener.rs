@@ -14,7 +14,9 @@ pub async fn serve(listen: &Listen, state: ApiState) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             tracing::info!(listen = %addr, "local API listening");
-            axum::serve(listener, app).await.context("serving the local API")
+            axum::serve(listener, app)
+                .await
+                .context("serving the local API")
         }
         Listen::Unix(path) => {
             // A socket left by a previous run would make bind fail; only a socket is removed.
@@ -27,7 +29,9 @@ pub async fn serve(listen: &Listen, state: ApiState) -> anyhow::Result<()> {
             let listener = tokio::net::UnixListener::bind(path)
                 .with_context(|| format!("cannot listen on {}", path.display()))?;
             tracing::info!(listen = %listen, "local API listening");
-            axum::serve(listener, app).await.context("serving the local API")
+            axum::serve(listener, app)
+                .await
+                .context("serving the local API")
         }
     }
 }

@@ -72,7 +72,9 @@ async fn metrics_text(State(state): State<ApiState>, headers: HeaderMap) -> Resp
                 BreakerState::HalfOpen => 1,
                 BreakerState::Open => 2,
             };
-            m.breaker_state.get_or_create(&ServerLabels { server }).set(value);
+            m.breaker_state
+                .get_or_create(&ServerLabels { server })
+                .set(value);
         }
     }
     let body = m.encode();
@@ -118,7 +120,10 @@ async fn status(
         && !snapshot.gateways.iter().any(|known| known == g)
     {
         let body = json!({"ok": false, "error": format!("no followed gateway {}", g.display())});
-        return counted("status", (StatusCode::NOT_FOUND, axum::Json(body)).into_response());
+        return counted(
+            "status",
+            (StatusCode::NOT_FOUND, axum::Json(body)).into_response(),
+        );
     }
     let max = max_concurrent(&state, &snapshot.gateways, gateway.as_deref()).await;
     let doc = super::status_v1::document(

@@ -134,11 +134,26 @@ mod tests {
         Snapshot {
             ready: true,
             sessions: vec![
-                session("/home/a/.openclaw", "agent:main:mattermost:channel:c1", true, NOW - 1_000),
+                session(
+                    "/home/a/.openclaw",
+                    "agent:main:mattermost:channel:c1",
+                    true,
+                    NOW - 1_000,
+                ),
                 session("/home/a/.openclaw", "agent:main:main", false, NOW - 60_000),
                 // Active long ago: not in details, not counted.
-                session("/home/a/.openclaw", "agent:main:cron:nightly", false, NOW - RECENT_MS - 1),
-                session("/home/b/.openclaw", "agent:main:mattermost:channel:c1:thread:p1", true, NOW - 5),
+                session(
+                    "/home/a/.openclaw",
+                    "agent:main:cron:nightly",
+                    false,
+                    NOW - RECENT_MS - 1,
+                ),
+                session(
+                    "/home/b/.openclaw",
+                    "agent:main:mattermost:channel:c1:thread:p1",
+                    true,
+                    NOW - 5,
+                ),
             ],
             ..Snapshot::default()
         }

@@ -126,9 +126,10 @@ fn monitor_target(gateway: &Path, default_interval: Duration) -> Option<Target> 
         let u = u.trim();
         u.starts_with("https://") || u.starts_with("http://")
     })?;
-    let token = file.agent_token.map(|t| t.trim().to_owned()).filter(|t| {
-        !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c.is_control())
-    })?;
+    let token = file
+        .agent_token
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty() && !t.chars().any(|c| c.is_whitespace() || c.is_control()))?;
     Some(Target {
         url: url.trim().to_owned(),
         token: Secret::new(token),

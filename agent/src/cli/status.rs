@@ -194,15 +194,33 @@ mod tests {
         });
         let counts = json!({"sessions": {"running": 1, "idle": 2, "maxConcurrent": 4}});
         let text = render(&health, &[("/home/a/.openclaw".to_owned(), Some(counts))]);
-        assert!(text.contains("openclaw-livestatus 1.2.3: ok (up 7s)"), "{text}");
-        assert!(text.contains("tier: inotify (asked for (inotify))"), "{text}");
-        assert!(text.contains("gateway /home/a/.openclaw: 1 running, 2 idle, max 4"), "{text}");
-        assert!(text.contains("  box agent:main:main (agent main) 38s: exec: ls [OK]"), "{text}");
-        assert!(text.contains("Mattermost https://chat: rest, breaker closed"), "{text}");
+        assert!(
+            text.contains("openclaw-livestatus 1.2.3: ok (up 7s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tier: inotify (asked for (inotify))"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gateway /home/a/.openclaw: 1 running, 2 idle, max 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  box agent:main:main (agent main) 38s: exec: ls [OK]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Mattermost https://chat: rest, breaker closed"),
+            "{text}"
+        );
     }
 
     #[test]
     fn gateway_paths_are_escaped_for_the_query() {
-        assert_eq!(percent_encode("/home/a b/.openclaw&x"), "/home/a%20b/.openclaw%26x");
+        assert_eq!(
+            percent_encode("/home/a b/.openclaw&x"),
+            "/home/a%20b/.openclaw%26x"
+        );
     }
 }

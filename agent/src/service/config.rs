@@ -8,12 +8,12 @@
 //! [`MattermostConfig::account_token`].
 
 mod api;
+#[cfg(test)]
+mod api_tests;
 mod env;
 mod error;
 mod file;
 mod rules;
-#[cfg(test)]
-mod api_tests;
 #[cfg(test)]
 mod tests;
 
@@ -561,7 +561,11 @@ impl Config {
         if a.secret.is_some() {
             line(&mut out, "secret", quoted(REDACTED));
         }
-        line(&mut out, "secret_file", quoted_path(a.secret_file.as_deref()));
+        line(
+            &mut out,
+            "secret_file",
+            quoted_path(a.secret_file.as_deref()),
+        );
         line(&mut out, "max_concurrent", a.max_concurrent);
 
         let u = &self.uploader;

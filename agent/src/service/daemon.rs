@@ -67,7 +67,10 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
         stall_file: std::env::var_os(STALL_FILE_ENV).map(PathBuf::from),
     };
     let api_launch = api_launch(&config, credentials.as_deref())?;
-    let api_secret = config.api.read_secret(credentials.as_deref())?.map(Arc::new);
+    let api_secret = config
+        .api
+        .read_secret(credentials.as_deref())?
+        .map(Arc::new);
     let max_concurrent = config.api.max_concurrent;
     // TIER on every line of the daemon's (journald field), recorded once the tier is armed.
     let span = tracing::info_span!("daemon", tier = tracing::field::Empty);
@@ -132,7 +135,10 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
 
 /// The API's listen address and the uploader's target, from the config; a configured uploader
 /// URL without a token is a config error.
-fn api_launch(config: &Config, credentials: Option<&std::path::Path>) -> anyhow::Result<api::ApiLaunch> {
+fn api_launch(
+    config: &Config,
+    credentials: Option<&std::path::Path>,
+) -> anyhow::Result<api::ApiLaunch> {
     let u = &config.uploader;
     let configured = match &u.url {
         Some(url) => match u.read_token(credentials, &crate::service::config::process_env)? {

@@ -99,7 +99,10 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         "render.max_status_lines (in Mattermost posts; the log follows at once)",
         running.render.max_status_lines != new.render.max_status_lines,
     );
-    check("api (listen, secret, max_concurrent)", running.api != new.api);
+    check(
+        "api (listen, secret, max_concurrent)",
+        running.api != new.api,
+    );
     check("uploader", running.uploader != new.uploader);
     changed
 }

@@ -86,7 +86,10 @@ impl FromStr for Listen {
         }
         if let Some(path) = s.strip_prefix("unix:") {
             let path = Path::new(path);
-            if !path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir)
+            if !path.is_absolute()
+                || path
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
             {
                 return Err(ParseListenError);
             }
@@ -174,7 +177,10 @@ impl UploaderConfig {
 impl ApiConfig {
     /// The bearer secret: the literal, the file, then the systemd credential `api-secret`;
     /// None: the API answers without one.
-    pub fn read_secret(&self, credentials_dir: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+    pub fn read_secret(
+        &self,
+        credentials_dir: Option<&Path>,
+    ) -> Result<Option<Secret>, ConfigError> {
         if let Some(s) = &self.secret {
             return secret("api.secret", s.expose()).map(Some);
         }

@@ -15,11 +15,7 @@ fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let lookup = move |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     load(ConfigSource::Explicit(&path), &lookup)
 }
 
@@ -46,34 +42,56 @@ fn listen_takes_an_address_a_unix_socket_or_off() {
         Listen::Unix("/run/openclaw-livestatus/api.sock".into())
     );
     assert_eq!(c.api.max_concurrent, 3);
-    let c = load_str("[api]\nlisten = \"off\"\n", &[]).expect("loads").config;
+    let c = load_str("[api]\nlisten = \"off\"\n", &[])
+        .expect("loads")
+        .config;
     assert_eq!(c.api.listen, Listen::Off);
-    let c = load_str("[api]\nlisten = \"[::1]:9191\"\n", &[]).expect("loads").config;
+    let c = load_str("[api]\nlisten = \"[::1]:9191\"\n", &[])
+        .expect("loads")
+        .config;
     assert_eq!(c.api.listen.to_string(), "[::1]:9191");
 }
 
 #[test]
 fn a_bad_listen_value_names_file_line_key_and_the_accepted_forms() {
-    for bad in ["localhost", "unix:relative.sock", "127.0.0.1", "unix:/a/../b"] {
+    for bad in [
+        "localhost",
+        "unix:relative.sock",
+        "127.0.0.1",
+        "unix:/a/../b",
+    ] {
         let text = format!("\n[api]\nlisten = \"{bad}\"\n");
         let e = load_str(&text, &[]).expect_err("refused").to_string();
         assert!(e.contains("config.toml:3:1"), "{e}");
         assert!(e.contains("`api.listen`"), "{e}");
-        assert!(e.contains("127.0.0.1:9090") && e.contains("unix:") && e.contains("off"), "{e}");
+        assert!(
+            e.contains("127.0.0.1:9090") && e.contains("unix:") && e.contains("off"),
+            "{e}"
+        );
     }
-    let e = load_str("[api]\nmax_concurrent = 0\n", &[]).expect_err("refused").to_string();
+    let e = load_str("[api]\nmax_concurrent = 0\n", &[])
+        .expect_err("refused")
+        .to_string();
     assert!(e.contains("`api.max_concurrent` = 0"), "{e}");
-    let e = load_str("[api]\nport = 1\n", &[]).expect_err("refused").to_string();
+    let e = load_str("[api]\nport = 1\n", &[])
+        .expect_err("refused")
+        .to_string();
     assert!(e.contains("unknown key `api.port`"), "{e}");
 }
 
 #[test]
 fn the_old_health_port_maps_to_a_loopback_listener_and_a_bad_one_is_named() {
-    let c = load_str("", &[("HEALTH_PORT", "9393")]).expect("loads").config;
+    let c = load_str("", &[("HEALTH_PORT", "9393")])
+        .expect("loads")
+        .config;
     assert_eq!(c.api.listen.to_string(), "127.0.0.1:9393");
-    let e = load_str("", &[("HEALTH_PORT", "http")]).expect_err("refused").to_string();
+    let e = load_str("", &[("HEALTH_PORT", "http")])
+        .expect_err("refused")
+        .to_string();
     assert!(e.contains("HEALTH_PORT") && e.contains("api.listen"), "{e}");
-    let e = load_str("", &[("HEALTH_PORT", "70000")]).expect_err("refused").to_string();
+    let e = load_str("", &[("HEALTH_PORT", "70000")])
+        .expect_err("refused")
+        .to_string();
     assert!(e.contains("HEALTH_PORT"), "{e}");
 }
 
@@ -104,7 +122,11 @@ fn the_api_secret_comes_from_the_literal_the_file_or_the_credential_and_never_sh
     assert!(!printed.contains("literal-secret-1"), "{printed}");
     assert!(!format!("{c:?}").contains("literal-secret-1"));
     assert_eq!(
-        load_str(&printed, &[]).expect("printed config loads").config.api.secret,
+        load_str(&printed, &[])
+            .expect("printed config loads")
+            .config
+            .api
+            .secret,
         None,
         "the redacted placeholder is not a secret"
     );
@@ -123,7 +145,8 @@ fn the_api_secret_comes_from_the_literal_the_file_or_the_credential_and_never_sh
 
 #[test]
 fn the_uploader_takes_its_url_interval_and_token_in_order() {
-    let text = "[uploader]\nurl = \"https://monitor.example.com/api/agents/\"\ninterval_minutes = 2\n";
+    let text =
+        "[uploader]\nurl = \"https://monitor.example.com/api/agents/\"\ninterval_minutes = 2\n";
     let c = load_str(text, &[]).expect("loads").config;
     assert_eq!(
         c.uploader.url.as_deref(),
@@ -142,12 +165,20 @@ fn the_uploader_takes_its_url_interval_and_token_in_order() {
     let token = with_literal.read_token(None, &env).expect("reads");
     assert_eq!(token.as_ref().map(Secret::expose), Some("literal"));
 
-    let e = load_str("[uploader]\nurl = \"ftp://x\"\n", &[]).expect_err("refused").to_string();
-    assert!(e.contains("`uploader.url`") && e.contains("https://"), "{e}");
+    let e = load_str("[uploader]\nurl = \"ftp://x\"\n", &[])
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("`uploader.url`") && e.contains("https://"),
+        "{e}"
+    );
     let e = load_str("[uploader]\ninterval_minutes = 0\n", &[])
         .expect_err("refused")
         .to_string();
-    assert!(e.contains("`uploader.interval_minutes` = 0") && e.contains("1..=1440"), "{e}");
+    assert!(
+        e.contains("`uploader.interval_minutes` = 0") && e.contains("1..=1440"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -157,6 +188,8 @@ fn api_and_uploader_survive_the_effective_toml_round_trip() {
                 token_file = \"/etc/openclaw-livestatus/uploader-token\"\n";
     let first = load_str(text, &[]).expect("loads").config;
     let printed = first.to_toml_redacted();
-    let again = load_str(&printed, &[]).expect("printed config loads").config;
+    let again = load_str(&printed, &[])
+        .expect("printed config loads")
+        .config;
     assert_eq!(again, first, "{printed}");
 }

@@ -492,8 +492,7 @@ pub(super) fn apply(
                 set.secret("uploader.token", &raw, world_readable, warnings)?;
         }
         if let Some(p) = u.token_file {
-            set.draft.config.uploader.token_file =
-                set.optional_path("uploader.token_file", &p)?;
+            set.draft.config.uploader.token_file = set.optional_path("uploader.token_file", &p)?;
         }
     }
     Ok(())
