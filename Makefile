@@ -42,6 +42,7 @@ fuzz: setup
 
 bench:
 	@scripts/setup.sh --bench
+	$(CARGO) build --release -p openclaw-livestatus --locked
 	$(CARGO) bench -p livestatus-e2e --locked
 
 # The .deb and .rpm (target/package/), linted; needs root the first time (apt-get).
