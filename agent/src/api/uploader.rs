@@ -314,3 +314,66 @@ pub async fn run(plan: UploaderPlan, state: ApiState) {
         tokio::time::sleep_until(next).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(ok: bool, at: i64) -> UploadResult {
+        UploadResult {
+            at,
+            url: "https://m.test".to_owned(),
+            ok,
+            status: ok.then_some(200),
+            message: String::new(),
+            last_success_at: None,
+        }
+    }
+
+    #[test]
+    fn the_last_success_is_remembered_through_later_failures() {
+        let status = UploadStatus::default();
+        assert_eq!(status.get(), None);
+        status.record(result(false, 1));
+        assert_eq!(status.get().and_then(|r| r.last_success_at), None);
+        status.record(result(true, 2));
+        status.record(result(false, 3));
+        let last = status.get().expect("recorded");
+        assert_eq!(
+            (last.at, last.ok, last.last_success_at),
+            (3, false, Some(2))
+        );
+    }
+
+    #[test]
+    fn a_gateway_owners_monitor_file_names_its_url_token_and_interval() {
+        let gateway = tempfile::tempdir().expect("tmp");
+        let dir = gateway.path().join("credentials");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = gateway.path().join(MONITOR_FILE);
+        let default = Duration::from_secs(300);
+        assert!(
+            monitor_target(gateway.path(), default).is_none(),
+            "no file, no target"
+        );
+        std::fs::write(
+            &file,
+            r#"{"agentToken":"tok-123","monitorUrl":"https://monitor.test/sync","syncIntervalMinutes":2}"#,
+        )
+        .expect("write");
+        let target = monitor_target(gateway.path(), default).expect("a target");
+        assert_eq!(target.url, "https://monitor.test/sync");
+        assert_eq!(target.token.expose(), "tok-123");
+        assert_eq!(target.interval, Duration::from_secs(120));
+        assert_eq!(target.gateways, Some(vec![gateway.path().to_path_buf()]));
+        for bad in [
+            r#"{"agentToken":"tok","monitorUrl":"file:///etc/passwd"}"#,
+            r#"{"agentToken":"two words","monitorUrl":"https://m.test"}"#,
+            r#"{"monitorUrl":"https://m.test"}"#,
+            "not json",
+        ] {
+            std::fs::write(&file, bad).expect("write");
+            assert!(monitor_target(gateway.path(), default).is_none(), "{bad}");
+        }
+    }
+}
