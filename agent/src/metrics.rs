@@ -101,7 +101,7 @@ impl Collector for ProcessCollector {
 fn process_usage() -> Option<(f64, i64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime, stime are fields 14 and 15 of stat(5), rss is 24; `rest` starts at field 3.
     let utime: f64 = fields.get(11)?.parse().ok()?;
