@@ -128,6 +128,11 @@ impl Core {
         self.tracker.tick(now_ms)
     }
 
+    /// Whether anything waits on the clock (see `Tracker::needs_ticks`).
+    pub fn needs_ticks(&self) -> bool {
+        self.tracker.needs_ticks()
+    }
+
     pub fn shutdown(&mut self, now_ms: i64) -> Vec<BoxDelta> {
         self.tracker.shutdown(now_ms)
     }
@@ -187,32 +192,9 @@ impl Core {
     /// events) are read one after the other, but a sub-agent's line written before its
     /// parent's must still come first in the parent's box.
     pub(super) fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
-        let mut queues: Vec<(SessionRef, std::collections::VecDeque<SessionInput>, i64)> =
-            Vec::new();
-        for (session, input) in self.queue.drain(..) {
-            match queues.iter_mut().find(|(s, _, _)| s.id == session.id) {
-                Some((_, q, _)) => q.push_back(input),
-                None => queues.push((session, [input].into(), i64::MIN)),
-            }
-        }
-        loop {
-            let mut best: Option<(usize, i64)> = None;
-            for (i, (_, q, last)) in queues.iter().enumerate() {
-                let Some(head) = q.front() else { continue };
-                let key = match head {
-                    SessionInput::Record(r) if !r.history => r.event.ts_ms().unwrap_or(*last),
-                    _ => *last,
-                };
-                if best.is_none_or(|(_, k)| key < k) {
-                    best = Some((i, key));
-                }
-            }
-            let Some((i, key)) = best else { break };
-            let (session, q, last) = &mut queues[i];
-            *last = key;
-            if let Some(input) = q.pop_front() {
-                out.extend(self.tracker.handle(session, input, now_ms));
-            }
+        let mut merge = super::merge::TimeMerge::new(std::mem::take(&mut self.queue));
+        while let Some((session, input)) = merge.next() {
+            out.extend(self.tracker.handle(session, input, now_ms));
         }
     }
 

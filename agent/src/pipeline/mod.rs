@@ -2,6 +2,7 @@
 //! the watch tiers under tokio and hands deltas to a sink.
 
 pub mod core;
+mod merge;
 pub mod run;
 mod stores;
 

@@ -13,7 +13,8 @@ use crate::watch::{self, FsEvent, Scope, TierKind, WatchOptions};
 
 use super::Core;
 
-/// How often boxes are ticked (idle timeouts, redraws, retract grace).
+/// How often boxes are ticked (idle timeouts, redraws, retract grace) while something waits on
+/// the clock; an idle daemon does not tick at all.
 const TICK: Duration = Duration::from_millis(100);
 /// Watch events buffered between a tier and the core; a full queue makes the tier wait.
 const EVENT_QUEUE: usize = 4096;
@@ -176,7 +177,14 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticking = true;
     loop {
+        // Checked before each wait: an event or order may have opened a box or a timer.
+        let wanted = core.needs_ticks() || sink.wants_ticks();
+        if wanted && !ticking {
+            ticker.reset();
+        }
+        ticking = wanted;
         tokio::select! {
             biased;
             order = control.recv() => match order {
@@ -223,7 +231,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
                     sink.deliver(&deltas, now);
                 }
             }
-            _ = ticker.tick() => {
+            _ = ticker.tick(), if ticking => {
                 let now = now_ms();
                 let deltas = core.tick(now);
                 if !deltas.is_empty() {
