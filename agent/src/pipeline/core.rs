@@ -10,7 +10,7 @@ use crate::gateway::{AgentRef, Change, Registry};
 use crate::guarded::Refusals;
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
-use crate::transcript::{JsonlTailer, ResumePoint, SessionsDir, TailError, TranscriptRecord};
+use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
 type FileKey = (AgentRef, String);
@@ -98,6 +98,14 @@ impl Core {
 
     pub fn followed_files(&self) -> usize {
         self.files.len()
+    }
+
+    /// Followed transcripts holding an fd (their lock is held, or they are being read).
+    pub fn open_transcripts(&self) -> usize {
+        self.files
+            .values()
+            .filter(|f| f.tailer.as_ref().is_some_and(|t| !t.is_parked()))
+            .count()
     }
 
     /// Finds every gateway in scope and takes in what is already on disk: finished turns
@@ -319,6 +327,9 @@ impl Core {
                 if recent {
                     records = read_logged(&mut tailer, dir, name, refusals);
                 }
+                if !lock_held {
+                    tailer.park();
+                }
                 followed.tailer = Some(tailer);
             }
             Ok(None) => {}
@@ -433,6 +444,9 @@ impl Core {
             return;
         }
         followed.lock_held = held;
+        if !held && let Some(tailer) = followed.tailer.as_mut() {
+            tailer.park();
+        }
         if let Some(session) = followed.session.clone() {
             self.queue.push((session, SessionInput::Lock { held }));
         }
@@ -462,6 +476,25 @@ impl Core {
                 }
                 Ok(None) | Err(()) => return,
             },
+            Some(tailer) if tailer.is_parked() => {
+                let path = dir.path().join(name);
+                match tailer.unpark(dir) {
+                    Ok(()) => {
+                        refusals.clear(&path);
+                    }
+                    // Gone: what it got after the last read went with it (see `unpark`).
+                    Err(err) if err.is_not_found() => return,
+                    Err(err) => {
+                        report(refusals, path, &err, "transcript refused");
+                        return;
+                    }
+                }
+                records = read_logged(tailer, dir, name, refusals);
+                truncated = tailer.take_truncated();
+                if !followed.lock_held {
+                    tailer.park();
+                }
+            }
             Some(tailer) => {
                 let path = dir.path().join(name);
                 let replaced = match dir.stat(name) {
@@ -489,6 +522,10 @@ impl Core {
                 }
                 records.extend(read_logged(tailer, dir, name, refusals));
                 truncated = tailer.take_truncated();
+                // Between turns a transcript holds no fd: the next append reopens it.
+                if !followed.lock_held {
+                    tailer.park();
+                }
             }
         }
         self.settle_session(key, !records.is_empty(), now_ms);
@@ -626,20 +663,14 @@ fn open_tailer(
     at_end: bool,
     refusals: &mut Refusals<std::path::PathBuf>,
 ) -> Result<Option<JsonlTailer>, ()> {
-    let resume = if at_end {
-        match dir.stat(name) {
-            Ok(Some((identity, size))) => Some(ResumePoint {
-                identity,
-                offset: size,
-                before: None,
-            }),
-            _ => None,
-        }
-    } else {
-        None
-    };
     let path = dir.path().join(name);
-    match JsonlTailer::open(dir, name, resume) {
+    // History is followed from its end, parked: no fd until it is written again.
+    let opened = if at_end {
+        JsonlTailer::deferred(dir, name)
+    } else {
+        JsonlTailer::open(dir, name, None)
+    };
+    match opened {
         Ok(t) => {
             if refusals.clear(&path) {
                 tracing::info!(file = %path.display(), "transcript followed again");

@@ -7,6 +7,8 @@ pub mod run;
 mod stores;
 
 #[cfg(test)]
+mod park_tests;
+#[cfg(test)]
 mod rewrite_tests;
 
 pub use core::Core;

@@ -25,6 +25,8 @@ pub use super::safe_open::{FileIdentity, SessionsDir};
 pub const MAX_LINE_BYTES: usize = 8 << 20;
 /// Bytes read per syscall.
 const CHUNK_BYTES: usize = 64 << 10;
+/// Smallest read buffer: room for a few lines that arrive while a read is under way.
+const MIN_CHUNK_BYTES: usize = 8 << 10;
 /// How much of the file's start is read to find the header when resuming past it.
 const HEADER_PROBE_BYTES: usize = 64 << 10;
 /// A pending partial line whose buffer grew past this is given back to the allocator once done.
@@ -33,7 +35,10 @@ const KEEP_BUFFER_BYTES: usize = 1 << 20;
 const BAD_LINE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 pub struct JsonlTailer {
-    file: File,
+    /// None while parked: a quiet transcript holds no fd (a host keeps thousands of them).
+    file: Option<File>,
+    /// Parked since `deferred`: the resume checks of `open` run when it is first unparked.
+    resume_pending: bool,
     name: String,
     path: PathBuf,
     identity: FileIdentity,
@@ -87,7 +92,8 @@ impl JsonlTailer {
         let path = dir.path().join(name);
         let (identity, size) = identity_of(&file, &path)?;
         let mut tailer = JsonlTailer {
-            file,
+            file: Some(file),
+            resume_pending: false,
             name: name.to_owned(),
             path,
             identity,
@@ -101,33 +107,108 @@ impl JsonlTailer {
             window: ReadWindow::default(),
             bad_lines: BadLines::default(),
         };
-        if let Some(point) = resume
-            && point.identity == identity
-            && point.offset > 0
-            && point.offset <= size
-            && tailer.byte_at(point.offset - 1)? == Some(b'\n')
-        {
-            let offset = point.offset;
-            let before = tailer.bytes_before(offset, WINDOW_BYTES)?;
-            let same = point.before.is_none_or(|fp| {
-                let len = fp.len as usize;
-                len <= before.len() && Fingerprint::of(&before[before.len() - len..]) == fp
-            });
-            if same {
-                tailer.offset = offset;
-                tailer.read_pos = offset;
-                tailer.window.reset(&before);
-                tailer.resumed = true;
-                tailer.restore_fork_state()?;
-            } else {
-                tracing::info!(
-                    file = %tailer.path.display(),
-                    offset,
-                    "transcript was rewritten while the daemon was not reading it: reading it from the start"
-                );
-            }
+        if let Some(point) = resume {
+            tailer.resume_at(point, size)?;
         }
         Ok(tailer)
+    }
+
+    /// A tailer at the end of `name` as it is now, parked: nothing is opened until the file is
+    /// read (`unpark`), when the checks of `open` with that end as resume point are made. For
+    /// history: thousands of finished transcripts cost a stat each, not an fd.
+    pub fn deferred(dir: &SessionsDir, name: &str) -> Result<JsonlTailer, TailError> {
+        let path = dir.path().join(name);
+        let Some((identity, size)) = dir.stat(name)? else {
+            return Err(TailError::NotFound { path });
+        };
+        Ok(JsonlTailer {
+            file: None,
+            resume_pending: true,
+            name: name.to_owned(),
+            path,
+            identity,
+            offset: size,
+            read_pos: size,
+            pending: Vec::new(),
+            skipping: None,
+            truncated: false,
+            resumed: false,
+            fork: ForkState::default(),
+            window: ReadWindow::default(),
+            bad_lines: BadLines::default(),
+        })
+    }
+
+    /// Continues at `point` if it is this file, at most `size` long, at a line boundary, with
+    /// the bytes read before it unchanged; else stays at 0.
+    fn resume_at(&mut self, point: ResumePoint, size: u64) -> Result<(), TailError> {
+        if point.identity != self.identity
+            || point.offset == 0
+            || point.offset > size
+            || self.byte_at(point.offset - 1)? != Some(b'\n')
+        {
+            return Ok(());
+        }
+        let offset = point.offset;
+        let before = self.bytes_before(offset, WINDOW_BYTES)?;
+        let same = point.before.is_none_or(|fp| {
+            let len = fp.len as usize;
+            len <= before.len() && Fingerprint::of(&before[before.len() - len..]) == fp
+        });
+        if same {
+            self.offset = offset;
+            self.read_pos = offset;
+            self.window.reset(&before);
+            self.resumed = true;
+            self.restore_fork_state()?;
+        } else {
+            tracing::info!(
+                file = %self.path.display(),
+                offset,
+                "transcript was rewritten while the daemon was not reading it: reading it from the start"
+            );
+        }
+        Ok(())
+    }
+
+    /// Closes the file until the next `unpark`; where reading stopped is kept.
+    pub fn park(&mut self) {
+        self.file = None;
+    }
+
+    pub fn is_parked(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Opens a parked tailer's file again by its name. The same file continues where reading
+    /// stopped. Another file at the name (renamed away and succeeded while parked) is followed
+    /// from its start: what the old file got after the last read cannot be reached any more.
+    pub fn unpark(&mut self, dir: &SessionsDir) -> Result<(), TailError> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let file = dir.open_file(&self.name)?;
+        let (identity, size) = identity_of(&file, &self.path)?;
+        self.file = Some(file);
+        if identity != self.identity {
+            tracing::debug!(file = %self.path.display(), "transcript replaced while not open; following the new file");
+            self.identity = identity;
+            self.restart();
+            self.resumed = false;
+            self.resume_pending = false;
+            self.bad_lines = BadLines::default();
+            return Ok(());
+        }
+        if std::mem::take(&mut self.resume_pending) {
+            let point = ResumePoint {
+                identity,
+                offset: self.offset,
+                before: None,
+            };
+            self.restart();
+            self.resume_at(point, size)?;
+        }
+        Ok(())
     }
 
     /// Where a restart can resume this transcript without repeating or losing a line.
@@ -171,7 +252,9 @@ impl JsonlTailer {
             self.truncated = true;
         }
         let mut records = Vec::new();
-        let mut chunk = vec![0u8; CHUNK_BYTES];
+        // Sized to what is there: an append is a line or two, not a chunk to zero each time.
+        let waiting = usize::try_from(size - self.read_pos).unwrap_or(CHUNK_BYTES);
+        let mut chunk = vec![0u8; waiting.clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)];
         let mut consumed = 0u64;
         while consumed < max_bytes {
             let n = self.read_chunk(&mut chunk)?;
@@ -245,7 +328,8 @@ impl JsonlTailer {
             new = %path.display(),
             "transcript replaced; following the new file"
         );
-        self.file = file;
+        self.file = Some(file);
+        self.resume_pending = false;
         self.name = name.to_owned();
         self.path = path;
         self.identity = identity;
@@ -281,7 +365,10 @@ impl JsonlTailer {
         let mut buf = vec![0u8; len];
         let mut filled = 0;
         while filled < len {
-            match self.file.read_at(&mut buf[filled..], start + filled as u64) {
+            match self
+                .file()?
+                .read_at(&mut buf[filled..], start + filled as u64)
+            {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -292,8 +379,19 @@ impl JsonlTailer {
         Ok(buf)
     }
 
+    /// The open file; reading a parked tailer is a caller's mistake, reported as an I/O error.
+    fn file(&self) -> Result<&File, TailError> {
+        self.file.as_ref().ok_or_else(|| {
+            TailError::io(
+                self.path.clone(),
+                "read",
+                std::io::Error::other("the transcript is parked (not open)"),
+            )
+        })
+    }
+
     fn size(&self) -> Result<u64, TailError> {
-        self.file
+        self.file()?
             .metadata()
             .map(|m| m.len())
             .map_err(|e| TailError::io(self.path.clone(), "stat", e))
@@ -301,7 +399,7 @@ impl JsonlTailer {
 
     fn read_chunk(&self, buf: &mut [u8]) -> Result<usize, TailError> {
         loop {
-            match self.file.read_at(buf, self.read_pos) {
+            match self.file()?.read_at(buf, self.read_pos) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
@@ -311,7 +409,7 @@ impl JsonlTailer {
 
     fn byte_at(&self, pos: u64) -> Result<Option<u8>, TailError> {
         let mut b = [0u8; 1];
-        match self.file.read_at(&mut b, pos) {
+        match self.file()?.read_at(&mut b, pos) {
             Ok(1) => Ok(Some(b[0])),
             Ok(_) => Ok(None),
             Err(e) => Err(TailError::io(self.path.clone(), "read", e)),
@@ -323,7 +421,7 @@ impl JsonlTailer {
         let mut buf = vec![0u8; HEADER_PROBE_BYTES];
         let mut filled = 0;
         while filled < buf.len() {
-            match self.file.read_at(&mut buf[filled..], filled as u64) {
+            match self.file()?.read_at(&mut buf[filled..], filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -708,6 +806,81 @@ mod tests {
         let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("open");
         assert!(!t.resumed());
         assert_eq!(user_texts(&t.read_new().expect("read")), ["uno", "dos"]);
+    }
+
+    #[test]
+    fn a_parked_tailer_holds_no_file_and_continues_where_it_stopped() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("one", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["one"]);
+        t.park();
+        assert!(t.is_parked());
+        assert!(t.read_new().is_err(), "a parked tailer is not read");
+        append(&path, &format!("{}\n", user("two", "2026-11-22T03:50:31Z")));
+        t.unpark(&dir).expect("unpark");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["two"]);
+    }
+
+    #[test]
+    fn a_deferred_tailer_starts_at_the_end_without_opening_the_file() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("history", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::deferred(&dir, "s1.jsonl").expect("deferred");
+        assert!(t.is_parked());
+        append(
+            &path,
+            &format!("{}\n", user("news", "2026-11-22T03:50:31Z")),
+        );
+        t.unpark(&dir).expect("unpark");
+        assert!(
+            t.resumed(),
+            "the end it was deferred at is checked and kept"
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["news"]);
+        assert!(matches!(
+            JsonlTailer::deferred(&dir, "absent.jsonl"),
+            Err(TailError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_deferred_tailer_of_a_file_without_a_final_newline_reads_it_from_the_start() {
+        let (_tmp, dir, _path) = setup(&format!(
+            "{HEADER}\n{}",
+            user("unfinished", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::deferred(&dir, "s1.jsonl").expect("deferred");
+        t.unpark(&dir).expect("unpark");
+        assert!(
+            !t.resumed(),
+            "the end is not a line boundary, as `open` would refuse it"
+        );
+        assert_eq!(t.offset(), 0);
+    }
+
+    #[test]
+    fn a_file_that_took_a_parked_tailers_name_is_followed_from_its_start() {
+        let (tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("old", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+        t.park();
+        std::fs::rename(&path, tmp.path().join("s1.jsonl.reset.x")).expect("rename");
+        assert!(t.unpark(&dir).expect_err("gone").is_not_found());
+        std::fs::write(
+            &path,
+            format!("{HEADER}\n{}\n", user("new", "2026-11-22T04:02:56Z")),
+        )
+        .expect("new file");
+        t.unpark(&dir).expect("unpark");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["new"]);
     }
 
     #[test]
