@@ -13,15 +13,17 @@ use super::record::Fid;
 /// Notification only (no permission events), directory handle + name in each event.
 pub(crate) const INIT_FLAGS: libc::c_uint =
     libc::FAN_CLASS_NOTIF | libc::FAN_REPORT_DFID_NAME | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
-/// What the tiers report: entries appearing, vanishing, being written. `ONDIR` so directories
-/// of the OpenClaw shape (new gateways, agents) are seen too.
-pub(crate) const MASK: u64 = libc::FAN_CREATE
+/// Filesystem-wide: entries appearing and vanishing (`ONDIR` so directories of the OpenClaw
+/// shape, new gateways and agents, are seen too). Writes are not asked for here: every write on
+/// the filesystem would queue an event for us to drop in user space.
+pub(crate) const FS_MASK: u64 = libc::FAN_CREATE
     | libc::FAN_DELETE
     | libc::FAN_MOVED_FROM
     | libc::FAN_MOVED_TO
-    | libc::FAN_MODIFY
-    | libc::FAN_CLOSE_WRITE
     | libc::FAN_ONDIR;
+/// On each directory that holds files of interest: writes to the files in it.
+pub(crate) const CHILD_WRITE_MASK: u64 =
+    libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE | libc::FAN_EVENT_ON_CHILD;
 
 fn cstr(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -39,13 +41,24 @@ pub(crate) fn init() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Marks the whole filesystem holding `path`: every event on it reaches the group.
+/// Marks the whole filesystem holding `path` for entry events (`FS_MASK`).
 pub(crate) fn mark_filesystem(group: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    mark(group, path, libc::FAN_MARK_FILESYSTEM, FS_MASK)
+}
+
+/// Marks the directory `dir` for writes to the files in it (`CHILD_WRITE_MASK`). An inode mark
+/// needs read access to the directory only, so directories found after the capabilities were
+/// dropped are still marked. It goes away with the directory.
+pub(crate) fn mark_child_writes(group: BorrowedFd<'_>, dir: &Path) -> io::Result<()> {
+    mark(group, dir, libc::FAN_MARK_ONLYDIR, CHILD_WRITE_MASK)
+}
+
+fn mark(group: BorrowedFd<'_>, path: &Path, kind: libc::c_uint, mask: u64) -> io::Result<()> {
     let c = cstr(path)?;
-    let flags = libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM;
+    let flags = libc::FAN_MARK_ADD | kind;
     // SAFETY: `c` outlives the call; the group fd is borrowed, hence open.
     let r =
-        unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, MASK, libc::AT_FDCWD, c.as_ptr()) };
+        unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

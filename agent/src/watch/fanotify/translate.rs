@@ -224,6 +224,13 @@ impl Tree {
             self.known.insert(fid.clone(), dir.to_path_buf());
             self.known_by_path.insert(dir.to_path_buf(), fid);
         }
+        if fresh
+            && role.holds_files()
+            && let Err(e) = sys::mark_child_writes(self.group.as_fd(), dir)
+            && !is_gone(&e)
+        {
+            tracing::warn!(tier = "fanotify", path = %dir.display(), error = %e, hint = mark_hint(&e), "cannot mark this directory for writes; its files are left to the poll safety net");
+        }
         if emit && fresh && role.is_reported() {
             out.push(ev(self.spell(dir.to_path_buf()), FsEventKind::Created));
         }
