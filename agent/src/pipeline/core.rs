@@ -468,6 +468,7 @@ impl Core {
         };
         let mut records = Vec::new();
         let mut truncated = false;
+        let mut reread = 0;
         match followed.tailer.as_mut() {
             None => match open_tailer(dir, name, false, refusals) {
                 Ok(Some(mut tailer)) => {
@@ -491,6 +492,7 @@ impl Core {
                 }
                 records = read_logged(tailer, dir, name, refusals);
                 truncated = tailer.take_truncated();
+                reread = tailer.take_reread();
                 if !followed.lock_held {
                     tailer.park();
                 }
@@ -522,6 +524,7 @@ impl Core {
                 }
                 records.extend(read_logged(tailer, dir, name, refusals));
                 truncated = tailer.take_truncated();
+                reread = tailer.take_reread();
                 // Between turns a transcript holds no fd: the next append reopens it.
                 if !followed.lock_held {
                     tailer.park();
@@ -541,6 +544,13 @@ impl Core {
             self.flush(now_ms, out);
             out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
             return;
+        }
+        if reread > 0 {
+            // The rest of a rewrite, written back after the read that saw the truncation.
+            let news = records.split_off(reread.min(records.len()));
+            self.flush(now_ms, out);
+            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
+            records = news;
         }
         self.feed(&session, records);
     }

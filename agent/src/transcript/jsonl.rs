@@ -7,7 +7,10 @@
 //! Truncation (the file got shorter than what was read) or a rewrite in place (the bytes where
 //! reading already went changed, see `rewrite`): reading restarts at 0 and the records come back
 //! as usual, header first; `take_truncated()` tells the caller once, so it can decide whether a
-//! restarted transcript means a rewritten session.
+//! restarted transcript means a rewritten session. The file may be written back in several
+//! writes (2026.7.1 truncates, then rewrites): every record read again up to where reading had
+//! got before is counted by `take_reread()` in the read that returns it, so the caller can take
+//! it as history however many reads it comes in.
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -51,6 +54,11 @@ pub struct JsonlTailer {
     /// Set while discarding an oversized line: (its start offset, bytes seen so far).
     skipping: Option<(u64, u64)>,
     truncated: bool,
+    /// After a truncation or rewrite: where reading had got before it. Records of lines starting
+    /// before this are read again, not new.
+    reread_until: u64,
+    /// How many of the last read's records (its first ones) were read again.
+    reread_records: usize,
     resumed: bool,
     fork: ForkState,
     /// The last bytes read, ending at `read_pos`: a rewrite in place changes them.
@@ -102,6 +110,8 @@ impl JsonlTailer {
             pending: Vec::new(),
             skipping: None,
             truncated: false,
+            reread_until: 0,
+            reread_records: 0,
             resumed: false,
             fork: ForkState::default(),
             window: ReadWindow::default(),
@@ -132,6 +142,8 @@ impl JsonlTailer {
             pending: Vec::new(),
             skipping: None,
             truncated: false,
+            reread_until: 0,
+            reread_records: 0,
             resumed: false,
             fork: ForkState::default(),
             window: ReadWindow::default(),
@@ -207,6 +219,10 @@ impl JsonlTailer {
             };
             self.restart();
             self.resume_at(point, size)?;
+            if !self.resumed && point.offset > 0 {
+                // Shorter or other than when it was deferred: a rewrite, told like one.
+                self.restart_rereading(point.offset);
+            }
         }
         Ok(())
     }
@@ -240,17 +256,16 @@ impl JsonlTailer {
                 offset = self.read_pos,
                 "transcript got shorter than what was read (truncated or rewritten): reading it again from the start"
             );
-            self.restart();
-            self.truncated = true;
+            self.restart_rereading(self.read_pos);
         } else if self.rewritten()? {
             tracing::warn!(
                 file = %self.path.display(),
                 offset = self.read_pos,
                 "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
             );
-            self.restart();
-            self.truncated = true;
+            self.restart_rereading(self.read_pos);
         }
+        self.reread_records = 0;
         let mut records = Vec::new();
         // Sized to what is there: an append is a line or two, not a chunk to zero each time.
         let waiting = usize::try_from(size - self.read_pos).unwrap_or(CHUNK_BYTES);
@@ -264,6 +279,9 @@ impl JsonlTailer {
             self.consume(&chunk[..n], &mut records);
             self.window.push(&chunk[..n]);
             consumed += n as u64;
+        }
+        if self.offset >= self.reread_until {
+            self.reread_until = 0;
         }
         let more = consumed >= max_bytes && self.size()? > self.read_pos;
         Ok((records, more))
@@ -291,6 +309,12 @@ impl JsonlTailer {
     /// True once after reading restarted at 0 because the file shrank or was rewritten in place.
     pub fn take_truncated(&mut self) -> bool {
         std::mem::take(&mut self.truncated)
+    }
+
+    /// How many of the records the last read returned, counted from its first, were read again
+    /// after a truncation or rewrite (see the module's doc).
+    pub fn take_reread(&mut self) -> usize {
+        std::mem::take(&mut self.reread_records)
     }
 
     /// Whether `name` in `dir` is now a different file than the one being read (the daily reset
@@ -339,7 +363,16 @@ impl JsonlTailer {
         Ok(records)
     }
 
+    /// Reading starts over at 0 in the same file, which held `until` bytes already read.
+    fn restart_rereading(&mut self, until: u64) {
+        let until = until.max(self.reread_until);
+        self.restart();
+        self.reread_until = until;
+        self.truncated = true;
+    }
+
     fn restart(&mut self) {
+        self.reread_until = 0;
         self.offset = 0;
         self.read_pos = 0;
         self.pending = Vec::new();
@@ -533,6 +566,9 @@ impl JsonlTailer {
                     _ => self.fork.classify(parsed.ts_ms),
                 };
                 if let Some(event) = parsed.event {
+                    if start < self.reread_until {
+                        self.reread_records += 1;
+                    }
                     records.push(TranscriptRecord { event, history });
                 }
             }
@@ -806,6 +842,31 @@ mod tests {
         let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("open");
         assert!(!t.resumed());
         assert_eq!(user_texts(&t.read_new().expect("read")), ["uno", "dos"]);
+    }
+
+    #[test]
+    fn lines_written_back_after_a_truncation_are_counted_as_read_again_up_to_the_old_end() {
+        let old = format!(
+            "{HEADER}\n{}\n{}\n",
+            user("a", "2026-11-22T03:50:30Z"),
+            user("b", "2026-11-22T03:50:31Z")
+        );
+        let (_tmp, dir, path) = setup(&old);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(t.read_new().expect("read").len(), 3);
+        assert_eq!(t.take_reread(), 0, "a first read reads nothing again");
+        std::fs::write(&path, "").expect("truncate");
+        assert!(t.read_new().expect("read").is_empty());
+        assert!(t.take_truncated());
+        append(&path, &old);
+        append(&path, &format!("{}\n", user("c", "2026-11-22T03:50:32Z")));
+        let records = t.read_new().expect("read");
+        assert_eq!(user_texts(&records), ["a", "b", "c"]);
+        assert_eq!(t.take_reread(), 3, "header, a and b were read before");
+        assert!(!t.take_truncated(), "the truncation was told once");
+        append(&path, &format!("{}\n", user("d", "2026-11-22T03:50:33Z")));
+        t.read_new().expect("read");
+        assert_eq!(t.take_reread(), 0, "past the old end, lines are new");
     }
 
     #[test]
