@@ -73,6 +73,10 @@ pub enum Command {
     /// Write the man pages and shell completions into DIR (used when building the packages).
     #[command(hide = true)]
     GenerateAssets(GenerateAssetsArgs),
+    /// Time the system-call loops `auto` weighs a kernel tier's cost with (the daemon runs it
+    /// as a child, before and after arming the tier).
+    #[command(hide = true)]
+    MeasureHostCost(MeasureHostCostArgs),
 }
 
 /// Options shared by the commands that follow gateways.
@@ -143,6 +147,12 @@ pub struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MeasureHostCostArgs {
+    /// Where the scratch file is written.
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct GenerateAssetsArgs {
     /// Where to write `openclaw-livestatus*.1` and `completions/`.
     pub dir: PathBuf,
@@ -159,6 +169,9 @@ pub fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::demo(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::GenerateAssets(args) => assets::generate(&args.dir),
+        Command::MeasureHostCost(args) => {
+            crate::pipeline::measure_command(&args.dir).map(|()| std::process::ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -17,7 +17,7 @@ use super::Core;
 /// the clock; an idle daemon does not tick at all.
 const TICK: Duration = Duration::from_millis(100);
 /// Watch events buffered between a tier and the core; a full queue makes the tier wait.
-const EVENT_QUEUE: usize = 4096;
+pub(super) const EVENT_QUEUE: usize = 4096;
 
 pub use crate::service::config::TierChoice;
 
@@ -33,6 +33,8 @@ pub struct RunOptions {
 #[derive(Clone, Debug)]
 pub struct ReadyInfo {
     pub tier: TierKind,
+    /// Why this tier: asked for, the best this host allows, or the measured cost of better ones.
+    pub why: String,
     pub gateways: usize,
     pub open_boxes: usize,
     pub searched: Vec<std::path::PathBuf>,
@@ -82,41 +84,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The tiers to try, best first: the one asked for, or every tier for `auto`.
-fn candidates(choice: TierChoice) -> Vec<TierKind> {
-    match choice {
-        TierChoice::Auto => TierKind::ALL.to_vec(),
-        TierChoice::Ebpf => vec![TierKind::Ebpf],
-        TierChoice::Fanotify => vec![TierKind::Fanotify],
-        TierChoice::Inotify => vec![TierKind::Inotify],
-        TierChoice::Poll => vec![TierKind::Poll],
-    }
-}
-
-/// Arms the first tier that can run; with `auto`, says once why each better one could not.
-async fn arm(
-    choice: TierChoice,
-    opts: &RunOptions,
-    tx: &mpsc::Sender<FsEvent>,
-) -> anyhow::Result<watch::WatchHandle> {
-    let mut last = None;
-    for tier in candidates(choice) {
-        match watch::start(tier, opts.scope.clone(), opts.watch, tx.clone()).await {
-            Ok(handle) => return Ok(handle),
-            Err(e) => {
-                if choice == TierChoice::Auto {
-                    tracing::warn!(tier = tier.name(), reason = %e, "watch tier unavailable, trying the next");
-                }
-                last = Some(e);
-            }
-        }
-    }
-    Err(match last {
-        Some(e) => anyhow::anyhow!("{e}"),
-        None => anyhow::anyhow!("no watch tier to start"),
-    })
-}
-
 /// Runs until `shutdown` resolves (the terminal view, demo, tests).
 pub async fn run<S: Sink + ?Sized>(
     opts: RunOptions,
@@ -151,7 +118,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
     // Held until the loop ends: dropping a handle stops its tier.
-    let primary = arm(opts.tier, &opts, &tx).await?;
+    let (primary, why) = super::arm::arm(opts.tier, &opts, &tx).await?;
     let tier = primary.tier;
     let _safety_net = if tier == TierKind::Poll {
         None
@@ -163,13 +130,14 @@ pub async fn run_controlled<S: Sink + ?Sized>(
         )
     };
     drop(tx);
-    tracing::info!(tier = tier.name(), "watching");
+    tracing::info!(tier = tier.name(), why = %why, "watching");
 
     let mut core = Core::new(opts.scope.clone(), opts.session.clone());
     let deltas = core.startup(now_ms());
     sink.deliver(&deltas, now_ms());
     on_ready(&ReadyInfo {
         tier,
+        why,
         gateways: core.registry().gateway_count(),
         open_boxes: core.open_boxes(),
         searched: core.registry().search_places(),

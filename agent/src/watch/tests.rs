@@ -17,6 +17,7 @@ fn opts() -> WatchOptions {
     WatchOptions {
         poll_interval: Duration::from_millis(25),
         safety_net_interval: Duration::from_millis(25),
+        ..WatchOptions::default()
     }
 }
 
