@@ -160,6 +160,7 @@ pub fn tier_options(scope: Scope, tier: TierChoice) -> RunOptions {
         watch: WatchOptions {
             poll_interval: Duration::from_millis(100),
             safety_net_interval: Duration::from_secs(10),
+            ..WatchOptions::default()
         },
         session: SessionConfig::default(),
     }

@@ -68,19 +68,24 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => say("warn", format!("capabilities: cannot read them ({e})")),
     }
-    let mut picked = None;
     for tier in crate::watch::TierKind::ALL {
         match crate::watch::available(tier) {
-            Ok(()) => {
-                let note = if picked.is_none() {
-                    " (auto picks it)"
-                } else {
-                    ""
-                };
-                picked.get_or_insert(tier);
-                say("ok", format!("tier {tier}: available{note}"));
-            }
+            Ok(()) => say("ok", format!("tier {tier}: available")),
             Err(why) => say("warn", format!("tier {tier}: unavailable ({why})")),
+        }
+    }
+    // Armed for real, as `run` would (with `auto`, the kernel tiers' cost to the host measured).
+    let chosen = settings::run_options(&config).and_then(|opts| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(crate::pipeline::choose(&opts))
+    });
+    match chosen {
+        Ok((tier, why)) => say("ok", format!("tier {tier} is what run would use: {why}")),
+        Err(e) => {
+            failures += 1;
+            say("fail", format!("no watch tier can run: {e}"));
         }
     }
 

@@ -84,6 +84,10 @@ pub enum Command {
     /// Write the man pages and shell completions into DIR (used when building the packages).
     #[command(hide = true)]
     GenerateAssets(GenerateAssetsArgs),
+    /// Time the system-call loops `auto` weighs a kernel tier's cost with (the daemon runs it
+    /// as a child, before and after arming the tier).
+    #[command(hide = true)]
+    MeasureHostCost(MeasureHostCostArgs),
 }
 
 /// Options shared by the commands that follow gateways.
@@ -176,6 +180,12 @@ pub struct UploadArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MeasureHostCostArgs {
+    /// Where the scratch file is written.
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct GenerateAssetsArgs {
     /// Where to write `openclaw-livestatus*.1` and `completions/`.
     pub dir: PathBuf,
@@ -194,6 +204,9 @@ pub fn main() -> std::process::ExitCode {
         Command::Status(args) => status::status(args),
         Command::Upload(args) => upload::upload(args),
         Command::GenerateAssets(args) => assets::generate(&args.dir),
+        Command::MeasureHostCost(args) => {
+            crate::pipeline::measure_command(&args.dir).map(|()| std::process::ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -113,6 +113,7 @@ pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
         watch: WatchOptions {
             poll_interval: Duration::from_millis(config.watch.poll_interval_ms),
             safety_net_interval: Duration::from_millis(config.watch.safety_net_interval_ms),
+            max_host_cost: config.watch.max_host_cost(),
         },
         session: session_config(config)?,
     })

@@ -10,7 +10,7 @@ use crate::gateway::{AgentRef, Change, Registry};
 use crate::guarded::Refusals;
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
-use crate::transcript::{JsonlTailer, ResumePoint, SessionsDir, TailError, TranscriptRecord};
+use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
 type FileKey = (AgentRef, String);
@@ -100,6 +100,14 @@ impl Core {
         self.files.len()
     }
 
+    /// Followed transcripts holding an fd (their lock is held, or they are being read).
+    pub fn open_transcripts(&self) -> usize {
+        self.files
+            .values()
+            .filter(|f| f.tailer.as_ref().is_some_and(|t| !t.is_parked()))
+            .count()
+    }
+
     /// Finds every gateway in scope and takes in what is already on disk: finished turns
     /// silently, a turn in progress as a box with its lines so far.
     pub fn startup(&mut self, now_ms: i64) -> Vec<BoxDelta> {
@@ -126,6 +134,11 @@ impl Core {
 
     pub fn tick(&mut self, now_ms: i64) -> Vec<BoxDelta> {
         self.tracker.tick(now_ms)
+    }
+
+    /// Whether anything waits on the clock (see `Tracker::needs_ticks`).
+    pub fn needs_ticks(&self) -> bool {
+        self.tracker.needs_ticks()
     }
 
     pub fn shutdown(&mut self, now_ms: i64) -> Vec<BoxDelta> {
@@ -187,32 +200,9 @@ impl Core {
     /// events) are read one after the other, but a sub-agent's line written before its
     /// parent's must still come first in the parent's box.
     pub(super) fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
-        let mut queues: Vec<(SessionRef, std::collections::VecDeque<SessionInput>, i64)> =
-            Vec::new();
-        for (session, input) in self.queue.drain(..) {
-            match queues.iter_mut().find(|(s, _, _)| s.id == session.id) {
-                Some((_, q, _)) => q.push_back(input),
-                None => queues.push((session, [input].into(), i64::MIN)),
-            }
-        }
-        loop {
-            let mut best: Option<(usize, i64)> = None;
-            for (i, (_, q, last)) in queues.iter().enumerate() {
-                let Some(head) = q.front() else { continue };
-                let key = match head {
-                    SessionInput::Record(r) if !r.history => r.event.ts_ms().unwrap_or(*last),
-                    _ => *last,
-                };
-                if best.is_none_or(|(_, k)| key < k) {
-                    best = Some((i, key));
-                }
-            }
-            let Some((i, key)) = best else { break };
-            let (session, q, last) = &mut queues[i];
-            *last = key;
-            if let Some(input) = q.pop_front() {
-                out.extend(self.tracker.handle(session, input, now_ms));
-            }
+        let mut merge = super::merge::TimeMerge::new(std::mem::take(&mut self.queue));
+        while let Some((session, input)) = merge.next() {
+            out.extend(self.tracker.handle(session, input, now_ms));
         }
     }
 
@@ -337,6 +327,9 @@ impl Core {
                 if recent {
                     records = read_logged(&mut tailer, dir, name, refusals);
                 }
+                if !lock_held {
+                    tailer.park();
+                }
                 followed.tailer = Some(tailer);
             }
             Ok(None) => {}
@@ -451,6 +444,9 @@ impl Core {
             return;
         }
         followed.lock_held = held;
+        if !held && let Some(tailer) = followed.tailer.as_mut() {
+            tailer.park();
+        }
         if let Some(session) = followed.session.clone() {
             self.queue.push((session, SessionInput::Lock { held }));
         }
@@ -472,6 +468,7 @@ impl Core {
         };
         let mut records = Vec::new();
         let mut truncated = false;
+        let mut reread = 0;
         match followed.tailer.as_mut() {
             None => match open_tailer(dir, name, false, refusals) {
                 Ok(Some(mut tailer)) => {
@@ -480,6 +477,26 @@ impl Core {
                 }
                 Ok(None) | Err(()) => return,
             },
+            Some(tailer) if tailer.is_parked() => {
+                let path = dir.path().join(name);
+                match tailer.unpark(dir) {
+                    Ok(()) => {
+                        refusals.clear(&path);
+                    }
+                    // Gone: what it got after the last read went with it (see `unpark`).
+                    Err(err) if err.is_not_found() => return,
+                    Err(err) => {
+                        report(refusals, path, &err, "transcript refused");
+                        return;
+                    }
+                }
+                records = read_logged(tailer, dir, name, refusals);
+                truncated = tailer.take_truncated();
+                reread = tailer.take_reread();
+                if !followed.lock_held {
+                    tailer.park();
+                }
+            }
             Some(tailer) => {
                 let path = dir.path().join(name);
                 let replaced = match dir.stat(name) {
@@ -507,6 +524,11 @@ impl Core {
                 }
                 records.extend(read_logged(tailer, dir, name, refusals));
                 truncated = tailer.take_truncated();
+                reread = tailer.take_reread();
+                // Between turns a transcript holds no fd: the next append reopens it.
+                if !followed.lock_held {
+                    tailer.park();
+                }
             }
         }
         self.settle_session(key, !records.is_empty(), now_ms);
@@ -522,6 +544,13 @@ impl Core {
             self.flush(now_ms, out);
             out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
             return;
+        }
+        if reread > 0 {
+            // The rest of a rewrite, written back after the read that saw the truncation.
+            let news = records.split_off(reread.min(records.len()));
+            self.flush(now_ms, out);
+            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
+            records = news;
         }
         self.feed(&session, records);
     }
@@ -644,20 +673,14 @@ fn open_tailer(
     at_end: bool,
     refusals: &mut Refusals<std::path::PathBuf>,
 ) -> Result<Option<JsonlTailer>, ()> {
-    let resume = if at_end {
-        match dir.stat(name) {
-            Ok(Some((identity, size))) => Some(ResumePoint {
-                identity,
-                offset: size,
-                before: None,
-            }),
-            _ => None,
-        }
-    } else {
-        None
-    };
     let path = dir.path().join(name);
-    match JsonlTailer::open(dir, name, resume) {
+    // History is followed from its end, parked: no fd until it is written again.
+    let opened = if at_end {
+        JsonlTailer::deferred(dir, name)
+    } else {
+        JsonlTailer::open(dir, name, None)
+    };
+    match opened {
         Ok(t) => {
             if refusals.clear(&path) {
                 tracing::info!(file = %path.display(), "transcript followed again");

@@ -113,3 +113,120 @@ fn a_transcript_rewritten_in_place_mid_turn_loses_no_tool_line() {
         "both tools done: {live:?}"
     );
 }
+
+const TURNS: usize = 6;
+
+/// The fixture's turn (the ask to the answer) `n` times, each ten minutes after the one before.
+fn turns(lines: &[&str], n: usize) -> Vec<String> {
+    (0..n)
+        .flat_map(|i| {
+            lines[4..9]
+                .iter()
+                .map(move |l| l.replace("2026-11-22T03:5", &format!("2026-11-22T{:02}:5", 4 + i)))
+        })
+        .collect()
+}
+
+fn write_event(path: &Path) -> FsEvent {
+    FsEvent {
+        path: path.to_owned(),
+        kind: FsEventKind::Appended,
+    }
+}
+
+/// 2026.7.1 truncates a transcript and writes it back. What is read back up to where reading had
+/// got before the truncation is history, whichever read it comes in: the turns it holds were
+/// shown already and must not open boxes again (they did: `make compat` saw six old turns
+/// posted again).
+#[test]
+fn a_transcript_truncated_and_written_back_in_pieces_opens_no_box_again() {
+    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let lines: Vec<&str> = bytes.lines().collect();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("home/alice/.openclaw");
+    let sessions = state.join("agents/main/sessions");
+    std::fs::create_dir_all(&sessions).expect("sessions dir");
+    std::fs::copy(
+        fixture_sessions().join("sessions.json"),
+        sessions.join("sessions.json"),
+    )
+    .expect("index");
+    let transcript = sessions.join(TRANSCRIPT);
+    let head = format!("{}\n", lines[..4].join("\n"));
+    std::fs::write(&transcript, &head).expect("transcript");
+    let now =
+        crate::transcript::timestamp::parse_rfc3339_ms("2026-11-22T03:50:00.000Z").expect("time");
+    let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
+    core.startup(now);
+
+    // Six turns, live: six boxes (more lines than the tracker remembers to drop repeats).
+    let written = turns(&lines, TURNS);
+    let mut live = Vec::new();
+    let mut at = now;
+    for line in &written {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&transcript)
+            .expect("append");
+        f.write_all(format!("{line}\n").as_bytes()).expect("line");
+        at += 1_000;
+        live.extend(core.on_event(&write_event(&transcript), at));
+    }
+    let opened = |deltas: &[BoxDelta]| -> Vec<BoxId> {
+        models(deltas)
+            .into_iter()
+            .filter(|(id, _)| {
+                deltas
+                    .iter()
+                    .any(|d| &d.id == id && d.seq == 1 && !d.is_restored_history())
+            })
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(opened(&live).len(), TURNS, "one box per live turn");
+
+    // Truncated (one event), then written back (Node's writeFile: O_TRUNC, then the content),
+    // seen by a later event; then the same again with the content in two writes that end at a
+    // line boundary, each seen by its own event.
+    let whole = format!("{head}{}\n", written.join("\n"));
+    let half = head.len()
+        + written[..TURNS / 2 * 5]
+            .iter()
+            .map(|l| l.len() + 1)
+            .sum::<usize>();
+    let mut after = Vec::new();
+    for cut in [vec![0, whole.len()], vec![0, half, whole.len()]] {
+        std::fs::write(&transcript, "").expect("truncate");
+        at += 1_000;
+        after.extend(core.on_event(&write_event(&transcript), at));
+        for w in cut.windows(2) {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&transcript)
+                .expect("append");
+            f.write_all(&whole.as_bytes()[w[0]..w[1]]).expect("piece");
+            at += 100;
+            after.extend(core.on_event(&write_event(&transcript), at));
+        }
+    }
+    assert_eq!(
+        opened(&after),
+        Vec::<BoxId>::new(),
+        "turns read back after the truncation were shown as new: {after:?}"
+    );
+
+    // What comes after the old end is progress again.
+    let fourth = turns(&lines, TURNS + 1).split_off(written.len());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&transcript)
+        .expect("append");
+    f.write_all(format!("{}\n", fourth.join("\n")).as_bytes())
+        .expect("fourth turn");
+    let next = core.on_event(&write_event(&transcript), at + 1_000);
+    assert_eq!(
+        opened(&next).len(),
+        1,
+        "the turn after the rewrite is live: {next:?}"
+    );
+}

@@ -13,10 +13,11 @@ use crate::watch::{self, FsEvent, Scope, TierKind, WatchOptions};
 
 use super::Core;
 
-/// How often boxes are ticked (idle timeouts, redraws, retract grace).
+/// How often boxes are ticked (idle timeouts, redraws, retract grace) while something waits on
+/// the clock; an idle daemon does not tick at all.
 const TICK: Duration = Duration::from_millis(100);
 /// Watch events buffered between a tier and the core; a full queue makes the tier wait.
-const EVENT_QUEUE: usize = 4096;
+pub(super) const EVENT_QUEUE: usize = 4096;
 
 pub use crate::service::config::TierChoice;
 
@@ -32,6 +33,8 @@ pub struct RunOptions {
 #[derive(Clone, Debug)]
 pub struct ReadyInfo {
     pub tier: TierKind,
+    /// Why this tier: asked for, the best this host allows, or the measured cost of better ones.
+    pub why: String,
     pub gateways: usize,
     pub open_boxes: usize,
     pub searched: Vec<std::path::PathBuf>,
@@ -84,53 +87,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The tiers to try, best first: the one asked for, or every tier for `auto`.
-fn candidates(choice: TierChoice) -> Vec<TierKind> {
-    match choice {
-        TierChoice::Auto => TierKind::ALL.to_vec(),
-        TierChoice::Ebpf => vec![TierKind::Ebpf],
-        TierChoice::Fanotify => vec![TierKind::Fanotify],
-        TierChoice::Inotify => vec![TierKind::Inotify],
-        TierChoice::Poll => vec![TierKind::Poll],
-    }
-}
-
-/// Arms the first tier that can run; with `auto`, says once why each better one could not.
-/// Returns the handle and why this tier (for `/health`).
-async fn arm(
-    choice: TierChoice,
-    opts: &RunOptions,
-    tx: &mpsc::Sender<FsEvent>,
-) -> anyhow::Result<(watch::WatchHandle, String)> {
-    let mut last = None;
-    let mut passed = Vec::new();
-    for tier in candidates(choice) {
-        match watch::start(tier, opts.scope.clone(), opts.watch, tx.clone()).await {
-            Ok(handle) => {
-                let why = if choice != TierChoice::Auto {
-                    format!("asked for ({choice})")
-                } else if passed.is_empty() {
-                    "auto: the best tier this host allows".to_owned()
-                } else {
-                    format!("auto: {}", passed.join("; "))
-                };
-                return Ok((handle, why));
-            }
-            Err(e) => {
-                passed.push(format!("{} unavailable: {e}", tier.name()));
-                if choice == TierChoice::Auto {
-                    tracing::warn!(tier = tier.name(), reason = %e, "watch tier unavailable, trying the next");
-                }
-                last = Some(e);
-            }
-        }
-    }
-    Err(match last {
-        Some(e) => anyhow::anyhow!("{e}"),
-        None => anyhow::anyhow!("no watch tier to start"),
-    })
-}
-
 /// Runs until `shutdown` resolves (the terminal view, demo, tests).
 pub async fn run<S: Sink + ?Sized>(
     opts: RunOptions,
@@ -165,7 +121,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<FsEvent>(EVENT_QUEUE);
     // Held until the loop ends: dropping a handle stops its tier.
-    let (primary, tier_why) = arm(opts.tier, &opts, &tx).await?;
+    let (primary, why) = super::arm::arm(opts.tier, &opts, &tx).await?;
     let tier = primary.tier;
     let _safety_net = if tier == TierKind::Poll {
         None
@@ -177,7 +133,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
         )
     };
     drop(tx);
-    tracing::info!(tier = tier.name(), "watching");
+    tracing::info!(tier = tier.name(), why = %why, "watching");
 
     let mut core = Core::new(opts.scope.clone(), opts.session.clone());
     let deltas = core.startup(now_ms());
@@ -186,13 +142,14 @@ pub async fn run_controlled<S: Sink + ?Sized>(
     let mut snapshot = hooks
         .snapshot
         .clone()
-        .map(|tx| super::snapshot::Publisher::new(tx, tier, tier_why));
+        .map(|tx| super::snapshot::Publisher::new(tx, tier, why.clone()));
     if let Some(p) = snapshot.as_mut() {
         p.maybe_publish(&core, now_ms());
     }
     let metrics = crate::metrics::get();
     on_ready(&ReadyInfo {
         tier,
+        why,
         gateways: core.registry().gateway_count(),
         open_boxes: core.open_boxes(),
         searched: core.registry().search_places(),
@@ -200,7 +157,16 @@ pub async fn run_controlled<S: Sink + ?Sized>(
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticking = true;
     loop {
+        // Checked before each wait: an event or order may have opened a box or a timer.
+        let wanted = core.needs_ticks()
+            || sink.wants_ticks()
+            || snapshot.as_ref().is_some_and(|p| p.pending());
+        if wanted && !ticking {
+            ticker.reset();
+        }
+        ticking = wanted;
         tokio::select! {
             biased;
             order = control.recv() => match order {
@@ -255,7 +221,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
                     p.maybe_publish(&core, now);
                 }
             }
-            _ = ticker.tick() => {
+            _ = ticker.tick(), if ticking => {
                 let now = now_ms();
                 let deltas = core.tick(now);
                 if !deltas.is_empty() {

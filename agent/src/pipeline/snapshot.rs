@@ -63,6 +63,12 @@ impl Publisher {
         self.dirty = true;
     }
 
+    /// A change waits to be published (it came within `EVERY` of the last snapshot): the loop
+    /// keeps ticking until it is, even when nothing else waits on the clock.
+    pub fn pending(&self) -> bool {
+        self.dirty && self.tx.receiver_count() > 0
+    }
+
     /// Publishes if something changed and the last snapshot is at least `EVERY` old; called
     /// after each batch and at each tick, so a change is shown within a tick or so.
     pub fn maybe_publish(&mut self, core: &Core, now_ms: i64) {

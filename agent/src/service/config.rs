@@ -171,6 +171,15 @@ pub struct WatchConfig {
     pub gateways: Vec<PathBuf>,
     pub poll_interval_ms: u64,
     pub safety_net_interval_ms: u64,
+    /// `watch.max_host_cost` in hundredths (105 = ×1.05); see `max_host_cost()`.
+    pub max_host_cost_centi: u64,
+}
+
+impl WatchConfig {
+    /// How much slower `auto` lets a kernel tier make other processes' system calls.
+    pub fn max_host_cost(&self) -> f64 {
+        self.max_host_cost_centi as f64 / 100.0
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,6 +237,7 @@ impl Default for WatchConfig {
             gateways: Vec::new(),
             poll_interval_ms: 1000,
             safety_net_interval_ms: 10_000,
+            max_host_cost_centi: (crate::watch::DEFAULT_MAX_HOST_COST * 100.0).round() as u64,
         }
     }
 }
@@ -417,6 +427,7 @@ impl Config {
         }
         rules::POLL_INTERVAL_MS.check(at, w.poll_interval_ms.into())?;
         rules::SAFETY_NET_INTERVAL_MS.check(at, w.safety_net_interval_ms.into())?;
+        rules::max_host_cost(at, w.max_host_cost())?;
         rules::IDLE_TIMEOUT_S.check(at, self.session.idle_timeout_s.into())?;
         rules::MAX_SESSION_DURATION_S.check(at, self.session.max_session_duration_s.into())?;
         let r = &mut self.render;
@@ -496,6 +507,11 @@ impl Config {
         line(&mut out, "gateways", format!("[{}]", gateways.join(", ")));
         line(&mut out, "poll_interval_ms", w.poll_interval_ms);
         line(&mut out, "safety_net_interval_ms", w.safety_net_interval_ms);
+        line(
+            &mut out,
+            "max_host_cost",
+            format!("{:.2}", w.max_host_cost()),
+        );
 
         out.push_str("\n[session]\n");
         line(&mut out, "idle_timeout_s", self.session.idle_timeout_s);

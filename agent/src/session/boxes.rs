@@ -95,6 +95,24 @@ impl Boxes {
         self.get(id).is_some()
     }
 
+    /// The open boxes of one session (a box's id starts with its owner's), without a walk
+    /// over every box: this runs for each input.
+    pub fn open_of(&self, owner: &SessionId) -> Vec<BoxId> {
+        let first = BoxId {
+            session: owner.clone(),
+            turn: 0,
+        };
+        let last = BoxId {
+            session: owner.clone(),
+            turn: u64::MAX,
+        };
+        self.map
+            .range(first..=last)
+            .filter(|(_, b)| !b.closed)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub fn open_count(&self) -> usize {
         self.map.values().filter(|b| !b.closed).count()
     }
@@ -284,10 +302,13 @@ impl Boxes {
     /// made has not been claimed by a child yet and may still start.
     pub fn waits_for_children(&self, id: &BoxId, now_ms: i64, start_grace_ms: i64) -> bool {
         let Some(b) = self.get(id) else { return false };
+        // From the owner's end when that came after the spawn: 2026.4.27, stalled loading its
+        // runtime, started a child 43 s after the spawn line, 8 s after the parent's answer.
+        let since = |s: &Spawn| b.ending.as_ref().map_or(s.at_ms, |e| e.at_ms.max(s.at_ms));
         b.children.values().any(|c| c.running)
             || b.spawns
                 .iter()
-                .any(|s| !s.claimed && !s.failed && now_ms - s.at_ms < start_grace_ms)
+                .any(|s| !s.claimed && !s.failed && now_ms - since(s) < start_grace_ms)
     }
 
     /// Closes a box whose owner already ended, once nothing keeps it open. It is dated at its

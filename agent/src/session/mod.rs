@@ -8,7 +8,7 @@ pub(crate) mod text;
 pub mod tracker;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod stories;
 

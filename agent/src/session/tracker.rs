@@ -42,7 +42,7 @@
 //!   timestamp) are dropped.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::boxes::{Boxes, ChildLink, Ending, Outbox, Spawn};
@@ -156,6 +156,11 @@ struct SessionState {
 }
 
 impl SessionState {
+    /// What `expire_session` may act on besides the session's open boxes.
+    fn has_timer(&self) -> bool {
+        self.turn.is_some() || (self.lock_held && self.last_turn_end.is_some())
+    }
+
     fn is_child(&self) -> bool {
         self.sref.spawned_by.is_some()
     }
@@ -376,11 +381,30 @@ impl Tracker {
     /// idle timeouts, max duration, boxes done waiting for their children.
     pub fn tick(&mut self, now_ms: i64) -> Vec<BoxDelta> {
         let mut out = Outbox::default();
-        let ids: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        // Only sessions with a timer running: a host's history is thousands of quiet ones.
+        let owners: HashSet<&SessionId> = self
+            .boxes
+            .map
+            .values()
+            .filter(|b| !b.closed)
+            .map(|b| &b.owner)
+            .collect();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(sid, s)| s.has_timer() || owners.contains(sid))
+            .map(|(sid, _)| sid.clone())
+            .collect();
         for sid in &ids {
             self.expire_session(sid, now_ms, &mut out);
         }
         self.boxes.flush(out)
+    }
+
+    /// Whether `tick` has anything to time: an open box, a turn, a lock in its tail window.
+    /// While it does not, the loop need not wake until the next event.
+    pub fn needs_ticks(&self) -> bool {
+        self.boxes.map.values().any(|b| !b.closed) || self.sessions.values().any(|s| s.has_timer())
     }
 
     /// Every open box → Close Interrupted (the daemon stops watching).
@@ -1014,14 +1038,7 @@ impl Tracker {
             }
         }
 
-        let owned: Vec<BoxId> = self
-            .boxes
-            .map
-            .iter()
-            .filter(|(_, b)| !b.closed && &b.owner == sid)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &owned {
+        for id in &self.boxes.open_of(sid) {
             let Some(b) = self.boxes.get(id) else {
                 continue;
             };

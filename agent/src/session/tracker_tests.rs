@@ -801,9 +801,10 @@ fn a_spawn_whose_child_never_shows_up_holds_the_close_for_the_grace_only() {
         assistant(2_000, "Started.", vec![], StopReason::Stop, 0),
         2_000,
     );
+    // Counted from the parent's end (2 000), not from the spawn line (1 000).
     let grace = SessionConfig::default().child_start_grace_ms;
-    assert!(s.tick(1_000 + grace - 1).is_empty());
-    let d = s.tick(1_000 + grace);
+    assert!(s.tick(2_000 + grace - 1).is_empty());
+    let d = s.tick(2_000 + grace);
     assert!(matches!(
         d[0].ops[..],
         [BoxOp::Close {
@@ -835,6 +836,46 @@ fn a_spawn_whose_child_never_shows_up_holds_the_close_for_the_grace_only() {
     );
     assert_eq!(s.only().state, BoxState::Done);
     assert_eq!(s.texts()[0], "Sub-agent: ghost err");
+}
+
+#[test]
+fn a_child_that_starts_long_after_its_spawn_but_soon_after_the_parents_end_is_nested() {
+    // 2026.4.27 (make compat): spawn at 03:48:08, the parent's answer at 03:48:43, the child's
+    // first line at 03:48:51. Its lines belong in the box, as they were when it started sooner.
+    let p = parent();
+    let c = child("u1", Some("count-notes"));
+    let mut s = Sink::new();
+    s.on(&p, user(0), 0);
+    s.on(
+        &p,
+        assistant(
+            1_000,
+            "",
+            vec![spawn_call("s1", "count-notes")],
+            StopReason::ToolUse,
+            0,
+        ),
+        1_000,
+    );
+    s.on(
+        &p,
+        assistant(36_000, "Started.", vec![], StopReason::Stop, 0),
+        36_000,
+    );
+    assert!(s.tick(44_000).is_empty(), "still waiting for the child");
+    s.on(&c, user(44_000), 44_000);
+    s.on(
+        &c,
+        assistant(46_000, "SUBRESULT-OK", vec![], StopReason::Stop, 0),
+        46_000,
+    );
+    let m = s.only();
+    assert_eq!(m.state, BoxState::Done);
+    assert!(
+        s.texts().iter().any(|l| l.contains("SUBRESULT-OK")),
+        "{:?}",
+        s.texts()
+    );
 }
 
 #[test]

@@ -26,6 +26,10 @@ impl Sink for DaemonSink {
         }
     }
 
+    fn wants_ticks(&self) -> bool {
+        self.log.wants_ticks() || self.rest.as_ref().is_some_and(Sink::wants_ticks)
+    }
+
     fn finish(&mut self, now_ms: i64) {
         self.log.finish(now_ms);
         if let Some(rest) = self.rest.as_mut() {

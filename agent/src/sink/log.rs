@@ -65,6 +65,10 @@ impl Sink for LogSink {
 
     fn tick(&mut self, _now_ms: i64) {}
 
+    fn wants_ticks(&self) -> bool {
+        false
+    }
+
     fn finish(&mut self, _now_ms: i64) {}
 
     fn reconfigure(&mut self, render: &RenderOptions) {

@@ -12,6 +12,11 @@ pub trait Sink {
     fn deliver(&mut self, deltas: &[BoxDelta], now_ms: i64);
     /// Called a few times a second: redraws, trailing flushes.
     fn tick(&mut self, now_ms: i64);
+    /// Whether `tick` would do anything now; while neither the core nor the sink wants ticks,
+    /// the loop sleeps until the next event.
+    fn wants_ticks(&self) -> bool {
+        true
+    }
     /// The daemon is stopping: push out everything still pending.
     fn finish(&mut self, now_ms: i64);
     /// A liveness probe for the watchdog: resolves once the sink's own worker has taken it.

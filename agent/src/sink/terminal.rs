@@ -178,6 +178,10 @@ impl<W: Write> Sink for TerminalView<W> {
         }
     }
 
+    fn wants_ticks(&self) -> bool {
+        self.tty && (self.dirty || !self.boxes.is_empty())
+    }
+
     fn finish(&mut self, now_ms: i64) {
         if self.tty {
             self.redraw(now_ms);

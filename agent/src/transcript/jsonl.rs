@@ -7,7 +7,10 @@
 //! Truncation (the file got shorter than what was read) or a rewrite in place (the bytes where
 //! reading already went changed, see `rewrite`): reading restarts at 0 and the records come back
 //! as usual, header first; `take_truncated()` tells the caller once, so it can decide whether a
-//! restarted transcript means a rewritten session.
+//! restarted transcript means a rewritten session. The file may be written back in several
+//! writes (2026.7.1 truncates, then rewrites): every record read again up to where reading had
+//! got before is counted by `take_reread()` in the read that returns it, so the caller can take
+//! it as history however many reads it comes in.
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -25,6 +28,8 @@ pub use super::safe_open::{FileIdentity, SessionsDir};
 pub const MAX_LINE_BYTES: usize = 8 << 20;
 /// Bytes read per syscall.
 const CHUNK_BYTES: usize = 64 << 10;
+/// Smallest read buffer: room for a few lines that arrive while a read is under way.
+const MIN_CHUNK_BYTES: usize = 8 << 10;
 /// How much of the file's start is read to find the header when resuming past it.
 const HEADER_PROBE_BYTES: usize = 64 << 10;
 /// A pending partial line whose buffer grew past this is given back to the allocator once done.
@@ -33,7 +38,10 @@ const KEEP_BUFFER_BYTES: usize = 1 << 20;
 const BAD_LINE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 pub struct JsonlTailer {
-    file: File,
+    /// None while parked: a quiet transcript holds no fd (a host keeps thousands of them).
+    file: Option<File>,
+    /// Parked since `deferred`: the resume checks of `open` run when it is first unparked.
+    resume_pending: bool,
     name: String,
     path: PathBuf,
     identity: FileIdentity,
@@ -46,6 +54,11 @@ pub struct JsonlTailer {
     /// Set while discarding an oversized line: (its start offset, bytes seen so far).
     skipping: Option<(u64, u64)>,
     truncated: bool,
+    /// After a truncation or rewrite: where reading had got before it. Records of lines starting
+    /// before this are read again, not new.
+    reread_until: u64,
+    /// How many of the last read's records (its first ones) were read again.
+    reread_records: usize,
     resumed: bool,
     fork: ForkState,
     /// The last bytes read, ending at `read_pos`: a rewrite in place changes them.
@@ -87,7 +100,8 @@ impl JsonlTailer {
         let path = dir.path().join(name);
         let (identity, size) = identity_of(&file, &path)?;
         let mut tailer = JsonlTailer {
-            file,
+            file: Some(file),
+            resume_pending: false,
             name: name.to_owned(),
             path,
             identity,
@@ -96,38 +110,121 @@ impl JsonlTailer {
             pending: Vec::new(),
             skipping: None,
             truncated: false,
+            reread_until: 0,
+            reread_records: 0,
             resumed: false,
             fork: ForkState::default(),
             window: ReadWindow::default(),
             bad_lines: BadLines::default(),
         };
-        if let Some(point) = resume
-            && point.identity == identity
-            && point.offset > 0
-            && point.offset <= size
-            && tailer.byte_at(point.offset - 1)? == Some(b'\n')
-        {
-            let offset = point.offset;
-            let before = tailer.bytes_before(offset, WINDOW_BYTES)?;
-            let same = point.before.is_none_or(|fp| {
-                let len = fp.len as usize;
-                len <= before.len() && Fingerprint::of(&before[before.len() - len..]) == fp
-            });
-            if same {
-                tailer.offset = offset;
-                tailer.read_pos = offset;
-                tailer.window.reset(&before);
-                tailer.resumed = true;
-                tailer.restore_fork_state()?;
-            } else {
-                tracing::info!(
-                    file = %tailer.path.display(),
-                    offset,
-                    "transcript was rewritten while the daemon was not reading it: reading it from the start"
-                );
-            }
+        if let Some(point) = resume {
+            tailer.resume_at(point, size)?;
         }
         Ok(tailer)
+    }
+
+    /// A tailer at the end of `name` as it is now, parked: nothing is opened until the file is
+    /// read (`unpark`), when the checks of `open` with that end as resume point are made. For
+    /// history: thousands of finished transcripts cost a stat each, not an fd.
+    pub fn deferred(dir: &SessionsDir, name: &str) -> Result<JsonlTailer, TailError> {
+        let path = dir.path().join(name);
+        let Some((identity, size)) = dir.stat(name)? else {
+            return Err(TailError::NotFound { path });
+        };
+        Ok(JsonlTailer {
+            file: None,
+            resume_pending: true,
+            name: name.to_owned(),
+            path,
+            identity,
+            offset: size,
+            read_pos: size,
+            pending: Vec::new(),
+            skipping: None,
+            truncated: false,
+            reread_until: 0,
+            reread_records: 0,
+            resumed: false,
+            fork: ForkState::default(),
+            window: ReadWindow::default(),
+            bad_lines: BadLines::default(),
+        })
+    }
+
+    /// Continues at `point` if it is this file, at most `size` long, at a line boundary, with
+    /// the bytes read before it unchanged; else stays at 0.
+    fn resume_at(&mut self, point: ResumePoint, size: u64) -> Result<(), TailError> {
+        if point.identity != self.identity
+            || point.offset == 0
+            || point.offset > size
+            || self.byte_at(point.offset - 1)? != Some(b'\n')
+        {
+            return Ok(());
+        }
+        let offset = point.offset;
+        let before = self.bytes_before(offset, WINDOW_BYTES)?;
+        let same = point.before.is_none_or(|fp| {
+            let len = fp.len as usize;
+            len <= before.len() && Fingerprint::of(&before[before.len() - len..]) == fp
+        });
+        if same {
+            self.offset = offset;
+            self.read_pos = offset;
+            self.window.reset(&before);
+            self.resumed = true;
+            self.restore_fork_state()?;
+        } else {
+            tracing::info!(
+                file = %self.path.display(),
+                offset,
+                "transcript was rewritten while the daemon was not reading it: reading it from the start"
+            );
+        }
+        Ok(())
+    }
+
+    /// Closes the file until the next `unpark`; where reading stopped is kept.
+    pub fn park(&mut self) {
+        self.file = None;
+    }
+
+    pub fn is_parked(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Opens a parked tailer's file again by its name. The same file continues where reading
+    /// stopped. Another file at the name (renamed away and succeeded while parked) is followed
+    /// from its start: what the old file got after the last read cannot be reached any more.
+    pub fn unpark(&mut self, dir: &SessionsDir) -> Result<(), TailError> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let file = dir.open_file(&self.name)?;
+        let (identity, size) = identity_of(&file, &self.path)?;
+        self.file = Some(file);
+        if identity != self.identity {
+            tracing::debug!(file = %self.path.display(), "transcript replaced while not open; following the new file");
+            self.identity = identity;
+            self.restart();
+            self.resumed = false;
+            self.resume_pending = false;
+            self.bad_lines = BadLines::default();
+            return Ok(());
+        }
+        if std::mem::take(&mut self.resume_pending) {
+            let point = ResumePoint {
+                identity,
+                offset: self.offset,
+                before: None,
+            };
+            self.restart();
+            self.resume_at(point, size)?;
+            if !self.resumed && point.offset > 0 {
+                // Shorter or other than when it was deferred: a rewrite, told like one.
+                self.restart_rereading(point.offset);
+            }
+        }
+        Ok(())
     }
 
     /// Where a restart can resume this transcript without repeating or losing a line.
@@ -159,19 +256,20 @@ impl JsonlTailer {
                 offset = self.read_pos,
                 "transcript got shorter than what was read (truncated or rewritten): reading it again from the start"
             );
-            self.restart();
-            self.truncated = true;
+            self.restart_rereading(self.read_pos);
         } else if self.rewritten()? {
             tracing::warn!(
                 file = %self.path.display(),
                 offset = self.read_pos,
                 "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
             );
-            self.restart();
-            self.truncated = true;
+            self.restart_rereading(self.read_pos);
         }
+        self.reread_records = 0;
         let mut records = Vec::new();
-        let mut chunk = vec![0u8; CHUNK_BYTES];
+        // Sized to what is there: an append is a line or two, not a chunk to zero each time.
+        let waiting = usize::try_from(size - self.read_pos).unwrap_or(CHUNK_BYTES);
+        let mut chunk = vec![0u8; waiting.clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)];
         let mut consumed = 0u64;
         while consumed < max_bytes {
             let n = self.read_chunk(&mut chunk)?;
@@ -181,6 +279,9 @@ impl JsonlTailer {
             self.consume(&chunk[..n], &mut records);
             self.window.push(&chunk[..n]);
             consumed += n as u64;
+        }
+        if self.offset >= self.reread_until {
+            self.reread_until = 0;
         }
         let more = consumed >= max_bytes && self.size()? > self.read_pos;
         Ok((records, more))
@@ -208,6 +309,12 @@ impl JsonlTailer {
     /// True once after reading restarted at 0 because the file shrank or was rewritten in place.
     pub fn take_truncated(&mut self) -> bool {
         std::mem::take(&mut self.truncated)
+    }
+
+    /// How many of the records the last read returned, counted from its first, were read again
+    /// after a truncation or rewrite (see the module's doc).
+    pub fn take_reread(&mut self) -> usize {
+        std::mem::take(&mut self.reread_records)
     }
 
     /// Whether `name` in `dir` is now a different file than the one being read (the daily reset
@@ -245,7 +352,8 @@ impl JsonlTailer {
             new = %path.display(),
             "transcript replaced; following the new file"
         );
-        self.file = file;
+        self.file = Some(file);
+        self.resume_pending = false;
         self.name = name.to_owned();
         self.path = path;
         self.identity = identity;
@@ -255,7 +363,16 @@ impl JsonlTailer {
         Ok(records)
     }
 
+    /// Reading starts over at 0 in the same file, which held `until` bytes already read.
+    fn restart_rereading(&mut self, until: u64) {
+        let until = until.max(self.reread_until);
+        self.restart();
+        self.reread_until = until;
+        self.truncated = true;
+    }
+
     fn restart(&mut self) {
+        self.reread_until = 0;
         self.offset = 0;
         self.read_pos = 0;
         self.pending = Vec::new();
@@ -281,7 +398,10 @@ impl JsonlTailer {
         let mut buf = vec![0u8; len];
         let mut filled = 0;
         while filled < len {
-            match self.file.read_at(&mut buf[filled..], start + filled as u64) {
+            match self
+                .file()?
+                .read_at(&mut buf[filled..], start + filled as u64)
+            {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -292,8 +412,19 @@ impl JsonlTailer {
         Ok(buf)
     }
 
+    /// The open file; reading a parked tailer is a caller's mistake, reported as an I/O error.
+    fn file(&self) -> Result<&File, TailError> {
+        self.file.as_ref().ok_or_else(|| {
+            TailError::io(
+                self.path.clone(),
+                "read",
+                std::io::Error::other("the transcript is parked (not open)"),
+            )
+        })
+    }
+
     fn size(&self) -> Result<u64, TailError> {
-        self.file
+        self.file()?
             .metadata()
             .map(|m| m.len())
             .map_err(|e| TailError::io(self.path.clone(), "stat", e))
@@ -301,7 +432,7 @@ impl JsonlTailer {
 
     fn read_chunk(&self, buf: &mut [u8]) -> Result<usize, TailError> {
         loop {
-            match self.file.read_at(buf, self.read_pos) {
+            match self.file()?.read_at(buf, self.read_pos) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
@@ -311,7 +442,7 @@ impl JsonlTailer {
 
     fn byte_at(&self, pos: u64) -> Result<Option<u8>, TailError> {
         let mut b = [0u8; 1];
-        match self.file.read_at(&mut b, pos) {
+        match self.file()?.read_at(&mut b, pos) {
             Ok(1) => Ok(Some(b[0])),
             Ok(_) => Ok(None),
             Err(e) => Err(TailError::io(self.path.clone(), "read", e)),
@@ -323,7 +454,7 @@ impl JsonlTailer {
         let mut buf = vec![0u8; HEADER_PROBE_BYTES];
         let mut filled = 0;
         while filled < buf.len() {
-            match self.file.read_at(&mut buf[filled..], filled as u64) {
+            match self.file()?.read_at(&mut buf[filled..], filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -437,6 +568,9 @@ impl JsonlTailer {
                     _ => self.fork.classify(parsed.ts_ms),
                 };
                 if let Some(event) = parsed.event {
+                    if start < self.reread_until {
+                        self.reread_records += 1;
+                    }
                     records.push(TranscriptRecord { event, history });
                 }
             }
@@ -710,6 +844,106 @@ mod tests {
         let mut t = JsonlTailer::open(&dir, "s1.jsonl", Some(saved)).expect("open");
         assert!(!t.resumed());
         assert_eq!(user_texts(&t.read_new().expect("read")), ["uno", "dos"]);
+    }
+
+    #[test]
+    fn lines_written_back_after_a_truncation_are_counted_as_read_again_up_to_the_old_end() {
+        let old = format!(
+            "{HEADER}\n{}\n{}\n",
+            user("a", "2026-11-22T03:50:30Z"),
+            user("b", "2026-11-22T03:50:31Z")
+        );
+        let (_tmp, dir, path) = setup(&old);
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(t.read_new().expect("read").len(), 3);
+        assert_eq!(t.take_reread(), 0, "a first read reads nothing again");
+        std::fs::write(&path, "").expect("truncate");
+        assert!(t.read_new().expect("read").is_empty());
+        assert!(t.take_truncated());
+        append(&path, &old);
+        append(&path, &format!("{}\n", user("c", "2026-11-22T03:50:32Z")));
+        let records = t.read_new().expect("read");
+        assert_eq!(user_texts(&records), ["a", "b", "c"]);
+        assert_eq!(t.take_reread(), 3, "header, a and b were read before");
+        assert!(!t.take_truncated(), "the truncation was told once");
+        append(&path, &format!("{}\n", user("d", "2026-11-22T03:50:33Z")));
+        t.read_new().expect("read");
+        assert_eq!(t.take_reread(), 0, "past the old end, lines are new");
+    }
+
+    #[test]
+    fn a_parked_tailer_holds_no_file_and_continues_where_it_stopped() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("one", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["one"]);
+        t.park();
+        assert!(t.is_parked());
+        assert!(t.read_new().is_err(), "a parked tailer is not read");
+        append(&path, &format!("{}\n", user("two", "2026-11-22T03:50:31Z")));
+        t.unpark(&dir).expect("unpark");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["two"]);
+    }
+
+    #[test]
+    fn a_deferred_tailer_starts_at_the_end_without_opening_the_file() {
+        let (_tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("history", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::deferred(&dir, "s1.jsonl").expect("deferred");
+        assert!(t.is_parked());
+        append(
+            &path,
+            &format!("{}\n", user("news", "2026-11-22T03:50:31Z")),
+        );
+        t.unpark(&dir).expect("unpark");
+        assert!(
+            t.resumed(),
+            "the end it was deferred at is checked and kept"
+        );
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["news"]);
+        assert!(matches!(
+            JsonlTailer::deferred(&dir, "absent.jsonl"),
+            Err(TailError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn a_deferred_tailer_of_a_file_without_a_final_newline_reads_it_from_the_start() {
+        let (_tmp, dir, _path) = setup(&format!(
+            "{HEADER}\n{}",
+            user("unfinished", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::deferred(&dir, "s1.jsonl").expect("deferred");
+        t.unpark(&dir).expect("unpark");
+        assert!(
+            !t.resumed(),
+            "the end is not a line boundary, as `open` would refuse it"
+        );
+        assert_eq!(t.offset(), 0);
+    }
+
+    #[test]
+    fn a_file_that_took_a_parked_tailers_name_is_followed_from_its_start() {
+        let (tmp, dir, path) = setup(&format!(
+            "{HEADER}\n{}\n",
+            user("old", "2026-11-22T03:50:30Z")
+        ));
+        let mut t = JsonlTailer::open(&dir, "s1.jsonl", None).expect("open");
+        t.read_new().expect("read");
+        t.park();
+        std::fs::rename(&path, tmp.path().join("s1.jsonl.reset.x")).expect("rename");
+        assert!(t.unpark(&dir).expect_err("gone").is_not_found());
+        std::fs::write(
+            &path,
+            format!("{HEADER}\n{}\n", user("new", "2026-11-22T04:02:56Z")),
+        )
+        .expect("new file");
+        t.unpark(&dir).expect("unpark");
+        assert_eq!(user_texts(&t.read_new().expect("read")), ["new"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! unreported, so the daemon may signal READY and do its initial scan. Changes between arming
 //! and the scan may be reported twice; duplicates are harmless downstream, gaps are not.
 
+pub mod cost;
 pub mod ebpf;
 pub mod event;
 pub mod fanotify;
@@ -25,19 +26,25 @@ pub use event::{FsEvent, FsEventKind};
 pub use scope::Scope;
 pub use shape::is_file_of_interest;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WatchOptions {
     /// Interval of the poll tier when it is the primary tier.
     pub poll_interval: Duration,
     /// Interval of the poll safety net that runs beside a faster tier.
     pub safety_net_interval: Duration,
+    /// How much slower `auto` lets a kernel tier make unrelated system calls (1.05: 5 %).
+    pub max_host_cost: f64,
 }
+
+/// `watch.max_host_cost` when the config does not set it.
+pub const DEFAULT_MAX_HOST_COST: f64 = 1.05;
 
 impl Default for WatchOptions {
     fn default() -> Self {
         WatchOptions {
             poll_interval: Duration::from_secs(1),
             safety_net_interval: Duration::from_secs(10),
+            max_host_cost: DEFAULT_MAX_HOST_COST,
         }
     }
 }

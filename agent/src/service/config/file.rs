@@ -50,6 +50,7 @@ struct WatchFile {
     gateways: Option<PathList>,
     poll_interval_ms: Option<Int>,
     safety_net_interval_ms: Option<Int>,
+    max_host_cost: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +366,10 @@ pub(super) fn apply(
                 d.config.watch.safety_net_interval_ms = v;
             },
         )?;
+        if let Some(cost) = w.max_host_cost {
+            let origin = set.origin(rules::MAX_HOST_COST_KEY);
+            set.draft.config.watch.max_host_cost_centi = rules::max_host_cost(&origin, cost)?;
+        }
     }
 
     if let Some(s) = file.session {

@@ -64,6 +64,23 @@ pub(super) const MAX_ACTIVE_SESSIONS: IntRule = IntRule {
     unit: "sessions",
 };
 
+/// `watch.max_host_cost`: a factor like 1.05, kept in hundredths so the config stays `Eq`.
+pub(super) const MAX_HOST_COST_KEY: &str = "watch.max_host_cost";
+
+pub(super) fn max_host_cost(origin: &Origin, value: f64) -> Result<u64, ConfigError> {
+    if value.is_finite() && (1.0..=100.0).contains(&value) {
+        return Ok((value * 100.0).round() as u64);
+    }
+    Err(ConfigError::Value {
+        origin: origin.clone(),
+        key: MAX_HOST_COST_KEY.to_owned(),
+        value: value.to_string(),
+        expected: "a factor in 1.0..=100.0 (1.05: a kernel tier may make other processes' \
+                   system calls at most 5 % slower)"
+            .to_owned(),
+    })
+}
+
 impl IntRule {
     fn expected(&self) -> String {
         format!("an integer in {}..={} ({})", self.min, self.max, self.unit)

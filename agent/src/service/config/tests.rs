@@ -55,6 +55,7 @@ tier = "inotify"
 gateways = ["/home/alice/.openclaw", "/srv/bot/.openclaw-work/"]
 poll_interval_ms = 250
 safety_net_interval_ms = 30000
+max_host_cost = 1.5
 
 [session]
 idle_timeout_s = 600
@@ -88,6 +89,7 @@ fn without_a_file_or_environment_the_documented_defaults_apply() {
     assert!(c.watch.gateways.is_empty());
     assert_eq!(c.watch.poll_interval_ms, 1000);
     assert_eq!(c.watch.safety_net_interval_ms, 10_000);
+    assert_eq!(c.watch.max_host_cost(), 1.05);
     assert_eq!(c.session.idle_timeout_s, 900);
     assert_eq!(c.session.max_session_duration_s, 7200);
     assert_eq!(c.render.max_status_lines, 20);
@@ -135,6 +137,7 @@ fn a_full_file_sets_every_key() {
     );
     assert_eq!(c.watch.poll_interval_ms, 250);
     assert_eq!(c.watch.safety_net_interval_ms, 30_000);
+    assert_eq!(c.watch.max_host_cost(), 1.5);
     assert_eq!(c.session.idle_timeout_s, 600);
     assert_eq!(c.session.max_session_duration_s, 3600);
     assert_eq!(c.render.max_status_lines, 40);
@@ -416,7 +419,11 @@ fn a_syntax_error_names_line_and_column() {
 
 #[test]
 fn bad_values_in_the_file_name_key_value_and_what_is_valid() {
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 8] = [
+        (
+            "[watch]\nmax_host_cost = 0.9\n",
+            &["watch.max_host_cost", "0.9", "1.0..=100.0"],
+        ),
         (
             "[watch]\ntier = \"ebpf2\"\n",
             &[
@@ -451,6 +458,12 @@ fn bad_values_in_the_file_name_key_value_and_what_is_valid() {
             &["mattermost.default_channel", "town-square", "channel id"],
         ),
     ];
+    let (e, shown) = err_text("[watch]\nmax_host_cost = \"1.05\"\n");
+    assert!(matches!(e, ConfigError::WrongType { .. }), "{e:?}");
+    assert!(
+        shown.contains("watch.max_host_cost") && shown.contains(":2:"),
+        "{shown}"
+    );
     for (text, needles) in cases {
         let (e, shown) = err_text(text);
         assert!(matches!(e, ConfigError::Value { .. }), "{e:?}");
@@ -754,6 +767,7 @@ fn the_documentation_covers_every_key_and_variable() {
         "watch.gateways",
         "watch.poll_interval_ms",
         "watch.safety_net_interval_ms",
+        "watch.max_host_cost",
         "session.idle_timeout_s",
         "session.max_session_duration_s",
         "render.max_status_lines",

@@ -234,6 +234,11 @@ impl Sink for RestSink {
     /// The worker keeps its own timers (throttle windows, retries), so ticks carry nothing.
     fn tick(&mut self, _now_ms: i64) {}
 
+    /// The worker keeps its own time.
+    fn wants_ticks(&self) -> bool {
+        false
+    }
+
     fn finish(&mut self, _now_ms: i64) {
         self.send(worker::Msg::Finish);
     }

@@ -66,13 +66,13 @@ fn init_error(e: &io::Error) -> String {
     }
 }
 
-/// Whether the tier can run here: a group with our flags can be created and can mark the root
-/// filesystem. Both are what arming does, so the answer is honest, and it costs two syscalls
+/// Whether the tier can run here: a group with our flags can be created and can mark a
+/// directory. Both are what arming does, so the answer is honest, and it costs two syscalls
 /// (the group and its mark go away when the fd is closed).
 pub fn available() -> Result<(), String> {
     let group = sys::init().map_err(|e| init_error(&e))?;
     let root = std::path::Path::new("/");
-    sys::mark_filesystem(group.as_fd(), root)
+    sys::mark_dir(group.as_fd(), root, false)
         .map_err(|e| format!("fanotify_mark on /: {e}; {}", mark_hint(&e)))
 }
 

@@ -13,15 +13,16 @@ use super::record::Fid;
 /// Notification only (no permission events), directory handle + name in each event.
 pub(crate) const INIT_FLAGS: libc::c_uint =
     libc::FAN_CLASS_NOTIF | libc::FAN_REPORT_DFID_NAME | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
-/// What the tiers report: entries appearing, vanishing, being written. `ONDIR` so directories
-/// of the OpenClaw shape (new gateways, agents) are seen too.
-pub(crate) const MASK: u64 = libc::FAN_CREATE
+/// On each directory of the OpenClaw shape: entries appearing in it and vanishing from it
+/// (`ONDIR`: subdirectories too, new homes, state dirs and agents).
+pub(crate) const DIR_MASK: u64 = libc::FAN_CREATE
     | libc::FAN_DELETE
     | libc::FAN_MOVED_FROM
     | libc::FAN_MOVED_TO
-    | libc::FAN_MODIFY
-    | libc::FAN_CLOSE_WRITE
-    | libc::FAN_ONDIR;
+    | libc::FAN_ONDIR
+    | libc::FAN_EVENT_ON_CHILD;
+/// Added on the directories that hold files of interest: writes to those files.
+pub(crate) const WRITE_MASK: u64 = libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE;
 
 fn cstr(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -39,13 +40,38 @@ pub(crate) fn init() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Marks the whole filesystem holding `path`: every event on it reaches the group.
+/// Marks the directory `dir` (an inode mark): its entries (`DIR_MASK`), and with `writes` the
+/// writes to its files (`WRITE_MASK`). Nothing else on the filesystem reaches the group, so the
+/// rest of the host pays nothing for us. An inode mark needs read access to the directory only
+/// (no CAP_SYS_ADMIN), so directories found after the capabilities were dropped are still
+/// marked; it goes away with the directory.
+pub(crate) fn mark_dir(group: BorrowedFd<'_>, dir: &Path, writes: bool) -> io::Result<()> {
+    let mask = if writes {
+        DIR_MASK | WRITE_MASK
+    } else {
+        DIR_MASK
+    };
+    mark(group, dir, libc::FAN_MARK_ONLYDIR, mask)
+}
+
+/// Marks the whole filesystem holding `path`, as the tier once did: for the capability
+/// measurements in the tests (it needs CAP_SYS_ADMIN).
+#[cfg(test)]
 pub(crate) fn mark_filesystem(group: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    mark(
+        group,
+        path,
+        libc::FAN_MARK_FILESYSTEM,
+        DIR_MASK & !libc::FAN_EVENT_ON_CHILD,
+    )
+}
+
+fn mark(group: BorrowedFd<'_>, path: &Path, kind: libc::c_uint, mask: u64) -> io::Result<()> {
     let c = cstr(path)?;
-    let flags = libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM;
+    let flags = libc::FAN_MARK_ADD | kind;
     // SAFETY: `c` outlives the call; the group fd is borrowed, hence open.
     let r =
-        unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, MASK, libc::AT_FDCWD, c.as_ptr()) };
+        unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

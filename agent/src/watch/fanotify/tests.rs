@@ -108,15 +108,23 @@ fn after_arming_reading_needs_no_capability_but_resolving_needs_dac_read_search(
         } else {
             None
         };
-        (got, resolve, new_group, remark)
+        let later = dir.join("found-later");
+        std::fs::create_dir(&later).expect("mkdir");
+        let dir_mark = sys::mark_dir(group.as_fd(), &later, true).map_err(|e| e.raw_os_error());
+        (got, resolve, new_group, remark, dir_mark)
     })
     .join()
     .expect("measuring thread");
-    let (got, resolve, new_group, remark) = outcome;
+    let (got, resolve, new_group, remark, dir_mark) = outcome;
     eprintln!(
         "without CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH: events still read: {got}; \
          open_by_handle_at: {resolve:?}; new fanotify_init: {new_group:?}; new filesystem \
-         mark: {remark:?} (Some(1) = EPERM)"
+         mark: {remark:?} (Some(1) = EPERM); directory mark: {dir_mark:?}"
+    );
+    assert_eq!(
+        dir_mark,
+        Ok(()),
+        "a directory found after the drop must still get its write mark"
     );
     assert!(
         got,
@@ -135,4 +143,82 @@ fn after_arming_reading_needs_no_capability_but_resolving_needs_dac_read_search(
     if let Some(remark) = remark {
         assert_eq!(remark, Err(Some(libc::EPERM)), "a new filesystem mark");
     }
+}
+
+/// Every record the group holds now, read until it has been quiet for `quiet` (at most 5 s:
+/// other processes create files on this filesystem all the time).
+fn drain(group: std::os::fd::BorrowedFd<'_>, quiet: Duration) -> Vec<Record> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match sys::read(group, &mut buf) {
+            Ok(n) => record::parse(&buf[..n], &mut out).expect("parse"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !wait_readable(group, quiet) {
+                    return out;
+                }
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    out
+}
+
+/// The price of the tier for the rest of the host: what happens on the filesystem outside the
+/// directories of the shape must not even be queued to the group (with a filesystem mark every
+/// write and creation was, and each cost a wake-up and a filter in user space), while writes
+/// and creations in a marked directory are.
+#[test]
+fn nothing_outside_the_marked_directories_is_queued() {
+    if !fanotify_or_skip("nothing_outside_the_marked_directories_is_queued") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let sessions = root.join("sessions");
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&sessions).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let outside = elsewhere.join("busy.log");
+    let inside = sessions.join("s.jsonl");
+    std::fs::write(&outside, "").expect("create");
+    std::fs::write(&inside, "").expect("create");
+
+    let group = sys::init().expect("fanotify_init as root");
+    sys::mark_dir(group.as_fd(), &sessions, true).expect("directory mark");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&outside)
+        .expect("open");
+    for _ in 0..200 {
+        std::io::Write::write_all(&mut file, b"x").expect("write");
+    }
+    drop(file);
+    std::fs::write(elsewhere.join("new.jsonl"), "{}\n").expect("create outside");
+    let writes = |recs: &[Record]| -> usize {
+        recs.iter()
+            .filter(|r| {
+                matches!(r, Record::Event(e) if e.mask & (libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE) != 0)
+            })
+            .count()
+    };
+    // Other processes write and create files on this filesystem too: none of it may be queued.
+    let queued = drain(group.as_fd(), Duration::from_millis(300));
+    assert!(queued.is_empty(), "queued from outside: {queued:?}");
+
+    std::fs::write(&inside, "{}\n").expect("write inside");
+    std::fs::write(sessions.join("t.jsonl.lock"), "{}").expect("create inside");
+    let queued = drain(group.as_fd(), Duration::from_millis(300));
+    let named = |bit: u64, name: &str| {
+        queued.iter().any(|r| {
+            matches!(r, Record::Event(e) if e.mask & bit != 0 && e.name.as_deref() == Some(name.as_ref()))
+        })
+    };
+    assert!(named(libc::FAN_MODIFY, "s.jsonl"), "the write: {queued:?}");
+    assert!(
+        named(libc::FAN_CREATE, "t.jsonl.lock"),
+        "the creation: {queued:?}"
+    );
+    assert!(writes(&queued) > 0);
 }

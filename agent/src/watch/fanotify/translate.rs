@@ -143,8 +143,8 @@ impl Tree {
         real
     }
 
-    /// Marks the filesystems of every anchor (or of its nearest existing ancestor, where its
-    /// creation will be seen) and walks what exists. `emit`: report what is found (after an
+    /// Marks every anchor (or its nearest existing ancestor, where its creation will be seen)
+    /// and walks what exists, marking each directory of the shape. `emit`: report what is found (after an
     /// overflow the caller asks for a rescan instead). Errors only for the anchors themselves.
     pub(crate) fn arm_anchors(
         &mut self,
@@ -168,17 +168,21 @@ impl Tree {
             };
             let Some(role) = role else { continue };
             let dir = dir.to_path_buf();
-            self.mark(&dir).map_err(|source| MarkError {
-                path: dir.clone(),
-                source,
-            })?;
+            // The anchor's own mark first, so that a refusal (no fanotify on this filesystem)
+            // stops the arming with the path and why; `walk` marks the rest.
+            self.mark(&dir)
+                .and_then(|_| sys::mark_dir(self.group.as_fd(), &dir, role.holds_files()))
+                .map_err(|source| MarkError {
+                    path: dir.clone(),
+                    source,
+                })?;
             self.walk(&dir, role, emit, out);
         }
         Ok(())
     }
 
-    /// Makes sure the filesystem of `dir` is marked and decodable through its mount. Ok(true):
-    /// it was not before, so nothing on it was reported until now.
+    /// Makes sure handles of the filesystem of `dir` can be decoded through its mount. Ok(true):
+    /// a filesystem not seen before (a new mount), so nothing on it was reported until now.
     fn mark(&mut self, dir: &Path) -> io::Result<bool> {
         let (fid, mount_id) = sys::dir_id(dir)?;
         self.mark_known(dir, &fid, mount_id)
@@ -190,17 +194,16 @@ impl Tree {
         }
         let new_fs = !self.resolver.is_marked(&fid.fsid);
         if new_fs {
-            sys::mark_filesystem(self.group.as_fd(), dir)?;
-            tracing::debug!(tier = "fanotify", path = %dir.display(), "filesystem marked");
+            tracing::debug!(tier = "fanotify", path = %dir.display(), "new filesystem");
         }
         self.resolver
             .add_mount(fid.fsid, mount_id, sys::open_mount_fd(dir)?);
         Ok(new_fs)
     }
 
-    /// Registers `dir` (real path) as `role` and descends what matters below it. With `emit`,
-    /// reports the directories and files of interest that were not known before. A directory
-    /// on a filesystem not marked yet (a new mount) gets its mark here, and is reported.
+    /// Registers and marks `dir` (real path) as `role` and descends what matters below it. With
+    /// `emit`, reports the directories and files of interest that were not known before. What a
+    /// filesystem not seen before holds (a new mount) is reported too.
     fn walk(&mut self, dir: &Path, role: Role, emit: bool, out: &mut Vec<FsEvent>) {
         let (fid, mount_id) = match sys::dir_id(dir) {
             Ok(id) => id,
@@ -223,6 +226,12 @@ impl Tree {
             self.forget(dir);
             self.known.insert(fid.clone(), dir.to_path_buf());
             self.known_by_path.insert(dir.to_path_buf(), fid);
+        }
+        if fresh && let Err(e) = sys::mark_dir(self.group.as_fd(), dir, role.holds_files()) {
+            if is_gone(&e) {
+                return;
+            }
+            tracing::warn!(tier = "fanotify", path = %dir.display(), error = %e, hint = mark_hint(&e), "cannot mark this directory; what happens in it is left to the poll safety net");
         }
         if emit && fresh && role.is_reported() {
             out.push(ev(self.spell(dir.to_path_buf()), FsEventKind::Created));
