@@ -106,6 +106,20 @@ pub fn rest_options(config: &Config) -> RestOptions {
     opts
 }
 
+/// How boxes reach the plugin; an error when `mattermost.mode = "plugin"` has no secret.
+pub fn plugin_options(
+    config: &Config,
+    credentials_dir: Option<&std::path::Path>,
+) -> anyhow::Result<crate::sink::mattermost::PluginOptions> {
+    let p = &config.plugin;
+    Ok(crate::sink::mattermost::PluginOptions {
+        mode: p.mode,
+        url: p.url.clone(),
+        secret: p.read_secret(credentials_dir)?,
+        ..Default::default()
+    })
+}
+
 pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
         scope: scope(config),

@@ -58,7 +58,8 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
         credentials.as_deref(),
     )?));
     let store = PostStore::open(&config.service.data_dir)?;
-    let rest_opts = settings::rest_options(&config);
+    let mut rest_opts = settings::rest_options(&config);
+    rest_opts.plugin = settings::plugin_options(&config, credentials.as_deref())?;
     let render = settings::render_options(&config, None);
     let hooks = Hooks {
         stall_file: std::env::var_os(STALL_FILE_ENV).map(PathBuf::from),

@@ -17,11 +17,12 @@
 //!   the post's props when only the marker is there), so a restart never posts a box twice.
 
 mod breaker;
-mod client;
+mod transport;
 mod hints;
 mod intake;
 mod job;
 mod persist;
+mod plugin_link;
 mod restore;
 mod server;
 mod throttle;
@@ -45,6 +46,7 @@ use super::Sink;
 
 pub use breaker::BreakerState;
 pub use job::PROPS_KEY;
+pub use plugin_link::PluginOptions;
 
 #[derive(Clone, Debug)]
 pub struct RestOptions {
@@ -68,6 +70,8 @@ pub struct RestOptions {
     /// First wait after a failed request; doubles per failure in a row, jittered.
     pub retry_backoff_min: Duration,
     pub retry_backoff_max: Duration,
+    /// Whether and how the plugin `com.openclaw.livestatus` carries boxes.
+    pub plugin: PluginOptions,
 }
 
 impl Default for RestOptions {
@@ -84,6 +88,7 @@ impl Default for RestOptions {
             render: RenderOptions::default(),
             retry_backoff_min: Duration::from_millis(250),
             retry_backoff_max: Duration::from_secs(30),
+            plugin: PluginOptions::default(),
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct DrainReport {
     /// Boxes given up on after a refusal (over the whole run).
     pub abandoned: usize,
     pub posts_created: usize,
+    /// Posts the plugin made for boxes sent to it.
+    pub plugin_posts: usize,
     /// Posts of an earlier run (or attempt) found in their channel and continued.
     pub posts_adopted: usize,
     pub updates: usize,
@@ -116,6 +123,7 @@ pub struct RestSink {
     tx: mpsc::UnboundedSender<worker::Msg>,
     worker: Option<tokio::task::JoinHandle<()>>,
     breakers: server::SharedStates,
+    modes: plugin_link::SharedModes,
     #[cfg(test)]
     persist: Arc<persist::Persister>,
     closed_logged: bool,
@@ -127,7 +135,15 @@ impl RestSink {
         let (tx, rx) = mpsc::unbounded_channel();
         let breakers = server::SharedStates::default();
         let persist = persist::Persister::new(store.path().map(|p| p.to_owned()));
-        let w = worker::Worker::new(opts, accounts, store, breakers.clone(), persist.clone());
+        let modes = plugin_link::SharedModes::default();
+        let w = worker::Worker::new(
+            opts,
+            accounts,
+            store,
+            breakers.clone(),
+            persist.clone(),
+            modes.clone(),
+        );
         RestSink {
             tx,
             // In the daemon's span, so its lines carry TIER too.
@@ -135,6 +151,7 @@ impl RestSink {
                 w.run(rx),
             ))),
             breakers,
+            modes,
             #[cfg(test)]
             persist,
             closed_logged: false,
@@ -185,6 +202,18 @@ impl RestSink {
         self.breakers
             .lock()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Per server (base URL) that had a box: "plugin" or "rest", and why.
+    pub fn transport_modes(&self) -> Vec<(String, String, String)> {
+        self.modes
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, (mode, why))| (k.clone(), mode.clone(), why.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

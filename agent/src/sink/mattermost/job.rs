@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::gateway::accounts::Account;
 use crate::service::state::PostKey;
 
-use super::client::{Api, Failure, ListedPost, NewPost};
+use super::transport::rest::{Api, Failure, ListedPost, NewPost};
 use super::hints::Call;
 use super::persist::Persister;
 
