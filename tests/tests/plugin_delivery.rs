@@ -236,3 +236,55 @@ fn when_the_plugin_stops_mid_turn_the_box_continues_over_rest_in_the_same_post()
     daemon.wait_for_log("falling back to REST", Duration::from_secs(5));
     assert!(daemon.terminate());
 }
+
+#[test]
+fn doctor_says_which_transport_each_account_gets_and_why() {
+    let mm = FakeMattermost::start();
+    let plugin = PluginHost::start(SECRET, &[]);
+    let host = Host::new(&mm, &plugin.plugin_url());
+    std::fs::create_dir_all(host.state.join("agents/main/sessions")).expect("agent");
+    let doctor = |config: &str| {
+        std::fs::write(
+            &host.config,
+            format!("{config}\n[service]\ndata_dir = \"{}\"\n", host.data.display()),
+        )
+        .expect("config");
+        let out = std::process::Command::new(livestatus_e2e::daemon::binary())
+            .arg("doctor")
+            .arg("--gateway")
+            .arg(&host.state)
+            .arg("--config")
+            .arg(&host.config)
+            .env("LOG_LEVEL", "error")
+            .env_remove("PLUGIN_SECRET")
+            .env_remove("PLUGIN_URL")
+            .env_remove("PLUGIN_ENABLED")
+            .output()
+            .expect("doctor");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let url = plugin.plugin_url();
+    let (ok, text) = doctor(&format!(
+        "[mattermost]\nmode = \"auto\"\nplugin_url = \"{url}\"\nplugin_secret = \"{SECRET}\""
+    ));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("account default of") && text.contains("mode plugin")
+            && text.contains("accepts the shared secret"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET), "the secret was printed: {text}");
+
+    let (_, text) = doctor(&format!(
+        "[mattermost]\nmode = \"plugin\"\nplugin_url = \"{url}\"\nplugin_secret = \"not-the-secret\""
+    ));
+    assert!(text.contains("mode rest") && text.contains("refuses the shared secret"), "{text}");
+
+    let (ok, text) = doctor("[mattermost]\nmode = \"auto\"");
+    assert!(ok, "{text}");
+    assert!(text.contains("mode rest") && text.contains("no plugin secret"), "{text}");
+
+    let (ok, text) = doctor("[mattermost]\nmode = \"plugin\"");
+    assert!(!ok, "{text}");
+    assert!(text.contains("plugin_secret_file"), "{text}");
+}
