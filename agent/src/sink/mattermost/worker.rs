@@ -204,9 +204,12 @@ impl Worker {
             let now = Instant::now();
             // Pings first: an answered one half-opens its breaker for this very pump.
             let ping_wake = self.ping(now);
+            // REST first: it is where a box that needs its post is given to the plugin, whose
+            // batch then goes in this same pass.
+            let rest_wake = self.pump(now);
             let plugin_wake = earliest(self.recheck(now), self.pump_plugin(now));
             wake = earliest(
-                earliest(self.pump(now), self.flush_store(now)),
+                earliest(rest_wake, self.flush_store(now)),
                 earliest(ping_wake, plugin_wake),
             );
             if self.drain_reply.is_some() && self.boxes.is_empty() {
