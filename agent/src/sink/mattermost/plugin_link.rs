@@ -77,7 +77,24 @@ pub(super) struct Link {
 pub(super) struct InFlight {
     pub server: String,
     pub boxes: Vec<(BoxId, Sent, Sent)>,
+    pub owed: Vec<Owed>,
 }
+
+/// The final box of a turn that moved from the plugin to REST and ended there. The plugin still
+/// holds that session as active; left so, its cleanup job would mark it `[INTERRUPTED]` and
+/// write that into the post REST finished. Once the plugin answers again it is sent the final
+/// box (a snapshot, which keeps the post), before any newer turn of the session.
+pub(super) struct Owed {
+    pub server: String,
+    pub model: crate::session::BoxModel,
+    pub channel_id: String,
+    pub root_id: Option<String>,
+    pub sent: Sent,
+}
+
+/// At most this many final boxes wait for a plugin to return; older ones are dropped (their
+/// posts may then end `[INTERRUPTED]` by the plugin's cleanup).
+const MAX_OWED: usize = 1000;
 
 pub(super) type BatchDone = (InFlight, Result<Vec<WireResult>, Failure>);
 pub(super) type CheckDone = (String, Result<plugin::Health, String>);
@@ -87,6 +104,7 @@ pub(super) struct Links {
     pub shared: SharedModes,
     pub batches: tokio::task::JoinSet<BatchDone>,
     pub checks: tokio::task::JoinSet<CheckDone>,
+    pub owed: Vec<Owed>,
 }
 
 impl Links {
@@ -96,6 +114,7 @@ impl Links {
             shared,
             batches: tokio::task::JoinSet::new(),
             checks: tokio::task::JoinSet::new(),
+            owed: Vec::new(),
         }
     }
 }
@@ -251,6 +270,9 @@ impl Worker {
         for (id, how) in done {
             self.settle(&id, how);
         }
+        for o in &self.links.owed {
+            per_server.entry(o.server.clone()).or_default();
+        }
         let throttle = self.opts.throttle;
         let finishing = self.finishing;
         let mut wake = None;
@@ -278,7 +300,24 @@ impl Worker {
             let base = link.base.clone();
             let mut deltas: Vec<WireDelta> = Vec::new();
             let mut boxes = Vec::new();
-            for id in ids.into_iter().take(plugin::MAX_DELTAS_PER_BATCH) {
+            // Final boxes owed to this plugin go first: before any newer turn of their session.
+            let (mine, rest): (Vec<Owed>, Vec<Owed>) = std::mem::take(&mut self.links.owed)
+                .into_iter()
+                .partition(|o| o.server == server);
+            self.links.owed = rest;
+            let mut owed = Vec::new();
+            for o in mine {
+                if deltas.len() >= plugin::MAX_DELTAS_PER_BATCH {
+                    self.links.owed.push(o);
+                    continue;
+                }
+                if let Some((delta, _)) = o.sent.next(&o.model, &o.channel_id, o.root_id.as_deref()) {
+                    deltas.push(delta);
+                    owed.push(o);
+                }
+            }
+            let room = plugin::MAX_DELTAS_PER_BATCH.saturating_sub(deltas.len());
+            for id in ids.into_iter().take(room) {
                 let Some(b) = self.boxes.get_mut(&id) else { continue };
                 let Some(sent) = &b.via_plugin else { continue };
                 let channel = match &b.phase {
@@ -298,7 +337,11 @@ impl Worker {
                 continue;
             }
             let (api, secret) = (api.clone(), secret.clone());
-            let flight = InFlight { server, boxes };
+            let flight = InFlight {
+                server,
+                boxes,
+                owed,
+            };
             self.links.batches.spawn(async move {
                 let r = plugin::batch(api.http(), &base, &secret, &deltas).await;
                 (flight, r)
@@ -341,6 +384,7 @@ impl Worker {
                     )),
                     Failure::Config(why) => Some(why.clone()),
                 };
+                self.links.owed.extend(flight.owed);
                 for (id, prev, _) in flight.boxes {
                     if let Some(b) = self.boxes.get_mut(&id) {
                         b.busy = false;
@@ -356,6 +400,9 @@ impl Worker {
                 return;
             }
         };
+        // The owed final boxes came first; whatever the plugin answered, they are done with
+        // (applied, or the plugin has moved on from that box).
+        let results = results.get(flight.owed.len()..).unwrap_or_default().to_vec();
         for (i, (id, _prev, mut next)) in flight.boxes.into_iter().enumerate() {
             let r = results.get(i).filter(|r| {
                 self.boxes.get(&id).is_some_and(|b| b.model.session_key == r.session_key)
@@ -421,7 +468,7 @@ impl Worker {
 
     fn to_rest(&mut self, id: &BoxId) {
         if let Some(b) = self.boxes.get_mut(id) {
-            b.via_plugin = None;
+            b.left_plugin = b.via_plugin.take().filter(|s| s.seq > 0);
             b.transport_chosen = true;
             // What the plugin's post shows is not what REST would write.
             b.shown = None;
@@ -477,5 +524,31 @@ pub async fn detect(server: &str, opts: &PluginOptions, timeout: Duration) -> (&
         ),
         Ok(code) => ("plugin", format!("{base} answers (version {}); a test batch got HTTP {code}", health.version)),
         Err(e) => ("rest", format!("{base}: the test batch failed: {e}")),
+    }
+}
+
+impl Worker {
+    /// A box that left the plugin and now ended over REST: owe the plugin its final box.
+    pub(super) fn owe_final(&mut self, b: &super::tracked::Tracked) {
+        let Some(sent) = &b.left_plugin else { return };
+        if !b.model.is_finished() || b.model.retracted {
+            return;
+        }
+        let channel_id = match &b.phase {
+            Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => channel_id.clone(),
+            Phase::NeedChannel { .. } => return,
+        };
+        if self.links.owed.len() >= MAX_OWED {
+            self.links.owed.remove(0);
+        }
+        let mut sent = sent.clone();
+        sent.snapshot = true;
+        self.links.owed.push(Owed {
+            server: b.server().to_owned(),
+            model: b.model.clone(),
+            channel_id,
+            root_id: b.root_id.clone(),
+            sent,
+        });
     }
 }

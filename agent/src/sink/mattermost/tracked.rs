@@ -51,6 +51,8 @@ pub(super) struct Tracked {
     pub transport_chosen: bool,
     /// The plugin made the post (REST may lack the right to edit it).
     pub plugin_post: bool,
+    /// What the plugin had of the box when it moved to REST.
+    pub left_plugin: Option<Sent>,
 }
 
 impl Tracked {
@@ -80,6 +82,7 @@ impl Tracked {
             via_plugin: None,
             transport_chosen: false,
             plugin_post: false,
+            left_plugin: None,
         }
     }
 

@@ -596,6 +596,7 @@ impl Worker {
         let posted = matches!(b.phase, Phase::Posted { .. });
         match how {
             Settle::Delivered => {
+                self.owe_final(&b);
                 self.stats.delivered += 1;
                 if let Some(mut entry) = b.entry(wall_ms()) {
                     if b.model.is_finished() {

@@ -186,10 +186,27 @@ async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_an
         s.plugin.sessions.get(&key(2)).is_some_and(|r| r.3)
     })
     .await;
+    // The moved box's record at the plugin was left active: it gets the final box (keeping
+    // the post), so the plugin's cleanup never marks that post [INTERRUPTED].
+    stub.wait("the moved box's final state at the plugin", WAIT, |s| {
+        s.plugin.sessions.get(&key(1)).is_some_and(|r| r.3)
+    })
+    .await;
     sink.finish(NOW);
     let report = sink.drain(WAIT).await;
     assert_eq!(report.delivered, 2);
-    stub.with(|s| assert_eq!(s.creates(), 0));
+    stub.with(|s| {
+        assert_eq!(s.creates(), 0);
+        assert_eq!(s.plugin.sessions[&key(1)].1, post, "the same post");
+        let snapshot = s
+            .plugin
+            .batches
+            .iter()
+            .flatten()
+            .find(|d| d["session_key"] == key(1).as_str() && d["snapshot"] == true)
+            .expect("the final box as a snapshot");
+        assert_eq!(ops_of(snapshot).last().map(String::as_str), Some("close"));
+    });
 }
 
 #[tokio::test]
