@@ -30,9 +30,14 @@ pub fn built() -> (PathBuf, PathBuf) {
     let harness = dir.join("build/livestatus-harness");
     let manifest = std::fs::read_to_string(dir.join("plugin.json")).expect("plugin/plugin.json");
     let manifest: Value = serde_json::from_str(&manifest).expect("plugin.json is JSON");
-    let version = manifest["version"].as_str().expect("plugin.json has a version");
+    let version = manifest["version"]
+        .as_str()
+        .expect("plugin.json has a version");
     let bundle = dir.join(format!("dist/{PLUGIN_ID}-{version}.tar.gz"));
-    for (what, path) in [("the plugin harness", &harness), ("the plugin bundle", &bundle)] {
+    for (what, path) in [
+        ("the plugin harness", &harness),
+        ("the plugin bundle", &bundle),
+    ] {
         assert!(
             path.is_file(),
             "{what} {} is missing: run `make -C plugin harness` first (the top-level `make test` \

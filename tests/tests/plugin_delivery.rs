@@ -94,18 +94,28 @@ fn a_turn_through_the_plugin_is_one_post_written_only_at_start_and_end_with_live
     let rec = recording_now("2026.7.1/a_channel_tools");
     let mut player = rec.prepare(&host.state, "main").expect("prepare");
     player.play(Pace::FAST, |_| {}).expect("play");
-    wait_for("the session record to end [DONE]", Duration::from_secs(30), || {
-        plugin
-            .session(KEY, ALICE_USER_ID)
-            .is_some_and(|s| s["state"] == "done")
-    });
+    wait_for(
+        "the session record to end [DONE]",
+        Duration::from_secs(30),
+        || {
+            plugin
+                .session(KEY, ALICE_USER_ID)
+                .is_some_and(|s| s["state"] == "done")
+        },
+    );
 
     // The session record, as the webapp reads it.
     let session = plugin.session(KEY, ALICE_USER_ID).expect("record");
     assert_eq!(session["channel_id"], TOWN_SQUARE_ID, "{session:#}");
     assert_eq!(session["agent_id"], "main");
-    assert!(has_line(&session, "read: /home/alice/notes/hello.txt", "ok"), "{session:#}");
-    assert!(has_line(&session, "exec: ls -la /home/alice/notes", "ok"), "{session:#}");
+    assert!(
+        has_line(&session, "read: /home/alice/notes/hello.txt", "ok"),
+        "{session:#}"
+    );
+    assert!(
+        has_line(&session, "exec: ls -la /home/alice/notes", "ok"),
+        "{session:#}"
+    );
     // A user who is not in the channel cannot read it.
     assert_eq!(plugin.session(KEY, BOT_USER_ID), None);
 
@@ -119,7 +129,10 @@ fn a_turn_through_the_plugin_is_one_post_written_only_at_start_and_end_with_live
     assert_eq!(session["post_id"], post["id"]);
     let message = post["message"].as_str().unwrap_or_default();
     assert!(message.contains("[DONE]"), "{message}");
-    assert!(message.contains("read: /home/alice/notes/hello.txt"), "{message}");
+    assert!(
+        message.contains("read: /home/alice/notes/hello.txt"),
+        "{message}"
+    );
 
     // Written twice: created at the start, the final box once at the end; no edit in between.
     let writes: Vec<(String, String)> = plugin
@@ -146,22 +159,33 @@ fn a_turn_through_the_plugin_is_one_post_written_only_at_start_and_end_with_live
     assert!(events.len() >= 2, "{events:#?}");
     let seqs: Vec<u64> = events
         .iter()
-        .map(|e| e["payload"]["seq"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0))
+        .map(|e| {
+            e["payload"]["seq"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        })
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert!(events.iter().all(|e| e["channel_id"] == TOWN_SQUARE_ID));
-    let last: Value =
-        serde_json::from_str(events[events.len() - 1]["payload"]["session"].as_str().unwrap_or("{}"))
-            .expect("session JSON in the event");
+    let last: Value = serde_json::from_str(
+        events[events.len() - 1]["payload"]["session"]
+            .as_str()
+            .unwrap_or("{}"),
+    )
+    .expect("session JSON in the event");
     assert_eq!(last["state"], "done", "{last:#}");
-    let first: Value = serde_json::from_str(events[0]["payload"]["session"].as_str().unwrap_or("{}"))
-        .expect("session JSON in the event");
+    let first: Value =
+        serde_json::from_str(events[0]["payload"]["session"].as_str().unwrap_or("{}"))
+            .expect("session JSON in the event");
     assert_eq!(first["state"], "active", "{first:#}");
 
     // Nothing went over REST.
     assert_eq!(creates(&mm), 0, "{:#?}", mm.requests());
     assert!(
-        mm.requests().iter().all(|r| !r.path.starts_with("/api/v4/posts/")),
+        mm.requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/api/v4/posts/")),
         "{:#?}",
         mm.requests()
     );
@@ -191,12 +215,16 @@ fn when_the_plugin_stops_mid_turn_the_box_continues_over_rest_in_the_same_post()
             appends == 2
         })
         .expect("play the turn's start");
-    wait_for("the plugin's post and a line", Duration::from_secs(30), || {
-        plugin.posts().len() == 1
-            && plugin
-                .session(KEY, ALICE_USER_ID)
-                .is_some_and(|s| !text_of(&s).is_empty())
-    });
+    wait_for(
+        "the plugin's post and a line",
+        Duration::from_secs(30),
+        || {
+            plugin.posts().len() == 1
+                && plugin
+                    .session(KEY, ALICE_USER_ID)
+                    .is_some_and(|s| !text_of(&s).is_empty())
+        },
+    );
     let post = plugin.posts().remove(0);
     let post_id = post["id"].as_str().expect("post id").to_owned();
     let session = plugin.session(KEY, ALICE_USER_ID).expect("record");
@@ -205,23 +233,34 @@ fn when_the_plugin_stops_mid_turn_the_box_continues_over_rest_in_the_same_post()
     mm.seed_post_with_id(
         &post_id,
         TOWN_SQUARE_ID,
-        post["user_id"].as_str().unwrap_or("livestatusbot000000000000a"),
+        post["user_id"]
+            .as_str()
+            .unwrap_or("livestatusbot000000000000a"),
         post["message"].as_str().unwrap_or_default(),
     );
 
     plugin.kill();
     player.play(Pace::FAST, |_| {}).expect("play the rest");
-    wait_for("the plugin's post to end [DONE] over REST", Duration::from_secs(40), || {
-        mm.post(&post_id).is_some_and(|p| p.message.contains("[DONE]"))
-    });
+    wait_for(
+        "the plugin's post to end [DONE] over REST",
+        Duration::from_secs(40),
+        || {
+            mm.post(&post_id)
+                .is_some_and(|p| p.message.contains("[DONE]"))
+        },
+    );
     let continued = mm.post(&post_id).expect("post");
     assert!(
-        continued.message.contains("read: /home/alice/notes/hello.txt [OK]"),
+        continued
+            .message
+            .contains("read: /home/alice/notes/hello.txt [OK]"),
         "{}",
         continued.message
     );
     assert!(
-        continued.message.contains("exec: ls -la /home/alice/notes [OK]"),
+        continued
+            .message
+            .contains("exec: ls -la /home/alice/notes [OK]"),
         "{}",
         continued.message
     );
@@ -246,7 +285,10 @@ fn doctor_says_which_transport_each_account_gets_and_why() {
     let doctor = |config: &str| {
         std::fs::write(
             &host.config,
-            format!("{config}\n[service]\ndata_dir = \"{}\"\n", host.data.display()),
+            format!(
+                "{config}\n[service]\ndata_dir = \"{}\"\n",
+                host.data.display()
+            ),
         )
         .expect("config");
         let out = std::process::Command::new(livestatus_e2e::daemon::binary())
@@ -261,7 +303,10 @@ fn doctor_says_which_transport_each_account_gets_and_why() {
             .env_remove("PLUGIN_ENABLED")
             .output()
             .expect("doctor");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let url = plugin.plugin_url();
     let (ok, text) = doctor(&format!(
@@ -269,7 +314,8 @@ fn doctor_says_which_transport_each_account_gets_and_why() {
     ));
     assert!(ok, "{text}");
     assert!(
-        text.contains("account default of") && text.contains("mode plugin")
+        text.contains("account default of")
+            && text.contains("mode plugin")
             && text.contains("accepts the shared secret"),
         "{text}"
     );
@@ -278,11 +324,17 @@ fn doctor_says_which_transport_each_account_gets_and_why() {
     let (_, text) = doctor(&format!(
         "[mattermost]\nmode = \"plugin\"\nplugin_url = \"{url}\"\nplugin_secret = \"not-the-secret\""
     ));
-    assert!(text.contains("mode rest") && text.contains("refuses the shared secret"), "{text}");
+    assert!(
+        text.contains("mode rest") && text.contains("refuses the shared secret"),
+        "{text}"
+    );
 
     let (ok, text) = doctor("[mattermost]\nmode = \"auto\"");
     assert!(ok, "{text}");
-    assert!(text.contains("mode rest") && text.contains("no plugin secret"), "{text}");
+    assert!(
+        text.contains("mode rest") && text.contains("no plugin secret"),
+        "{text}"
+    );
 
     let (ok, text) = doctor("[mattermost]\nmode = \"plugin\"");
     assert!(!ok, "{text}");

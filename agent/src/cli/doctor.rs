@@ -175,7 +175,10 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "ok"
             };
-            say(level, format!("account {id} of {owner}: mode {mode}: {why}"));
+            say(
+                level,
+                format!("account {id} of {owner}: mode {mode}: {why}"),
+            );
         }
     }
     if described.is_empty() {

@@ -262,7 +262,10 @@ impl PluginConfig {
     /// The shared secret: the literal, else `secret_file`, else the systemd credential
     /// `plugin-secret`; `Ok(None)` when none is set. With `mode = "plugin"` a missing secret is
     /// an error, since the plugin refuses every write without it.
-    pub fn read_secret(&self, credentials_dir: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+    pub fn read_secret(
+        &self,
+        credentials_dir: Option<&Path>,
+    ) -> Result<Option<Secret>, ConfigError> {
         let secret = if let Some(secret) = &self.secret {
             Some(rules::token("mattermost.plugin_secret", secret.expose())?)
         } else if let Some(path) = &self.secret_file {
@@ -629,11 +632,19 @@ impl Config {
 
 fn plugin_lines(out: &mut String, p: &PluginConfig) {
     line(out, "mode", quoted(p.mode.as_str()));
-    line(out, "plugin_url", quoted(p.url.as_deref().unwrap_or_default()));
+    line(
+        out,
+        "plugin_url",
+        quoted(p.url.as_deref().unwrap_or_default()),
+    );
     if p.secret.is_some() {
         line(out, "plugin_secret", quoted(REDACTED));
     }
-    line(out, "plugin_secret_file", quoted_path(p.secret_file.as_deref()));
+    line(
+        out,
+        "plugin_secret_file",
+        quoted_path(p.secret_file.as_deref()),
+    );
 }
 
 fn line(out: &mut String, key: &str, value: impl fmt::Display) {

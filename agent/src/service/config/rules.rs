@@ -399,7 +399,7 @@ pub(super) fn mode(
             origin,
             key,
             quote(raw),
-            &format!(
+            format!(
                 "one of {} (auto: the plugin when its health route answers, else REST)",
                 super::MattermostMode::NAMES.join(", ")
             ),

@@ -251,7 +251,10 @@ fn every_legacy_variable_maps_to_its_key() {
 fn the_old_plugin_variables_set_mode_url_and_secret() {
     let loaded = load_env(&[
         ("PLUGIN_ENABLED", "true"),
-        ("PLUGIN_URL", "https://chat.example.com/plugins/com.openclaw.livestatus/"),
+        (
+            "PLUGIN_URL",
+            "https://chat.example.com/plugins/com.openclaw.livestatus/",
+        ),
         ("PLUGIN_SECRET", "s3cret-shared-value"),
     ])
     .expect("plugin variables load");

@@ -17,7 +17,6 @@
 //!   the post's props when only the marker is there), so a restart never posts a box twice.
 
 mod breaker;
-mod transport;
 mod hints;
 mod intake;
 mod job;
@@ -27,6 +26,7 @@ mod restore;
 mod server;
 mod throttle;
 mod tracked;
+mod transport;
 mod worker;
 
 #[cfg(test)]

@@ -198,14 +198,25 @@ impl Worker {
                 link.next_check = None;
                 tracing::info!(server = %server, plugin = %base, version = %h.version,
                     "the Mattermost plugin answers: boxes of this server go to it");
-                self.publish_mode(&server, "plugin", format!("{base} answers GET health (version {})", h.version));
+                self.publish_mode(
+                    &server,
+                    "plugin",
+                    format!("{base} answers GET health (version {})", h.version),
+                );
             }
             Err(why) => {
                 link.state = LinkState::Down;
                 link.next_check = Some(now + recheck);
                 tracing::info!(server = %server, plugin = %base, reason = %why,
                     "the Mattermost plugin is not used for this server; boxes go over REST");
-                self.publish_mode(&server, "rest", format!("plugin not available: {why}; checked again every {}s", recheck.as_secs()));
+                self.publish_mode(
+                    &server,
+                    "rest",
+                    format!(
+                        "plugin not available: {why}; checked again every {}s",
+                        recheck.as_secs()
+                    ),
+                );
             }
         }
     }
@@ -255,7 +266,9 @@ impl Worker {
             .collect();
         ids.sort_unstable_by_key(|(o, _)| *o);
         for (_, id) in ids {
-            let Some(b) = self.boxes.get(&id) else { continue };
+            let Some(b) = self.boxes.get(&id) else {
+                continue;
+            };
             let Some(sent) = &b.via_plugin else { continue };
             if sent.caught_up(&b.model) {
                 if b.model.retracted {
@@ -265,7 +278,10 @@ impl Worker {
                 }
                 continue;
             }
-            per_server.entry(b.server().to_owned()).or_default().push(id);
+            per_server
+                .entry(b.server().to_owned())
+                .or_default()
+                .push(id);
         }
         for (id, how) in done {
             self.settle(&id, how);
@@ -311,17 +327,22 @@ impl Worker {
                     self.links.owed.push(o);
                     continue;
                 }
-                if let Some((delta, _)) = o.sent.next(&o.model, &o.channel_id, o.root_id.as_deref()) {
+                if let Some((delta, _)) = o.sent.next(&o.model, &o.channel_id, o.root_id.as_deref())
+                {
                     deltas.push(delta);
                     owed.push(o);
                 }
             }
             let room = plugin::MAX_DELTAS_PER_BATCH.saturating_sub(deltas.len());
             for id in ids.into_iter().take(room) {
-                let Some(b) = self.boxes.get_mut(&id) else { continue };
+                let Some(b) = self.boxes.get_mut(&id) else {
+                    continue;
+                };
                 let Some(sent) = &b.via_plugin else { continue };
                 let channel = match &b.phase {
-                    Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => channel_id.clone(),
+                    Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => {
+                        channel_id.clone()
+                    }
                     Phase::NeedChannel { .. } => continue,
                 };
                 if let Some((delta, next)) = sent.next(&b.model, &channel, b.root_id.as_deref()) {
@@ -368,19 +389,26 @@ impl Worker {
             Err(failure) => {
                 let why = match &failure {
                     Failure::RateLimited { wait } => {
-                        link.hold_until = Some(now + (*wait).min(super::server::MAX_RATE_LIMIT_PAUSE));
+                        link.hold_until =
+                            Some(now + (*wait).min(super::server::MAX_RATE_LIMIT_PAUSE));
                         None
                     }
                     Failure::Transient(why) => {
                         link.failures += 1;
                         link.hold_until = Some(now + backoff.delay(link.failures));
-                        (link.failures >= threshold).then(|| format!("{} failures in a row, the last: {why}", link.failures))
+                        (link.failures >= threshold).then(|| {
+                            format!("{} failures in a row, the last: {why}", link.failures)
+                        })
                     }
                     Failure::Rejected(r) => Some(format!(
                         "the plugin refused the batch: HTTP {} {}{}",
                         r.status,
                         r.message,
-                        if r.status == 401 { " (set the same shared secret on both sides: System Console > Plugins > OpenClaw Live Status > SharedSecret, and mattermost.plugin_secret_file / PLUGIN_SECRET)" } else { "" }
+                        if r.status == 401 {
+                            " (set the same shared secret on both sides: System Console > Plugins > OpenClaw Live Status > SharedSecret, and mattermost.plugin_secret_file / PLUGIN_SECRET)"
+                        } else {
+                            ""
+                        }
                     )),
                     Failure::Config(why) => Some(why.clone()),
                 };
@@ -402,12 +430,19 @@ impl Worker {
         };
         // The owed final boxes came first; whatever the plugin answered, they are done with
         // (applied, or the plugin has moved on from that box).
-        let results = results.get(flight.owed.len()..).unwrap_or_default().to_vec();
+        let results = results
+            .get(flight.owed.len()..)
+            .unwrap_or_default()
+            .to_vec();
         for (i, (id, _prev, mut next)) in flight.boxes.into_iter().enumerate() {
             let r = results.get(i).filter(|r| {
-                self.boxes.get(&id).is_some_and(|b| b.model.session_key == r.session_key)
+                self.boxes
+                    .get(&id)
+                    .is_some_and(|b| b.model.session_key == r.session_key)
             });
-            let Some(b) = self.boxes.get_mut(&id) else { continue };
+            let Some(b) = self.boxes.get_mut(&id) else {
+                continue;
+            };
             b.busy = false;
             let Some(r) = r else {
                 next.snapshot = true;
@@ -421,7 +456,10 @@ impl Worker {
                     {
                         tracing::info!(session_key = %b.key.session_key, post_id = %r.post_id,
                             "box post created by the plugin");
-                        b.phase = Phase::Posted { channel_id: channel_id.clone(), post_id: r.post_id.clone() };
+                        b.phase = Phase::Posted {
+                            channel_id: channel_id.clone(),
+                            post_id: r.post_id.clone(),
+                        };
                         b.plugin_post = true;
                         b.via_plugin = Some(next);
                         self.stats.plugin_posts += 1;
@@ -433,7 +471,7 @@ impl Worker {
                 "refused" => {
                     tracing::warn!(session_key = %b.key.session_key, reason = %r.error,
                         "the plugin refused this box; it goes over REST");
-                    self.to_rest(&id);
+                    self.move_to_rest(&id);
                 }
                 _ => {
                     // gap or duplicate: the plugin's record differs from what we think it has.
@@ -462,11 +500,11 @@ impl Worker {
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
-            self.to_rest(&id);
+            self.move_to_rest(&id);
         }
     }
 
-    fn to_rest(&mut self, id: &BoxId) {
+    fn move_to_rest(&mut self, id: &BoxId) {
         if let Some(b) = self.boxes.get_mut(id) {
             b.left_plugin = b.via_plugin.take().filter(|s| s.seq > 0);
             b.transport_chosen = true;
@@ -479,7 +517,11 @@ impl Worker {
 /// What the worker would pick for `server` now, and why: for `doctor`. With a secret and a
 /// plugin that answers, the secret itself is tried with an empty batch, which the plugin refuses
 /// as empty (400) only after accepting the secret (401 otherwise), so nothing is written.
-pub async fn detect(server: &str, opts: &PluginOptions, timeout: Duration) -> (&'static str, String) {
+pub async fn detect(
+    server: &str,
+    opts: &PluginOptions,
+    timeout: Duration,
+) -> (&'static str, String) {
     if opts.mode == MattermostMode::Rest {
         return ("rest", "mattermost.mode = \"rest\"".to_owned());
     }
@@ -490,7 +532,11 @@ pub async fn detect(server: &str, opts: &PluginOptions, timeout: Duration) -> (&
         );
     };
     let base = opts.url.clone().unwrap_or_else(|| plugin::base_of(server));
-    let http = match reqwest::Client::builder().use_rustls_tls().timeout(timeout).build() {
+    let http = match reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .build()
+    {
         Ok(h) => h,
         Err(e) => return ("rest", format!("cannot set up an HTTP client: {e}")),
     };
@@ -499,7 +545,10 @@ pub async fn detect(server: &str, opts: &PluginOptions, timeout: Duration) -> (&
         Err(why) => {
             return (
                 "rest",
-                format!("{base}: {why}; REST until it answers (checked every {}s)", opts.recheck.as_secs()),
+                format!(
+                    "{base}: {why}; REST until it answers (checked every {}s)",
+                    opts.recheck.as_secs()
+                ),
             );
         }
     };
@@ -516,13 +565,24 @@ pub async fn detect(server: &str, opts: &PluginOptions, timeout: Duration) -> (&
     match answer.map(|r| r.status().as_u16()) {
         Ok(400) => (
             "plugin",
-            format!("{base} answers (version {}) and accepts the shared secret", health.version),
+            format!(
+                "{base} answers (version {}) and accepts the shared secret",
+                health.version
+            ),
         ),
         Ok(401) => (
             "rest",
-            format!("{base} answers but refuses the shared secret (401): set the same SharedSecret in System Console > Plugins > OpenClaw Live Status and in mattermost.plugin_secret_file / PLUGIN_SECRET"),
+            format!(
+                "{base} answers but refuses the shared secret (401): set the same SharedSecret in System Console > Plugins > OpenClaw Live Status and in mattermost.plugin_secret_file / PLUGIN_SECRET"
+            ),
         ),
-        Ok(code) => ("plugin", format!("{base} answers (version {}); a test batch got HTTP {code}", health.version)),
+        Ok(code) => (
+            "plugin",
+            format!(
+                "{base} answers (version {}); a test batch got HTTP {code}",
+                health.version
+            ),
+        ),
         Err(e) => ("rest", format!("{base}: the test batch failed: {e}")),
     }
 }

@@ -21,13 +21,13 @@ use crate::service::state::{Outcome, PostStore};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
 use super::breaker::Admit;
-use super::transport::rest::{Api, Failure};
 use super::hints::{Call, hint};
 use super::job::{self, Job, JobOk, Lookup, Marker};
 use super::persist::Persister;
 use super::plugin_link::{Choice, Links, SharedModes};
 use super::server::{Backoff, Ping, Server, SharedStates};
 use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
+use super::transport::rest::{Api, Failure};
 use super::{DrainReport, RestOptions};
 
 /// At most one debounced store write per this period (the write before a create is not held).

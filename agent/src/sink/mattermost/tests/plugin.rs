@@ -28,7 +28,11 @@ fn plugin_opts(mode: MattermostMode, throttle_ms: u64) -> RestOptions {
 fn ops_of(delta: &Value) -> Vec<String> {
     delta["ops"]
         .as_array()
-        .map(|ops| ops.iter().map(|o| o["op"].as_str().unwrap_or("").to_owned()).collect())
+        .map(|ops| {
+            ops.iter()
+                .map(|o| o["op"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -42,7 +46,9 @@ async fn many_sessions_stream_in_one_batch_per_window_and_no_post_is_edited() {
         accounts(&stub),
         PostStore::in_memory(),
     );
-    let mut turns: Vec<Turn> = (0..10).map(|n| Turn::new(&key(n), 1, to_channel(None))).collect();
+    let mut turns: Vec<Turn> = (0..10)
+        .map(|n| Turn::new(&key(n), 1, to_channel(None)))
+        .collect();
     let start = Instant::now();
     for t in &mut turns {
         sink.deliver(&[t.open()], NOW);
@@ -115,8 +121,10 @@ async fn a_gap_is_repaired_with_a_snapshot_that_keeps_the_post() {
     );
     let mut t = Turn::new(&key(1), 1, to_channel(Some(ROOT)));
     sink.deliver(&[t.open(), t.line("read: a")], NOW);
-    stub.wait("the box at the plugin", WAIT, |s| s.plugin.sessions.contains_key(&key(1)))
-        .await;
+    stub.wait("the box at the plugin", WAIT, |s| {
+        s.plugin.sessions.contains_key(&key(1))
+    })
+    .await;
     let post = stub.with(|s| s.plugin.sessions[&key(1)].1.clone());
     // The plugin's record falls behind (a lost KV write): it has seq 0 of nothing newer.
     stub.with(|s| {
@@ -127,7 +135,8 @@ async fn a_gap_is_repaired_with_a_snapshot_that_keeps_the_post() {
     sink.deliver(&[t.line("read: b")], NOW);
     sleep(Duration::from_millis(60)).await;
     sink.deliver(&[t.line("read: c"), t.close(BoxState::Done)], NOW);
-    stub.wait("a finished record", WAIT, |s| s.plugin.sessions[&key(1)].3).await;
+    stub.wait("a finished record", WAIT, |s| s.plugin.sessions[&key(1)].3)
+        .await;
     stub.with(|s| {
         let (_, kept, ops, _) = &s.plugin.sessions[&key(1)];
         assert_eq!(kept, &post, "the snapshot keeps the post");
@@ -151,7 +160,8 @@ async fn a_gap_is_repaired_with_a_snapshot_that_keeps_the_post() {
 }
 
 #[tokio::test]
-async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_and_new_boxes_return() {
+async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_and_new_boxes_return()
+{
     let stub = Stub::start().await;
     stub.with(|s| s.plugin.up = true);
     let mut sink = RestSink::start(
@@ -161,8 +171,10 @@ async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_an
     );
     let mut t = Turn::new(&key(1), 1, to_channel(None));
     sink.deliver(&[t.open(), t.line("read: a")], NOW);
-    stub.wait("the plugin's post", WAIT, |s| s.plugin.sessions.contains_key(&key(1)))
-        .await;
+    stub.wait("the plugin's post", WAIT, |s| {
+        s.plugin.sessions.contains_key(&key(1))
+    })
+    .await;
     let post = stub.with(|s| s.plugin.sessions[&key(1)].1.clone());
     stub.with(|s| s.plugin.failing = true);
     sink.deliver(&[t.line("read: b")], NOW);
@@ -181,7 +193,10 @@ async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_an
     stub.with(|s| s.plugin.failing = false);
     sleep(Duration::from_millis(150)).await;
     let mut t2 = Turn::new(&key(2), 1, to_channel(None));
-    sink.deliver(&[t2.open(), t2.line("read: z"), t2.close(BoxState::Done)], NOW);
+    sink.deliver(
+        &[t2.open(), t2.line("read: z"), t2.close(BoxState::Done)],
+        NOW,
+    );
     stub.wait("the next turn at the plugin", WAIT, |s| {
         s.plugin.sessions.get(&key(2)).is_some_and(|r| r.3)
     })
@@ -285,8 +300,10 @@ async fn a_plugin_post_the_bot_may_not_edit_is_posted_anew_rather_than_lost() {
     );
     let mut t = Turn::new(&key(1), 1, to_channel(None));
     sink.deliver(&[t.open(), t.line("read: a")], NOW);
-    stub.wait("the plugin's post", WAIT, |s| s.plugin.sessions.contains_key(&key(1)))
-        .await;
+    stub.wait("the plugin's post", WAIT, |s| {
+        s.plugin.sessions.contains_key(&key(1))
+    })
+    .await;
     stub.with(|s| {
         s.plugin.failing = true;
         // Mattermost's answer to editing another author's post without edit_others_posts.
@@ -300,6 +317,7 @@ async fn a_plugin_post_the_bot_may_not_edit_is_posted_anew_rather_than_lost() {
     });
     sink.deliver(&[t.line("read: b"), t.close(BoxState::Done)], NOW);
     let last = t.text();
-    stub.wait("the box in a REST post", WAIT, |s| has_text(s, &last)).await;
+    stub.wait("the box in a REST post", WAIT, |s| has_text(s, &last))
+        .await;
     stub.with(|s| assert_eq!(s.creates(), 1));
 }

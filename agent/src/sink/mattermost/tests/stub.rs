@@ -273,9 +273,17 @@ fn plugin_answer(st: &mut StubState, req: &Req) -> Response {
         return (StatusCode::NOT_FOUND, "404 page not found").into_response();
     }
     if p.failing {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": "kv down"}))).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "kv down"})),
+        )
+            .into_response();
     }
-    match (req.method.as_str(), req.path.trim_start_matches("/plugins/com.openclaw.livestatus")) {
+    match (
+        req.method.as_str(),
+        req.path
+            .trim_start_matches("/plugins/com.openclaw.livestatus"),
+    ) {
         ("GET", "/api/v1/health") => {
             p.healths += 1;
             axum::Json(json!({"id": "com.openclaw.livestatus", "version": "0.1.0",
@@ -284,7 +292,11 @@ fn plugin_answer(st: &mut StubState, req: &Req) -> Response {
         }
         ("POST", "/api/v1/batch") => {
             if req.auth.as_deref() != Some(&format!("Bearer {PLUGIN_SECRET}")) {
-                return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "missing or wrong shared secret"}))).into_response();
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "missing or wrong shared secret"})),
+                )
+                    .into_response();
             }
             let deltas = req.body["deltas"].as_array().cloned().unwrap_or_default();
             p.batches.push(deltas.clone());
@@ -299,28 +311,34 @@ fn plugin_answer(st: &mut StubState, req: &Req) -> Response {
                 let cur = p.sessions.get(&key).cloned();
                 let (status, post_id) = match cur {
                     Some((_, post, _, false)) if snapshot => {
-                        p.sessions.insert(key.clone(), (seq, post.clone(), ops.clone(), false));
+                        p.sessions
+                            .insert(key.clone(), (seq, post.clone(), ops.clone(), false));
                         ("applied", post)
                     }
                     _ if opens && (seq == 1 || snapshot) => {
                         st.next_id += 1;
                         let id = format!("plug{:022}", st.next_id);
-                        st.posts.insert(id.clone(), StubPost {
-                            id: id.clone(),
-                            channel_id: d["channel_id"].as_str().unwrap_or("").to_owned(),
-                            root_id: d["root_id"].as_str().unwrap_or("").to_owned(),
-                            message: "(plugin post)".to_owned(),
-                            props: json!({"session_key": key}),
-                            create_at: now_ms(),
-                            update_at: now_ms(),
-                            delete_at: 0,
-                        });
-                        p.sessions.insert(key.clone(), (seq, id.clone(), ops.clone(), false));
+                        st.posts.insert(
+                            id.clone(),
+                            StubPost {
+                                id: id.clone(),
+                                channel_id: d["channel_id"].as_str().unwrap_or("").to_owned(),
+                                root_id: d["root_id"].as_str().unwrap_or("").to_owned(),
+                                message: "(plugin post)".to_owned(),
+                                props: json!({"session_key": key}),
+                                create_at: now_ms(),
+                                update_at: now_ms(),
+                                delete_at: 0,
+                            },
+                        );
+                        p.sessions
+                            .insert(key.clone(), (seq, id.clone(), ops.clone(), false));
                         ("applied", id)
                     }
                     Some((have, post, mut applied, _)) if seq == have + 1 => {
                         applied.extend(ops.iter().cloned());
-                        p.sessions.insert(key.clone(), (seq, post.clone(), applied, false));
+                        p.sessions
+                            .insert(key.clone(), (seq, post.clone(), applied, false));
                         ("applied", post)
                     }
                     Some((have, post, _, _)) if seq <= have => ("duplicate", post),
@@ -336,9 +354,15 @@ fn plugin_answer(st: &mut StubState, req: &Req) -> Response {
                 {
                     s.3 = true;
                 }
-                results.push(json!({"session_key": key, "status": status, "seq": have, "post_id": post_id}));
+                results.push(
+                    json!({"session_key": key, "status": status, "seq": have, "post_id": post_id}),
+                );
             }
-            let code = if conflict { StatusCode::CONFLICT } else { StatusCode::OK };
+            let code = if conflict {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::OK
+            };
             (code, axum::Json(json!({"results": results}))).into_response()
         }
         _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),

@@ -72,7 +72,12 @@ impl Sent {
 
     /// The delta that brings the plugin up to `model`, and what it will have once applied; None
     /// when there is nothing to send.
-    pub fn next(&self, model: &BoxModel, channel_id: &str, root_id: Option<&str>) -> Option<(WireDelta, Sent)> {
+    pub fn next(
+        &self,
+        model: &BoxModel,
+        channel_id: &str,
+        root_id: Option<&str>,
+    ) -> Option<(WireDelta, Sent)> {
         if self.caught_up(model) {
             return None;
         }
@@ -108,8 +113,10 @@ impl Sent {
                         next.statuses[pos] = line.status;
                     }
                 } else {
-                    ops.push(json!({"op": "add_line", "depth": line.depth, "kind": kind(line.kind),
-                        "text": clip(&line.text), "status": status(line.status)}));
+                    ops.push(
+                        json!({"op": "add_line", "depth": line.depth, "kind": kind(line.kind),
+                        "text": clip(&line.text), "status": status(line.status)}),
+                    );
                     next.statuses.push(line.status);
                     next.count = at + 1;
                 }
@@ -241,10 +248,14 @@ pub struct Health {
 /// `<plugin base>/api/v1/<name>`.
 pub fn endpoint(plugin_base: &str, name: &str) -> Result<Url, Failure> {
     let mut url = Url::parse(plugin_base).map_err(|e| {
-        Failure::Config(format!("the plugin URL {plugin_base:?} does not parse: {e}"))
+        Failure::Config(format!(
+            "the plugin URL {plugin_base:?} does not parse: {e}"
+        ))
     })?;
     url.path_segments_mut()
-        .map_err(|()| Failure::Config(format!("the plugin URL {plugin_base:?} cannot have a path")))?
+        .map_err(|()| {
+            Failure::Config(format!("the plugin URL {plugin_base:?} cannot have a path"))
+        })?
         .pop_if_empty()
         .extend(["api", "v1", name]);
     Ok(url)
@@ -256,7 +267,11 @@ pub fn base_of(server: &str) -> String {
 }
 
 /// Whether the plugin is there and speaks the batch API: Ok(health) or why not.
-pub async fn health(http: &reqwest::Client, plugin_base: &str, timeout: Duration) -> Result<Health, String> {
+pub async fn health(
+    http: &reqwest::Client,
+    plugin_base: &str,
+    timeout: Duration,
+) -> Result<Health, String> {
     let url = endpoint(plugin_base, "health").map_err(|e| format!("{e:?}"))?;
     let resp = http
         .get(url)
@@ -271,8 +286,9 @@ pub async fn health(http: &reqwest::Client, plugin_base: &str, timeout: Duration
             "GET health answered HTTP {status} (is the plugin {PLUGIN_ID} installed and enabled?)"
         ));
     }
-    let h: Health = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("GET health answered something that is not the plugin's health: {e}"))?;
+    let h: Health = serde_json::from_slice(&bytes).map_err(|e| {
+        format!("GET health answered something that is not the plugin's health: {e}")
+    })?;
     if h.id != PLUGIN_ID || !h.capabilities.iter().any(|c| c == "batch") {
         return Err(format!(
             "GET health answered id {:?} with capabilities {:?}, not {PLUGIN_ID} with \"batch\"",

@@ -276,7 +276,11 @@ pub(in crate::sink::mattermost) fn transport_failure(err: reqwest::Error) -> Fai
     Failure::Transient(format!("{what}: {err}"))
 }
 
-pub(in crate::sink::mattermost) fn classify(status: StatusCode, headers: &header::HeaderMap, body: &[u8]) -> Result<(), Failure> {
+pub(in crate::sink::mattermost) fn classify(
+    status: StatusCode,
+    headers: &header::HeaderMap,
+    body: &[u8],
+) -> Result<(), Failure> {
     if status.is_success() {
         return Ok(());
     }
@@ -343,7 +347,9 @@ fn quote(body: &[u8]) -> String {
     }
 }
 
-pub(in crate::sink::mattermost) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
+pub(in crate::sink::mattermost) fn parse<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+) -> Result<T, Failure> {
     serde_json::from_slice(body)
         .map_err(|e| Failure::Transient(format!("unexpected answer ({e}): {}", quote(body))))
 }
