@@ -43,8 +43,10 @@ fuzz-smoke: setup
 fuzz: setup
 	@scripts/fuzz.sh run
 
+# plugin_vs_rest runs the plugin under its host harness, built here.
 bench:
 	@scripts/setup.sh --bench
+	@$(MAKE) --no-print-directory -C plugin setup harness
 	$(CARGO) bench -p livestatus-e2e --locked
 
 # The .deb and .rpm (target/package/), linted; needs root the first time (apt-get).

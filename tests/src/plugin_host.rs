@@ -58,6 +58,11 @@ impl PluginHost {
     /// Starts the harness with the plugin's `SharedSecret` and `CHANNEL:USER` memberships (who
     /// may read which session); returns once the plugin is active.
     pub fn start(secret: &str, members: &[(&str, &str)]) -> PluginHost {
+        PluginHost::start_with(secret, members, &[])
+    }
+
+    /// `start`, with more harness flags (e.g. `-max-active-sessions 200`).
+    pub fn start_with(secret: &str, members: &[(&str, &str)], flags: &[&str]) -> PluginHost {
         let (harness, bundle) = built();
         let members: Vec<String> = members.iter().map(|(c, u)| format!("{c}:{u}")).collect();
         let mut child = Command::new(&harness)
@@ -67,6 +72,7 @@ impl PluginHost {
             .arg(secret)
             .arg("-member")
             .arg(members.join(","))
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -106,6 +106,8 @@ pub struct DrainReport {
     pub posts_created: usize,
     /// Posts the plugin made for boxes sent to it.
     pub plugin_posts: usize,
+    /// HTTP requests sent to Mattermost and the plugin (over the whole run).
+    pub requests: u64,
     /// Posts of an earlier run (or attempt) found in their channel and continued.
     pub posts_adopted: usize,
     pub updates: usize,

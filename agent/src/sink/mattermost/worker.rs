@@ -671,6 +671,7 @@ impl Worker {
             abandoned: self.stats.abandoned,
             posts_created: self.stats.created,
             plugin_posts: self.stats.plugin_posts,
+            requests: self.api.as_ref().map_or(0, |a| a.requests_sent()),
             posts_adopted: self.stats.adopted,
             updates: self.stats.updates,
             deletes: self.stats.deletes,

@@ -107,6 +107,11 @@ async fn many_sessions_stream_in_one_batch_per_window_and_no_post_is_edited() {
         assert_eq!(s.creates(), 0);
         assert_eq!(s.patches(), 0);
         assert_eq!(s.plugin.healths, 1, "health is checked once for the server");
+        assert_eq!(
+            report.requests as usize,
+            s.plugin.batches.len() + s.plugin.healths,
+            "every request is counted"
+        );
     });
 }
 

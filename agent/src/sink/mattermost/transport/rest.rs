@@ -60,6 +60,8 @@ pub(in crate::sink::mattermost) struct NewPost<'a> {
 
 pub(in crate::sink::mattermost) struct Api {
     http: reqwest::Client,
+    /// HTTP requests sent (REST calls, pings, plugin batches and health checks).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -93,12 +95,20 @@ impl Api {
             .connect_timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Api { http })
+        Ok(Api {
+            http,
+            sent: Default::default(),
+        })
     }
 
-    /// The pool, shared with the plugin transport.
+    /// The pool, shared with the plugin transport; every use counts as one request sent.
     pub fn http(&self) -> &reqwest::Client {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         &self.http
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `GET /api/v4/system/ping` (no token: Mattermost answers it for anyone): whether the
@@ -107,7 +117,7 @@ impl Api {
         let Ok(url) = endpoint(base_url, &["system", "ping"], &[]) else {
             return false;
         };
-        let Ok(resp) = self.http.get(url).send().await else {
+        let Ok(resp) = self.http().get(url).send().await else {
             return false;
         };
         if !resp.status().is_success() {
@@ -234,7 +244,7 @@ impl Api {
     ) -> Result<Vec<u8>, Failure> {
         let url = endpoint(&account.base_url, segments, query)?;
         let mut req = self
-            .http
+            .http()
             .request(method, url)
             .bearer_auth(account.token.expose());
         if let Some(body) = body {
