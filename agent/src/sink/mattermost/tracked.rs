@@ -121,6 +121,7 @@ impl Tracked {
             outcome: None,
             first_line_ms: self.model.first_line_ms,
             follows_ms: self.model.follows_ms,
+            by_plugin: self.plugin_post,
             updated_ms: now_ms,
         })
     }

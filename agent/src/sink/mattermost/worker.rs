@@ -27,6 +27,7 @@ use super::persist::Persister;
 use super::plugin_link::{Choice, Links, SharedModes};
 use super::server::{Backoff, Ping, Server, SharedStates};
 use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
+use super::transport::plugin::Sent;
 use super::transport::rest::{Api, Failure};
 use super::{DrainReport, RestOptions};
 
@@ -332,19 +333,24 @@ impl Worker {
         if b.via_plugin.is_some() {
             return None;
         }
-        if !b.transport_chosen
-            && b.lookup.is_none()
+        // A new box, or a restored one whose post the plugin made (continued there with a
+        // snapshot, which keeps the post, when the plugin answers; over REST otherwise).
+        let fresh = b.lookup.is_none()
             && b.marker_ms.is_none()
-            && !b.model.retracted
-            && matches!(b.phase, Phase::NeedPost { .. })
-        {
+            && matches!(b.phase, Phase::NeedPost { .. });
+        let resumed = b.plugin_post && matches!(b.phase, Phase::Posted { .. });
+        if !b.transport_chosen && !b.model.retracted && (fresh || resumed) {
             let server = b.server().to_owned();
             match self.choose(&server) {
                 Choice::Wait => return None,
                 Choice::Plugin => {
                     let b = self.boxes.get_mut(id)?;
                     b.transport_chosen = true;
-                    b.via_plugin = Some(Default::default());
+                    b.via_plugin = Some(if resumed {
+                        Sent::resumed()
+                    } else {
+                        Sent::default()
+                    });
                     return None;
                 }
                 Choice::Rest => {

@@ -326,3 +326,61 @@ async fn a_plugin_post_the_bot_may_not_edit_is_posted_anew_rather_than_lost() {
         .await;
     stub.with(|s| assert_eq!(s.creates(), 1));
 }
+
+/// A restart mid-turn: the post the plugin made is continued there (a snapshot keeps it), not
+/// edited over REST nor made again.
+#[tokio::test]
+async fn a_restart_mid_turn_continues_the_plugins_post_through_the_plugin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stub = Stub::start().await;
+    stub.with(|s| s.plugin.up = true);
+    let mut first = RestSink::start(
+        plugin_opts(MattermostMode::Auto, 20),
+        accounts(&stub),
+        file_store(dir.path()),
+    );
+    let mut t = Turn::new(&key(1), 1, to_channel(None));
+    first.deliver(&[t.open(), t.line("exec: ls")], NOW);
+    stub.wait("the plugin's post", WAIT, |s| {
+        s.plugin.sessions.contains_key(&key(1))
+    })
+    .await;
+    let post = stub.with(|s| s.plugin.sessions[&key(1)].1.clone());
+    let path = dir.path().join("posts.json");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains(&post)
+    {
+        assert!(Instant::now() < deadline, "the plugin's post id saved");
+        sleep(Duration::from_millis(10)).await;
+    }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).expect("store");
+    assert_eq!(saved["posts"][0]["by_plugin"], true, "{saved:#}");
+    drop(first);
+
+    let mut second = RestSink::start(
+        plugin_opts(MattermostMode::Auto, 20),
+        accounts(&stub),
+        file_store(dir.path()),
+    );
+    let mut again = Turn::new(&key(1), 1, to_channel(None));
+    second.deliver(
+        &[again.restored(&["exec: ls", "exec: cat"], Some(BoxState::Done))],
+        NOW,
+    );
+    stub.wait("the restored box finished at the plugin", WAIT, |s| {
+        s.plugin.sessions[&key(1)].3
+    })
+    .await;
+    let report = second.drain(WAIT).await;
+    assert_eq!(report.delivered, 1);
+    stub.with(|s| {
+        assert_eq!(s.plugin.sessions[&key(1)].1, post, "the same post");
+        let last = s.plugin.batches.last().expect("a batch");
+        assert_eq!(last[0]["snapshot"], true, "{last:#?}");
+        assert_eq!(s.creates(), 0);
+        assert_eq!(s.patches(), 0);
+    });
+}

@@ -46,6 +46,16 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// A box whose post the plugin made in an earlier run: its record there is replaced by a
+    /// snapshot (which keeps the post), not opened anew (which would start another post).
+    pub fn resumed() -> Sent {
+        Sent {
+            seq: 1,
+            snapshot: true,
+            ..Sent::default()
+        }
+    }
+
     /// Whether the plugin has everything of `model`.
     pub fn caught_up(&self, model: &BoxModel) -> bool {
         if model.retracted {
