@@ -38,6 +38,9 @@ pub const ACCOUNT_CREDENTIAL_PREFIX: &str = "mattermost-token-";
 /// The systemd credential (`LoadCredential=plugin-secret:…`) holding the plugin's shared secret.
 pub const PLUGIN_SECRET_CREDENTIAL: &str = "plugin-secret";
 
+/// The plugin secret of the named account `<id>`'s server is the credential `plugin-secret-<id>`.
+pub const ACCOUNT_PLUGIN_SECRET_PREFIX: &str = "plugin-secret-";
+
 /// Where a configured account's token came from, for diagnostics.
 pub const TOKEN_SOURCE_LITERAL: &str = "config token";
 pub const TOKEN_SOURCE_FILE: &str = "config token_file";
@@ -209,6 +212,22 @@ pub struct MattermostAccountConfig {
     /// A literal token; wins over `token_file`.
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// This account's server's plugin; `None` fields: the top-level `mattermost.mode` /
+    /// `plugin_url`, and no secret (a secret is never inherited from another server).
+    pub mode: Option<MattermostMode>,
+    pub plugin_url: Option<String>,
+    pub plugin_secret: Option<Secret>,
+    pub plugin_secret_file: Option<PathBuf>,
+}
+
+impl MattermostAccountConfig {
+    /// Whether the table says anything about the plugin.
+    pub fn sets_plugin(&self) -> bool {
+        self.mode.is_some()
+            || self.plugin_url.is_some()
+            || self.plugin_secret.is_some()
+            || self.plugin_secret_file.is_some()
+    }
 }
 
 /// `mattermost.mode`: how boxes reach a Mattermost server.
@@ -266,34 +285,62 @@ impl PluginConfig {
         &self,
         credentials_dir: Option<&Path>,
     ) -> Result<Option<Secret>, ConfigError> {
-        let secret = if let Some(secret) = &self.secret {
-            Some(rules::token("mattermost.plugin_secret", secret.expose())?)
-        } else if let Some(path) = &self.secret_file {
-            Some(read_token_file(path)?)
-        } else if let Some(dir) = credentials_dir {
-            match read_token_file(&dir.join(PLUGIN_SECRET_CREDENTIAL)) {
-                Err(ConfigError::TokenRead { why, .. }) if why.is_not_found() => None,
-                other => Some(other?),
-            }
-        } else {
-            None
-        };
-        if secret.is_none() && self.mode == MattermostMode::Plugin {
-            return Err(ConfigError::Missing {
-                origin: Origin::Effective,
-                message: format!(
-                    "mattermost.mode = \"plugin\" but no plugin secret is set: copy the \
-                     SharedSecret from System Console > Plugins > OpenClaw Live Status into \
-                     mattermost.plugin_secret_file (mode 600), PLUGIN_SECRET, or the `{PLUGIN_SECRET_CREDENTIAL}` \
-                     systemd credential{}; or set mattermost.mode = \"rest\"",
-                    credentials_dir
-                        .map(|d| format!(" (looked in {})", d.display()))
-                        .unwrap_or_default()
-                ),
-            });
-        }
-        Ok(secret)
+        read_plugin_secret(
+            self.mode,
+            "mattermost",
+            self.secret.as_ref(),
+            self.secret_file.as_deref(),
+            PLUGIN_SECRET_CREDENTIAL,
+            credentials_dir,
+        )
     }
+}
+
+/// `<table>.plugin_secret`, else `<table>.plugin_secret_file`, else the systemd credential
+/// `credential`; `Ok(None)` when none is set, an error when `mode` is `plugin` then.
+pub fn read_plugin_secret(
+    mode: MattermostMode,
+    table: &str,
+    literal: Option<&Secret>,
+    file: Option<&Path>,
+    credential: &str,
+    credentials_dir: Option<&Path>,
+) -> Result<Option<Secret>, ConfigError> {
+    let secret = if let Some(secret) = literal {
+        Some(rules::token(
+            &format!("{table}.plugin_secret"),
+            secret.expose(),
+        )?)
+    } else if let Some(path) = file {
+        Some(read_token_file(path)?)
+    } else if let Some(dir) = credentials_dir {
+        match read_token_file(&dir.join(credential)) {
+            Err(ConfigError::TokenRead { why, .. }) if why.is_not_found() => None,
+            other => Some(other?),
+        }
+    } else {
+        None
+    };
+    if secret.is_none() && mode == MattermostMode::Plugin {
+        return Err(ConfigError::Missing {
+            origin: Origin::Effective,
+            message: format!(
+                "{table}.mode = \"plugin\" but no plugin secret is set: copy the SharedSecret \
+                 from System Console > Plugins > OpenClaw Live Status into \
+                 {table}.plugin_secret_file (mode 600){}, or the `{credential}` systemd \
+                 credential{}; or set {table}.mode = \"rest\"",
+                if table == "mattermost" {
+                    ", PLUGIN_SECRET"
+                } else {
+                    ""
+                },
+                credentials_dir
+                    .map(|d| format!(" (looked in {})", d.display()))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(secret)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -524,6 +571,15 @@ impl Config {
                 if let Some(p) = &mut account.token_file {
                     *p = rules::absolute_path(at, &format!("{table}.token_file"), p)?;
                 }
+                if let Some(url) = &mut account.plugin_url {
+                    *url = rules::url(at, &format!("{table}.plugin_url"), url)?;
+                }
+                if let Some(secret) = &account.plugin_secret {
+                    rules::token(&format!("{table}.plugin_secret"), secret.expose())?;
+                }
+                if let Some(p) = &mut account.plugin_secret_file {
+                    *p = rules::absolute_path(at, &format!("{table}.plugin_secret_file"), p)?;
+                }
             }
             rules::accounts_complete(at, &m.url, &m.accounts)?;
             if let Some(token) = &m.token {
@@ -611,6 +667,18 @@ impl Config {
                     }
                     let file = account.token_file.as_deref();
                     line(&mut out, "token_file", quoted_path(file));
+                    if let Some(mode) = account.mode {
+                        line(&mut out, "mode", quoted(mode.as_str()));
+                    }
+                    if let Some(url) = &account.plugin_url {
+                        line(&mut out, "plugin_url", quoted(url));
+                    }
+                    if account.plugin_secret.is_some() {
+                        line(&mut out, "plugin_secret", quoted(REDACTED));
+                    }
+                    if let Some(f) = &account.plugin_secret_file {
+                        line(&mut out, "plugin_secret_file", quoted_path(Some(f)));
+                    }
                 }
             }
             None => {

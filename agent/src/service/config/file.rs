@@ -72,6 +72,10 @@ struct AccountFile {
     url: Option<String>,
     token: Option<String>,
     token_file: Option<String>,
+    mode: Option<String>,
+    plugin_url: Option<String>,
+    plugin_secret: Option<String>,
+    plugin_secret_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -432,6 +436,22 @@ pub(super) fn apply(
             if let Some(p) = a.token_file {
                 account.token_file = set.optional_path(&format!("{table}.token_file"), &p)?;
             }
+            if let Some(raw) = a.mode {
+                let key = format!("{table}.mode");
+                account.mode = Some(rules::mode(&set.origin(&key), &key, &raw)?);
+            }
+            if let Some(url) = a.plugin_url.filter(|u| !u.is_empty()) {
+                let key = format!("{table}.plugin_url");
+                account.plugin_url = Some(rules::url(&set.origin(&key), &key, &url)?);
+            }
+            if let Some(secret) = a.plugin_secret {
+                let key = format!("{table}.plugin_secret");
+                account.plugin_secret = set.token(&key, &secret, world_readable, warnings)?;
+            }
+            if let Some(p) = a.plugin_secret_file {
+                let key = format!("{table}.plugin_secret_file");
+                account.plugin_secret_file = set.optional_path(&key, &p)?;
+            }
             set.draft.account_origins.insert(id.clone(), origin);
             set.draft.mattermost.accounts.insert(id, account);
         }
@@ -484,6 +504,17 @@ fn literal_token_warning(path: &Path, key: &str, world_readable: bool) -> String
             "mattermost.plugin_secret_file".to_owned(),
             super::PLUGIN_SECRET_CREDENTIAL.to_owned(),
         ),
+        None if key.ends_with(".plugin_secret") => {
+            let table = key.trim_end_matches(".plugin_secret");
+            (
+                format!("{table}.plugin_secret_file"),
+                format!(
+                    "{}{}",
+                    super::ACCOUNT_PLUGIN_SECRET_PREFIX,
+                    table.rsplit('.').next().unwrap_or_default()
+                ),
+            )
+        }
         Some(table) if table != "mattermost" => (
             format!("{table}.token_file"),
             format!(

@@ -294,6 +294,42 @@ fn a_mattermost_table_with_only_plugin_keys_needs_no_url() {
 }
 
 #[test]
+fn an_account_sets_its_own_servers_plugin() {
+    let loaded = load_text(
+        "[mattermost]\nurl = \"https://chat.example.com\"\n\n[mattermost.accounts.alerts]\n\
+         url = \"https://alerts.example.com\"\nmode = \"rest\"\n\
+         plugin_url = \"https://alerts.example.com/plugins/x/\"\n\
+         plugin_secret_file = \"/etc/openclaw-livestatus/alerts-plugin-secret\"\n",
+        &no_env(),
+    )
+    .expect("account plugin keys load");
+    let m = loaded.config.mattermost.expect("mattermost");
+    let a = &m.accounts["alerts"];
+    assert_eq!(a.mode, Some(MattermostMode::Rest));
+    assert_eq!(
+        a.plugin_url.as_deref(),
+        Some("https://alerts.example.com/plugins/x")
+    );
+    assert_eq!(
+        a.plugin_secret_file.as_deref(),
+        Some(Path::new("/etc/openclaw-livestatus/alerts-plugin-secret"))
+    );
+    let printed = Config {
+        mattermost: Some(m.clone()),
+        ..Config::default()
+    }
+    .to_toml_redacted();
+    assert!(printed.contains("mode = \"rest\""), "{printed}");
+    let (_, shown) = err_text(
+        "[mattermost]\nurl = \"https://chat.example.com\"\n[mattermost.accounts.alerts]\nmode = \"fast\"\n",
+    );
+    assert!(
+        shown.contains("mattermost.accounts.alerts.mode") && shown.contains(":4:"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_bad_mode_names_its_line_and_the_choices() {
     let (_, shown) = err_text("[mattermost]\nurl = \"https://mm.test\"\nmode = \"websocket\"\n");
     assert!(shown.contains(":3:"), "{shown}");

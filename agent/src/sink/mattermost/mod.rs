@@ -46,7 +46,7 @@ use super::Sink;
 
 pub use breaker::BreakerState;
 pub use job::PROPS_KEY;
-pub use plugin_link::{PluginOptions, detect as detect_transport};
+pub use plugin_link::{PluginOptions, ServerPlugin, detect as detect_transport};
 
 #[derive(Clone, Debug)]
 pub struct RestOptions {

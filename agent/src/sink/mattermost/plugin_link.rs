@@ -28,7 +28,7 @@ use super::transport::plugin::{self, Sent, WireDelta, WireResult};
 use super::transport::rest::Failure;
 use super::worker::{Worker, earliest};
 
-/// How boxes reach Mattermost: the same for every server.
+/// How boxes reach Mattermost: per server, else the same for every server.
 #[derive(Clone, Debug)]
 pub struct PluginOptions {
     pub mode: MattermostMode,
@@ -38,6 +38,26 @@ pub struct PluginOptions {
     pub secret: Option<Secret>,
     /// While a server's plugin is not used, its health is checked again this often.
     pub recheck: Duration,
+    /// Per server (base URL): its own settings, which replace the three above for it.
+    pub servers: std::collections::BTreeMap<String, ServerPlugin>,
+}
+
+/// One server's plugin settings.
+#[derive(Clone, Debug)]
+pub struct ServerPlugin {
+    pub mode: MattermostMode,
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+impl PluginOptions {
+    pub fn for_server(&self, server: &str) -> ServerPlugin {
+        self.servers.get(server).cloned().unwrap_or(ServerPlugin {
+            mode: self.mode,
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+        })
+    }
 }
 
 impl Default for PluginOptions {
@@ -47,6 +67,7 @@ impl Default for PluginOptions {
             url: None,
             secret: None,
             recheck: Duration::from_secs(60),
+            servers: Default::default(),
         }
     }
 }
@@ -65,6 +86,8 @@ pub(super) enum LinkState {
 
 pub(super) struct Link {
     pub base: String,
+    pub mode: MattermostMode,
+    pub secret: Option<Secret>,
     pub state: LinkState,
     pub failures: u32,
     pub hold_until: Option<Instant>,
@@ -135,33 +158,38 @@ impl Worker {
     }
 
     fn link(&mut self, server: &str) -> &mut Link {
-        let base = self
-            .opts
-            .plugin
-            .url
-            .clone()
-            .unwrap_or_else(|| plugin::base_of(server));
-        self.links.map.entry(server.to_owned()).or_insert(Link {
-            base,
-            state: LinkState::Unknown,
-            failures: 0,
-            hold_until: None,
-            last_batch: None,
-            in_flight: false,
-            next_check: None,
+        let p = &self.opts.plugin;
+        self.links.map.entry(server.to_owned()).or_insert_with(|| {
+            let own = p.for_server(server);
+            Link {
+                base: own.url.unwrap_or_else(|| plugin::base_of(server)),
+                mode: own.mode,
+                secret: own.secret,
+                state: LinkState::Unknown,
+                failures: 0,
+                hold_until: None,
+                last_batch: None,
+                in_flight: false,
+                next_check: None,
+            }
         })
     }
 
     /// Which transport a box of `server` that is about to get its post takes.
     pub(super) fn choose(&mut self, server: &str) -> Choice {
-        let p = &self.opts.plugin;
-        if p.mode == MattermostMode::Rest {
+        let known = self.links.map.contains_key(server);
+        let link = self.link(server);
+        let (mode, has_secret) = (link.mode, link.secret.is_some());
+        if mode == MattermostMode::Rest {
+            if !known {
+                self.publish_mode(server, "rest", "mode = \"rest\"".to_owned());
+            }
             return Choice::Rest;
         }
-        if p.secret.is_none() {
-            if !self.links.map.contains_key(server) {
+        if !has_secret {
+            if !known {
                 self.link(server).state = LinkState::Down;
-                self.publish_mode(server, "rest", "no plugin secret is configured (mattermost.plugin_secret_file, PLUGIN_SECRET or the plugin-secret credential)".to_owned());
+                self.publish_mode(server, "rest", "no plugin secret is configured for this server (mattermost.plugin_secret_file, PLUGIN_SECRET, the plugin-secret credential, or the account's plugin_secret_file)".to_owned());
             }
             return Choice::Rest;
         }
@@ -223,15 +251,13 @@ impl Worker {
 
     /// Re-checks plugins that are down when due; returns when the next check is.
     pub(super) fn recheck(&mut self, now: Instant) -> Option<Instant> {
-        if self.opts.plugin.mode == MattermostMode::Rest || self.opts.plugin.secret.is_none() {
-            return None;
-        }
         let mut wake = None;
         let due: Vec<String> = self
             .links
             .map
             .iter()
             .filter(|(_, l)| l.state == LinkState::Down)
+            .filter(|(_, l)| l.mode != MattermostMode::Rest && l.secret.is_some())
             .filter_map(|(s, l)| match l.next_check {
                 Some(t) if t <= now => Some(s.clone()),
                 Some(t) => {
@@ -253,9 +279,7 @@ impl Worker {
     /// Starts one batch per server whose window is open and whose boxes have news; returns
     /// when a window next opens for boxes that wait.
     pub(super) fn pump_plugin(&mut self, now: Instant) -> Option<Instant> {
-        let (Some(api), Some(secret)) = (self.api.clone(), self.opts.plugin.secret.clone()) else {
-            return None;
-        };
+        let api = self.api.clone()?;
         let mut per_server: HashMap<String, Vec<BoxId>> = HashMap::new();
         let mut done = Vec::new();
         let mut ids: Vec<(u64, BoxId)> = self
@@ -297,6 +321,9 @@ impl Worker {
             if link.in_flight || link.state != LinkState::Up {
                 continue;
             }
+            let Some(secret) = link.secret.clone() else {
+                continue;
+            };
             if let Some(until) = link.hold_until {
                 if now < until {
                     wake = earliest(wake, Some(until));
@@ -357,7 +384,7 @@ impl Worker {
                 }
                 continue;
             }
-            let (api, secret) = (api.clone(), secret.clone());
+            let api = api.clone();
             let flight = InFlight {
                 server,
                 boxes,
@@ -522,16 +549,17 @@ pub async fn detect(
     opts: &PluginOptions,
     timeout: Duration,
 ) -> (&'static str, String) {
-    if opts.mode == MattermostMode::Rest {
-        return ("rest", "mattermost.mode = \"rest\"".to_owned());
+    let own = opts.for_server(server);
+    if own.mode == MattermostMode::Rest {
+        return ("rest", "mode = \"rest\"".to_owned());
     }
-    let Some(secret) = &opts.secret else {
+    let Some(secret) = &own.secret else {
         return (
             "rest",
-            "no plugin secret (mattermost.plugin_secret_file, PLUGIN_SECRET or the plugin-secret credential), so mode auto means REST".to_owned(),
+            "no plugin secret for this server (mattermost.plugin_secret_file, PLUGIN_SECRET, the plugin-secret credential, or the account's plugin_secret_file), so mode auto means REST".to_owned(),
         );
     };
-    let base = opts.url.clone().unwrap_or_else(|| plugin::base_of(server));
+    let base = own.url.clone().unwrap_or_else(|| plugin::base_of(server));
     let http = match reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(timeout)

@@ -20,6 +20,7 @@ fn plugin_opts(mode: MattermostMode, throttle_ms: u64) -> RestOptions {
             url: None,
             secret: Some(Secret::new(PLUGIN_SECRET)),
             recheck: Duration::from_millis(100),
+            servers: Default::default(),
         },
         ..opts()
     }
