@@ -1,5 +1,9 @@
-//! The Mattermost REST sink: each box is one post, created with its first state and then edited
-//! in place (`PUT /posts/{id}/patch`, message only) as the turn goes on.
+//! The Mattermost sink: each box is one post. Over REST (`transport/rest.rs`) it is created with
+//! its first state and then edited in place (`PUT /posts/{id}/patch`, message only) as the turn
+//! goes on; through the plugin `com.openclaw.livestatus` (`transport/plugin.rs`,
+//! `plugin_link.rs`) every box of a server travels in one batch per throttle window and the
+//! plugin makes the post. Both transports share this one worker, post store, admission,
+//! throttle and breakers; a box keeps its one post when it moves between them.
 //!
 //! `Sink` calls come from the pipeline's task and must never wait, so they only queue deltas
 //! for a worker task that owns all HTTP and the post store. The worker paces each box (leading
@@ -265,7 +269,16 @@ impl Sink for RestSink {
     }
 
     fn status(&self) -> Option<String> {
-        Some(status_line(&self.breaker_states()))
+        let mut line = status_line(&self.breaker_states());
+        let via_plugin = self
+            .transport_modes()
+            .iter()
+            .filter(|(_, mode, _)| mode == "plugin")
+            .count();
+        if via_plugin > 0 {
+            line.push_str(&format!(", plugin on {via_plugin} server(s)"));
+        }
+        Some(line)
     }
 }
 
