@@ -129,6 +129,7 @@ impl Worker {
         let mut shown = None;
         let mut marker_ms = None;
         let mut lookup = None;
+        let mut plugin_post = false;
         if model.restored {
             let session = (model.id.session.clone(), account.clone());
             if !self.restored_sessions.contains(&session) {
@@ -142,6 +143,7 @@ impl Worker {
                     key = old_key;
                     root_id = entry.root_id.clone();
                     shown = entry.last_text.clone();
+                    plugin_post = entry.by_plugin && entry.post_id.is_some();
                     (phase, marker_ms, lookup) = resume(&key, &entry);
                     tracing::info!(session_key = %key.session_key, first_line_ms = ?model.first_line_ms,
                         post_id = ?entry.post_id, "restored box: continuing the post of the previous run");
@@ -163,6 +165,7 @@ impl Worker {
             shown,
             marker_ms,
             lookup,
+            plugin_post,
             ..Tracked::new(
                 model,
                 key,

@@ -10,6 +10,7 @@ use crate::session::{BoxModel, BoxState};
 
 use super::job::Lookup;
 use super::throttle::Throttle;
+use super::transport::plugin::Sent;
 
 /// Where a box's post goes before its channel is known.
 #[derive(Clone, Debug)]
@@ -44,6 +45,14 @@ pub(super) struct Tracked {
     pub marker_ms: Option<i64>,
     /// Search before (re)creating: an earlier create may have succeeded unseen.
     pub lookup: Option<Lookup>,
+    /// Some: the box goes through the plugin, which has this much of it (`plugin_link.rs`).
+    pub via_plugin: Option<Sent>,
+    /// The box's transport is decided for the rest of its turn.
+    pub transport_chosen: bool,
+    /// The plugin made the post (REST may lack the right to edit it).
+    pub plugin_post: bool,
+    /// What the plugin had of the box when it moved to REST.
+    pub left_plugin: Option<Sent>,
 }
 
 impl Tracked {
@@ -70,6 +79,10 @@ impl Tracked {
             throttle,
             marker_ms: None,
             lookup: None,
+            via_plugin: None,
+            transport_chosen: false,
+            plugin_post: false,
+            left_plugin: None,
         }
     }
 
@@ -108,6 +121,7 @@ impl Tracked {
             outcome: None,
             first_line_ms: self.model.first_line_ms,
             follows_ms: self.model.follows_ms,
+            by_plugin: self.plugin_post,
             updated_ms: now_ms,
         })
     }
