@@ -133,6 +133,9 @@ struct Turn {
     target: Option<Target>,
     /// A transcript entry was seen (else the turn exists only because of the lock).
     content: bool,
+    /// Transcript time of the turn's first entry: where its duration counts from, as in
+    /// `replay`, which knows no lock (a lock may come seconds before the first line).
+    first_line_ms: Option<i64>,
     calls: HashMap<String, (BoxId, u64)>,
     early_results: HashMap<String, LineStatus>,
 }
@@ -610,13 +613,16 @@ impl Tracker {
             return;
         }
         turn.content = true;
-        let (Some(line_ms), Some(target)) = (line_ms, &turn.target) else {
-            return;
-        };
+        let Some(line_ms) = line_ms else { return };
+        turn.first_line_ms = Some(line_ms);
+        let Some(target) = &turn.target else { return };
+        let id = target.box_id.clone();
         if target.depth == 0 && target.box_id.session == *sid {
             s.last_first_line_ms = Some(line_ms);
-            let id = target.box_id.clone();
             self.boxes.first_line(out, &id, line_ms);
+        } else {
+            // A child attached on its lock: its own duration counts from its first line too.
+            self.boxes.child_started(&id, sid, line_ms);
         }
     }
 
@@ -647,6 +653,7 @@ impl Tracker {
             started_ms: at_ms,
             target,
             content: false,
+            first_line_ms: None,
             calls: HashMap::new(),
             early_results: HashMap::new(),
         });
@@ -670,7 +677,7 @@ impl Tracker {
         let label = own_label
             .clone()
             .unwrap_or_else(|| sid.key.rsplit(':').next().unwrap_or("").to_string());
-        let turn_started = turn.started_ms;
+        let turn_started = turn.first_line_ms.unwrap_or(turn.started_ms);
         let b = self.boxes.get_mut(&box_id)?;
         b.last_activity = b.last_activity.max(at_ms);
         let depth = match b.children.get_mut(sid) {
