@@ -25,6 +25,7 @@ impl Worker {
                 tracing::warn!(error = %e, "box delta out of order; ignored");
                 return;
             }
+            b.pending_since_ms.get_or_insert(now_ms);
             let dated = delta.ops.iter().any(|op| matches!(op, BoxOp::FirstLine(_)));
             if !b.model.retracted {
                 b.text = render_markdown(
@@ -166,6 +167,7 @@ impl Worker {
             marker_ms,
             lookup,
             plugin_post,
+            pending_since_ms: Some(now_ms),
             ..Tracked::new(
                 model,
                 key,

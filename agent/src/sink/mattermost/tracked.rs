@@ -53,9 +53,19 @@ pub(super) struct Tracked {
     pub plugin_post: bool,
     /// What the plugin had of the box when it moved to REST.
     pub left_plugin: Option<Sent>,
+    /// Wall-clock ms at which the oldest change not yet sent was taken in (for the latency
+    /// histogram: `take_pending`).
+    pub pending_since_ms: Option<i64>,
 }
 
 impl Tracked {
+    /// A request carrying every change so far leaves now: into the latency histogram.
+    pub fn sent_changes(&mut self, now_ms: i64) {
+        if let Some(since) = self.pending_since_ms.take() {
+            crate::metrics::observe_delivery(since, now_ms);
+        }
+    }
+
     /// A box that waits for a slot, nothing of it known to be on the server yet beyond `phase`.
     pub fn new(
         model: BoxModel,
@@ -83,6 +93,7 @@ impl Tracked {
             transport_chosen: false,
             plugin_post: false,
             left_plugin: None,
+            pending_since_ms: None,
         }
     }
 

@@ -385,6 +385,7 @@ impl Worker {
         b.busy = true;
         if matches!(job, Job::Create { .. } | Job::Patch { .. }) {
             b.throttle.sent(now);
+            b.sent_changes(wall_ms());
         }
         let call = job.call();
         let account = b.account.clone();
