@@ -40,8 +40,10 @@ fuzz-smoke: setup
 fuzz: setup
 	@scripts/fuzz.sh run
 
+# The load bench runs the release binary as a child (docs/performance.md; LOAD_* env vars).
 bench:
 	@scripts/setup.sh --bench
+	$(CARGO) build --release -p openclaw-livestatus --locked
 	$(CARGO) bench -p livestatus-e2e --locked
 
 # The .deb and .rpm (target/package/), linted; needs root the first time (apt-get).
