@@ -118,6 +118,14 @@ impl Agent {
             {
                 return Err(format!("exited ({status}): {}", self.last_error()));
             }
+            // The daemon gave up on telling systemd (EMFILE on the socket): READY=1 will not come.
+            if let Some(line) = self
+                .log_text()
+                .lines()
+                .find(|l| l.contains("could not notify systemd"))
+            {
+                return Err(format!("never sent: {}", message_of(line)));
+            }
         }
         Err(format!(
             "no READY=1 within {timeout:?}: {}",
@@ -134,7 +142,7 @@ impl Agent {
             .find(|l| l.contains("ERROR") || l.contains("WARN"))
             .or_else(|| log.lines().next_back())
             .unwrap_or("(empty log)");
-        line.chars().take(300).collect()
+        message_of(line)
     }
 
     /// Lines of the log that contain `needle` (case-insensitive).
@@ -172,4 +180,10 @@ impl Drop for Agent {
             let _ = child.wait();
         }
     }
+}
+
+/// A log line without its timestamp and span, cut to a table cell's length.
+fn message_of(line: &str) -> String {
+    let msg = line.split_once("}: ").map_or(line, |(_, m)| m);
+    msg.chars().take(160).collect()
 }

@@ -235,6 +235,31 @@ mod tests {
     }
 
     #[test]
+    fn the_daemon_routes_each_generated_session_to_its_own_channel() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sessions = write(tmp.path(), "http://127.0.0.1:9", "t", 3);
+        let bytes = std::fs::read(tmp.path().join("agents/main/sessions/sessions.json"))
+            .expect("sessions.json");
+        let (index, _) = livestatus::gateway::sessions_index::parse_index(&bytes).expect("parse");
+        assert_eq!(index.len(), 3);
+        for s in &sessions {
+            let entry = index.get(&s.key).expect("listed");
+            let route = livestatus::gateway::route::route_for(&s.key, entry).expect("a route");
+            assert_eq!(
+                route.target,
+                livestatus::gateway::Target::Channel(s.channel_id.clone())
+            );
+            assert!(s.transcript.is_file() && !s.lock.exists());
+        }
+        assert!(
+            world(3)
+                .channels
+                .iter()
+                .any(|c| c.id == sessions[2].channel_id)
+        );
+    }
+
+    #[test]
     fn every_generated_line_is_one_json_object_of_the_recorded_shape() {
         let turn = Turn::new(7, 3);
         let lines = turn.lines(1_795_319_774_044, 6);
