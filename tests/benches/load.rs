@@ -110,7 +110,7 @@ fn load_table(
         drain.as_secs()
     );
     println!(
-        "| N sessions (lines/s) | tier | agent CPU (% of a core) | peak RSS | turns delivered | final-state lag p50 / p99 | box appears p50 (n) | requests/s | overflow / rescan log lines | writer late p99 / max |"
+        "| N sessions (lines/s) | tier | agent CPU (% of a core) | peak RSS | turns delivered | final-state lag p50 / p99 | box appears p50 (turns / box posts) | requests/s | overflow / rescan log lines | writer late p99 / max |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     flush();
@@ -137,7 +137,7 @@ fn load_table(
                         String::new()
                     };
                     println!(
-                        "| {n} ({:.0}/s) | {tier} | {:.0} % | {} | {} / {} | {} / {} | {} ({}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
+                        "| {n} ({:.0}/s) | {tier} | {:.0} % | {} | {} / {} | {} / {} | {} ({} / {}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
                         f.lines_per_s,
                         f.cpu_percent,
                         mb(f.hwm_kib),
@@ -147,6 +147,7 @@ fn load_table(
                         secs(f.lag_p99),
                         secs(f.appear_p50),
                         f.appeared,
+                        f.box_posts,
                         f.requests_per_s,
                         f.overflows,
                         f.rescans,
