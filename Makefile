@@ -43,6 +43,7 @@ fuzz-smoke: setup
 fuzz: setup
 	@scripts/fuzz.sh run
 
+# The load bench runs the release binary as a child (docs/performance.md; LOAD_* env vars);
 # plugin_vs_rest runs the plugin under its host harness, built here.
 bench:
 	@scripts/setup.sh --bench
