@@ -54,9 +54,32 @@ fn turns_each(seconds: u64) -> usize {
     ((seconds as f64 / TURN.as_secs_f64()).round() as usize).max(1)
 }
 
+/// A run's directory (gateway, daemon log, data dir): removed at the end unless `LOAD_KEEP=1`,
+/// then its path is printed so the daemon's log can be read.
+struct KeptDir(Option<tempfile::TempDir>);
+
+impl KeptDir {
+    fn path(&self) -> &Path {
+        self.0
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |t| t.path())
+    }
+}
+
+impl Drop for KeptDir {
+    fn drop(&mut self) {
+        if std::env::var("LOAD_KEEP").as_deref() == Ok("1")
+            && let Some(t) = self.0.take()
+        {
+            eprintln!("load bench: kept {}", t.keep().display());
+        }
+    }
+}
+
 /// Starts the daemon on a fresh gateway of `spec.sessions` sessions, runs the load, and measures.
 pub fn load_run(spec: &LoadSpec) -> Result<LoadFigures, String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let tmp = KeptDir(Some(tmp));
     let mm = FakeMattermost::start_with(gateway::world(spec.sessions));
     let state = tmp.path().join("home/alice/.openclaw");
     let sessions = gateway::write(&state, &mm.base_url(), BOT_TOKEN, spec.sessions);
