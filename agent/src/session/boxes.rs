@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::delta::{
     BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
 };
-use crate::render::format_elapsed;
+use crate::clock::format_elapsed;
 
 /// The owner's turn is over, but the box waits for sub-agents it spawned.
 #[derive(Clone, Debug)]
