@@ -26,6 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::guarded::{self, Owner, Rules};
+use crate::watch::TierKind;
 
 pub use api::{
     API_SECRET_CREDENTIAL, ApiConfig, DEFAULT_LISTEN, Listen, MONITOR_TOKEN_ENV,
@@ -65,19 +66,17 @@ pub enum TierChoice {
     /// The fastest tier this host allows: ebpf, fanotify, inotify, poll, in that order.
     #[default]
     Auto,
-    Ebpf,
-    Fanotify,
-    Inotify,
-    Poll,
+    /// This tier and no other.
+    Only(TierKind),
 }
 
 impl TierChoice {
     pub const ALL: [TierChoice; 5] = [
         TierChoice::Auto,
-        TierChoice::Ebpf,
-        TierChoice::Fanotify,
-        TierChoice::Inotify,
-        TierChoice::Poll,
+        TierChoice::Only(TierKind::Ebpf),
+        TierChoice::Only(TierKind::Fanotify),
+        TierChoice::Only(TierKind::Inotify),
+        TierChoice::Only(TierKind::Poll),
     ];
     /// The accepted spellings, e.g. for clap's `PossibleValuesParser`.
     pub const NAMES: [&'static str; 5] = ["auto", "ebpf", "fanotify", "inotify", "poll"];
@@ -85,10 +84,7 @@ impl TierChoice {
     pub fn as_str(self) -> &'static str {
         match self {
             TierChoice::Auto => "auto",
-            TierChoice::Ebpf => "ebpf",
-            TierChoice::Fanotify => "fanotify",
-            TierChoice::Inotify => "inotify",
-            TierChoice::Poll => "poll",
+            TierChoice::Only(kind) => kind.name(),
         }
     }
 }
