@@ -751,9 +751,7 @@ fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) 
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "core_refusal_tests.rs"]
 mod refusal_tests;
