@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod playback;
 pub mod render;
+pub mod secret;
 pub mod service;
 pub mod session;
 // `sink/terminal.rs` has one `unsafe` block whose SAFETY note covers the block above it; the

@@ -1,8 +1,10 @@
 //! A Mattermost account and OpenClaw's account ids: the leaf both the daemon's config and a
 //! gateway's `openclaw.json` resolve into.
 
-use super::route::DEFAULT_ACCOUNT;
-use crate::service::config::Secret;
+use crate::secret::Secret;
+
+/// OpenClaw's name of the account a gateway uses when none is named.
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// A resolved Mattermost account.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,12 +48,10 @@ pub const TOKEN_SOURCE_LITERAL: &str = "config token";
 pub const TOKEN_SOURCE_FILE: &str = "config token_file";
 pub const TOKEN_SOURCE_CREDENTIAL: &str = "systemd credential";
 
-/// OpenClaw's name of the account a gateway uses when none is named; the top-level
-/// `[mattermost]` server is this account.
-pub const DEFAULT_ACCOUNT: &str = "default";
+/// The top-level `[mattermost]` server is this account.
+pub use crate::gateway::account::DEFAULT_ACCOUNT;
 
-/// What secrets print as, everywhere.
-pub const REDACTED: &str = "[redacted]";
+pub use crate::secret::{REDACTED, Secret};
 
 /// A config file is a few KiB; anything near this is the wrong file (or `/dev/zero`).
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -118,33 +116,6 @@ pub struct ParseTierError {
 impl ParseTierError {
     pub fn expected(&self) -> String {
         format!("one of {}", TierChoice::NAMES.join(", "))
-    }
-}
-
-/// A token or other secret. Printing it, by `{}` or `{:?}`, shows only `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it (an `Authorization` header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
     }
 }
 

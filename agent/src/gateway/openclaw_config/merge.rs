@@ -13,7 +13,7 @@ use super::{
 };
 use crate::gateway::account::{Account, normalize_account_id};
 use crate::gateway::route::DEFAULT_ACCOUNT;
-use crate::service::config::Secret;
+use crate::secret::Secret;
 use std::path::Path;
 
 pub(super) fn accounts_of(
