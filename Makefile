@@ -28,9 +28,12 @@ lint: setup
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
-# The fuzz smoke run first, so the test runner's summary is what the run ends with.
+# The fuzz smoke run and the plugin's tests first, so the test runner's summary is what the run
+# ends with. test-plugin also builds plugin/build/livestatus-harness, which the cross-language
+# test tests/tests/plugin_delivery.rs needs (it fails, saying so, without it).
 test: lint
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory test-plugin
 	$(CARGO) test --workspace --locked
 
 # Each fuzz target for FUZZ_SMOKE_SECONDS (20); fails on a crash, OOM or timeout (docs/fuzzing.md).
@@ -41,9 +44,12 @@ fuzz-smoke: setup
 fuzz: setup
 	@scripts/fuzz.sh run
 
+# The load bench runs the release binary as a child (docs/performance.md; LOAD_* env vars);
+# plugin_vs_rest runs the plugin under its host harness, built here.
 bench:
 	@scripts/setup.sh --bench
 	$(CARGO) build --release -p openclaw-livestatus --locked
+	@$(MAKE) --no-print-directory -C plugin setup harness
 	$(CARGO) bench -p livestatus-e2e --locked
 
 # The .deb and .rpm (target/package/), linted; needs root the first time (apt-get).
@@ -54,10 +60,10 @@ package:
 test-service: package
 	@tests/service/run.sh
 
-# The Mattermost plugin's own checks (Go, webapp, plugin host, headless chromium); see README.
+# The Mattermost plugin's own checks (Go, webapp, plugin host, headless chromium; its `test`
+# runs plugin/scripts/setup.sh first), then the plugin host harness for plugin_delivery.rs.
 test-plugin:
-	plugin/scripts/setup.sh
-	$(MAKE) -C plugin test
+	$(MAKE) --no-print-directory -C plugin test harness
 
 # COMPAT_ARGS narrows the run, e.g. COMPAT_ARGS="--versions 2026.7.1 --scenarios a_channel_tools --tiers auto,inotify"
 compat: build

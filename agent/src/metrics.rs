@@ -10,6 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,6 +69,8 @@ pub struct Metrics {
     pub uploads: Family<ResultLabels, Counter>,
     pub upload_last_success: Gauge<f64, AtomicU64>,
     pub api_requests: Family<ApiLabels, Counter>,
+    /// From the event loop taking the file event behind a change to the request carrying it.
+    pub delivery_latency: Histogram,
 }
 
 /// The process's own CPU time and resident memory, read from /proc/self at each scrape.
@@ -135,7 +138,15 @@ impl Metrics {
             uploads: Family::default(),
             upload_last_success: Gauge::default(),
             api_requests: Family::default(),
+            // 0.5 ms to ~16 s.
+            delivery_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
         };
+        registry.register(
+            "livestatus_delivery_latency_seconds",
+            "From the event loop taking a file event to the Mattermost request (REST create or \
+             patch, plugin batch) carrying the change it made leaving",
+            m.delivery_latency.clone(),
+        );
         registry.register(
             "livestatus_events",
             "File events taken from the watch tier, by tier and kind",
@@ -241,6 +252,13 @@ pub fn count_mattermost_request(server: &str, method: &str, status: Option<u16>)
             status: status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
         })
         .inc();
+}
+
+/// A request carrying a box's changes left; the oldest of them was taken in at `since_ms` (wall
+/// clock ms).
+pub fn observe_delivery(since_ms: i64, now_ms: i64) {
+    let seconds = (now_ms - since_ms).max(0) as f64 / 1000.0;
+    get().delivery_latency.observe(seconds);
 }
 
 /// The kernel's queue of `tier` overflowed (events were lost; a rescan follows).

@@ -41,15 +41,17 @@ type Op struct {
 	Op        string
 	AgentID   string
 	StartedMs int64
-	Depth     uint8
-	Kind      string
-	Text      string
-	Status    string
-	Index     *uint64
-	Tokens    *uint64
-	State     string
-	EndedMs   int64
-	Error     string
+	// Ms is a first_line op's transcript time.
+	Ms      int64
+	Depth   uint8
+	Kind    string
+	Text    string
+	Status  string
+	Index   *uint64
+	Tokens  *uint64
+	State   string
+	EndedMs int64
+	Error   string
 }
 
 // Delta is one session's ops in a batch.
@@ -209,7 +211,7 @@ func parseOp(raw json.RawMessage) (Op, error) {
 		if err := decodeStrict(raw, &w); err != nil || w.Ms == nil {
 			return Op{}, fmt.Errorf("first_line: needs exactly {op, ms}: %v", err)
 		}
-		return Op{Op: OpFirstLine}, nil
+		return Op{Op: OpFirstLine, Ms: *w.Ms}, nil
 	case OpAddLine:
 		var w wireAddLine
 		if err := decodeStrict(raw, &w); err != nil {

@@ -14,7 +14,7 @@ func renderPlain(s *Session, nowMs int64) string {
 	if s.Finished() && s.EndedMs != 0 {
 		end = s.EndedMs
 	}
-	elapsed := formatElapsed(end - s.StartedMs)
+	elapsed := formatElapsed(max(end-s.CountedFrom(), 0))
 	if s.Finished() {
 		out = append(out, s.AgentID)
 	} else {

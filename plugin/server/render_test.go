@@ -36,3 +36,20 @@ func TestSubAgentsAreIndentedAndToolsMarked(t *testing.T) {
 		t.Errorf("\n got %q\nwant %q", got, want)
 	}
 }
+
+// The agent's replay knows no lock: the duration counts from the turn's first transcript line
+// once the first_line op brought it, on both ends (agent: BoxModel::counted_from).
+func TestTheDurationCountsFromTheFirstLine(t *testing.T) {
+	s := &Session{AgentID: "main", State: StateActive, StartedMs: 1_000}
+	ops := []Op{{Op: OpFirstLine, Ms: 3_000}, {Op: OpClose, State: StateDone, EndedMs: 5_500}}
+	if err := s.apply(ops, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := renderPlain(s, 9_000), "main\n[DONE] 2s"; got != want {
+		t.Errorf("\n got %q\nwant %q", got, want)
+	}
+	s.apply([]Op{{Op: OpOpen, AgentID: "main", StartedMs: 10_000}}, 10)
+	if s.FirstLineMs != 0 || s.CountedFrom() != 10_000 {
+		t.Errorf("a new open forgets the old first line: %+v", s)
+	}
+}

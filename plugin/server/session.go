@@ -45,9 +45,12 @@ type Session struct {
 	Seq       uint64 `json:"seq"`
 	State     string `json:"state"`
 	StartedMs int64  `json:"started_ms"`
-	EndedMs   int64  `json:"ended_ms,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Tokens    uint64 `json:"tokens"`
+	// FirstLineMs is the transcript time of the turn's first line (0: none yet). The duration
+	// counts from it, as the agent's does: its replay knows no lock.
+	FirstLineMs int64  `json:"first_line_ms,omitempty"`
+	EndedMs     int64  `json:"ended_ms,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Tokens      uint64 `json:"tokens"`
 	// Dropped counts lines removed from the front to keep at most MaxStatusLines; a line's index
 	// in the agent's numbering is Dropped + its position in Lines.
 	Dropped uint64 `json:"dropped"`
@@ -56,6 +59,15 @@ type Session struct {
 	UpdatedMs int64 `json:"updated_ms"`
 	// Retracted: the agent withdrew the box (a lock that was no turn); the record is deleted.
 	Retracted bool `json:"-"`
+}
+
+// CountedFrom is where the box's duration counts from: the turn's first transcript line once
+// there is one, else the box's opening (agent/src/session/delta.rs, BoxModel::counted_from).
+func (s *Session) CountedFrom() int64 {
+	if s.FirstLineMs != 0 {
+		return s.FirstLineMs
+	}
+	return s.StartedMs
 }
 
 // Finished reports whether the box reached its final state.
@@ -69,14 +81,17 @@ func (s *Session) apply(ops []Op, keep int) error {
 		case OpOpen:
 			s.AgentID = op.AgentID
 			s.StartedMs = op.StartedMs
+			s.FirstLineMs = 0
 			s.State = StateActive
 			s.EndedMs = 0
 			s.Error = ""
 			s.Tokens = 0
 			s.Dropped = 0
 			s.Lines = nil
-		case OpFirstLine, OpRestored:
-			// Only the agent's own restart bookkeeping needs these.
+		case OpFirstLine:
+			s.FirstLineMs = op.Ms
+		case OpRestored:
+			// Only the agent's own restart bookkeeping needs it.
 		case OpAddLine:
 			s.Lines = append(s.Lines, Line{Depth: op.Depth, Kind: op.Kind, Text: op.Text, Status: orNone(op.Status)})
 			if over := len(s.Lines) - keep; over > 0 {

@@ -4,6 +4,8 @@
 pub mod daemon;
 pub mod fake_mattermost;
 pub mod live;
+pub mod load;
+pub mod plugin_host;
 pub mod posts;
 pub mod sqlite_play;
 

@@ -283,6 +283,21 @@ fn v1_status_says_running_while_a_turn_is_open_and_idle_after_it_ends() {
         );
     }
     assert!(total(&after, "livestatus_boxes_closed_total") >= 1.0);
+    // Every request that carried the turn's changes was timed from the event behind them.
+    let text = String::from_utf8(host.get("/metrics").body).expect("utf-8");
+    let count = |suffix: &str| -> f64 {
+        let name = format!("livestatus_delivery_latency_seconds_{suffix} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}in:\n{text}"))
+    };
+    assert!(count("count") >= 1.0, "no delivery timed");
+    assert!(
+        count("sum") / count("count") < 10.0,
+        "a delivery took {} s on average",
+        count("sum") / count("count")
+    );
     assert!(total(&after, "process_resident_memory_bytes") > 0.0);
     assert!(!box_posts(&mm).is_empty());
     assert!(daemon.terminate());

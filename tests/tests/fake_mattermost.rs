@@ -313,6 +313,28 @@ fn a_bad_missing_or_query_string_token_is_refused_with_401() {
 }
 
 #[test]
+fn taking_the_request_log_hands_over_each_request_once_and_the_server_keeps_logging() {
+    let mm = FakeMattermost::start();
+    create_ok(&mm, TOWN_SQUARE_ID, "first");
+    let taken = mm.take_requests();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].status, Some(201));
+    assert!(mm.requests().is_empty(), "the log was not emptied");
+    create_ok(&mm, TOWN_SQUARE_ID, "second");
+    let next = mm.take_requests();
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        next[0].body.json().expect("json body")["message"],
+        json!("second")
+    );
+    assert_eq!(
+        mm.posts().len(),
+        2,
+        "taking the log must not touch the posts"
+    );
+}
+
+#[test]
 fn the_request_log_never_holds_a_credential() {
     let mm = FakeMattermost::start();
     create_ok(&mm, TOWN_SQUARE_ID, "hello");

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::pipeline::snapshot::Snapshot;
-use crate::sink::rest::BreakerState;
+use crate::sink::rest::{BreakerState, ServerView};
 
 use super::uploader::UploadResult;
 
@@ -46,8 +46,8 @@ pub struct BoxDoc {
 #[derive(Debug, Serialize)]
 pub struct ServerDoc {
     pub server: String,
-    /// `rest` (create + patch posts).
-    pub mode: &'static str,
+    /// `plugin` (batches to the Live Status plugin) or `rest` (create + patch posts).
+    pub mode: String,
     /// `closed`, `half-open` or `open`.
     pub breaker: &'static str,
 }
@@ -61,7 +61,7 @@ pub struct ErrorDoc {
 
 pub struct Inputs<'a> {
     pub snapshot: &'a Snapshot,
-    pub breakers: Option<Vec<(String, BreakerState)>>,
+    pub breakers: Option<Vec<ServerView>>,
     pub uptime_seconds: u64,
     pub last_error: Option<(i64, String)>,
     pub uploader: Option<UploadResult>,
@@ -79,7 +79,7 @@ pub fn document(i: Inputs<'_>) -> (bool, HealthDoc) {
     }
     if let Some(servers) = &i.breakers
         && !servers.is_empty()
-        && servers.iter().all(|(_, b)| *b != BreakerState::Closed)
+        && servers.iter().all(|v| v.breaker != BreakerState::Closed)
     {
         problems.push(
             "every Mattermost server is failing (circuit breakers open): boxes are not delivered"
@@ -117,10 +117,10 @@ pub fn document(i: Inputs<'_>) -> (bool, HealthDoc) {
         mattermost: i.breakers.map(|servers| {
             servers
                 .into_iter()
-                .map(|(server, breaker)| ServerDoc {
-                    server,
-                    mode: "rest",
-                    breaker: breaker.as_str(),
+                .map(|v| ServerDoc {
+                    server: v.server,
+                    mode: v.mode,
+                    breaker: v.breaker.as_str(),
                 })
                 .collect()
         }),
@@ -144,7 +144,15 @@ mod tests {
         }
     }
 
-    fn inputs(snapshot: &Snapshot, breakers: Option<Vec<(String, BreakerState)>>) -> Inputs<'_> {
+    fn server(url: &str, breaker: BreakerState) -> ServerView {
+        ServerView {
+            server: url.to_owned(),
+            breaker,
+            mode: "rest".to_owned(),
+        }
+    }
+
+    fn inputs(snapshot: &Snapshot, breakers: Option<Vec<ServerView>>) -> Inputs<'_> {
         Inputs {
             snapshot,
             breakers,
@@ -159,8 +167,8 @@ mod tests {
     fn healthy_once_ready_with_a_tier_and_a_server_that_answers() {
         let s = ready();
         let servers = vec![
-            ("https://a".to_owned(), BreakerState::Closed),
-            ("https://b".to_owned(), BreakerState::Open),
+            server("https://a", BreakerState::Closed),
+            server("https://b", BreakerState::Open),
         ];
         let (healthy, doc) = document(inputs(&s, Some(servers)));
         assert!(healthy, "{:?}", doc.problems);
@@ -176,8 +184,8 @@ mod tests {
         assert_eq!(doc.status, "starting");
         let s = ready();
         let servers = vec![
-            ("https://a".to_owned(), BreakerState::Open),
-            ("https://b".to_owned(), BreakerState::HalfOpen),
+            server("https://a", BreakerState::Open),
+            server("https://b", BreakerState::HalfOpen),
         ];
         let (healthy, doc) = document(inputs(&s, Some(servers)));
         assert!(!healthy);

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use crate::pipeline::snapshot::SnapshotRx;
 use crate::service::config::{Listen, Secret};
-use crate::sink::rest::BreakerState;
+use crate::sink::rest::ServerView;
 
-/// Reads each Mattermost server's breaker (the REST sink's shared map) without the loop.
-pub type BreakerReader = Arc<dyn Fn() -> Vec<(String, BreakerState)> + Send + Sync>;
+/// Reads each Mattermost server's breaker and transport (the sink's shared maps) without the
+/// loop.
+pub type BreakerReader = Arc<dyn Fn() -> Vec<ServerView> + Send + Sync>;
 
 /// What the handlers read; cheap to clone.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::ApiState;
 use crate::metrics::{self, ApiLabels, ServerLabels};
-use crate::sink::rest::BreakerState;
+use crate::sink::rest::{BreakerState, ServerView};
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -66,7 +66,10 @@ async fn metrics_text(State(state): State<ApiState>, headers: HeaderMap) -> Resp
     }
     let m = metrics::get();
     if let Some(read) = &state.breakers {
-        for (server, breaker) in read() {
+        for ServerView {
+            server, breaker, ..
+        } in read()
+        {
             let value = match breaker {
                 BreakerState::Closed => 0,
                 BreakerState::HalfOpen => 1,

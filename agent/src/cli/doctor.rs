@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::gateway::accounts::{AccountBook, AccountDirectory};
 use crate::gateway::{Registry, route::DEFAULT_ACCOUNT};
+use crate::service::config::MattermostMode;
 use crate::service::state::PostStore;
 
 use super::settings;
@@ -124,6 +125,14 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         );
         accounts.prime(gateway);
     }
+    let plugin = match settings::plugin_options(&config, credentials.as_deref()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            say("fail", format!("plugin: {e:#}"));
+            failures += 1;
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -158,6 +167,23 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
                 say("fail", format!("account {id} of {owner}: {url}: {why}"));
                 failures += 1;
             }
+        }
+        if let Some(plugin) = &plugin {
+            let (mode, why) = runtime.block_on(crate::sink::mattermost::detect_transport(
+                &account.base_url,
+                plugin,
+                Duration::from_secs(5),
+            ));
+            // REST is a working mode; only a plugin that was asked for and cannot be used warns.
+            let level = if mode == "rest" && plugin.mode == MattermostMode::Plugin {
+                "warn"
+            } else {
+                "ok"
+            };
+            say(
+                level,
+                format!("account {id} of {owner}: mode {mode}: {why}"),
+            );
         }
     }
     if described.is_empty() {

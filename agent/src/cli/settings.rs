@@ -106,6 +106,60 @@ pub fn rest_options(config: &Config) -> RestOptions {
     opts
 }
 
+/// How boxes reach the plugin; an error when `mattermost.mode = "plugin"` has no secret.
+pub fn plugin_options(
+    config: &Config,
+    credentials_dir: Option<&std::path::Path>,
+) -> anyhow::Result<crate::sink::mattermost::PluginOptions> {
+    use crate::service::config::{ACCOUNT_PLUGIN_SECRET_PREFIX, read_plugin_secret};
+    use crate::sink::mattermost::{PluginOptions, ServerPlugin};
+    let p = &config.plugin;
+    let mut opts = PluginOptions {
+        mode: p.mode,
+        url: p.url.clone(),
+        secret: p.read_secret(credentials_dir)?,
+        ..Default::default()
+    };
+    let Some(m) = &config.mattermost else {
+        return Ok(opts);
+    };
+    if !m.url.is_empty() && p.url.is_none() {
+        // The top-level secret is the top-level server's plugin's: it is never sent to another
+        // server (a named account's server has its own, or none).
+        opts.servers.insert(
+            m.url.clone(),
+            ServerPlugin {
+                mode: p.mode,
+                url: None,
+                secret: opts.secret.take(),
+            },
+        );
+    }
+    for (id, a) in &m.accounts {
+        let Some(url) = m.account_url(id).filter(|_| a.sets_plugin()) else {
+            continue;
+        };
+        let mode = a.mode.unwrap_or(p.mode);
+        let secret = read_plugin_secret(
+            mode,
+            &format!("mattermost.accounts.{id}"),
+            a.plugin_secret.as_ref(),
+            a.plugin_secret_file.as_deref(),
+            &format!("{ACCOUNT_PLUGIN_SECRET_PREFIX}{id}"),
+            credentials_dir,
+        )?;
+        opts.servers.insert(
+            url.to_owned(),
+            ServerPlugin {
+                mode,
+                url: a.plugin_url.clone(),
+                secret,
+            },
+        );
+    }
+    Ok(opts)
+}
+
 pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
         scope: scope(config),
@@ -152,4 +206,83 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     )?;
     print!("{}", loaded.config.to_toml_redacted());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod plugin_options_tests {
+    use super::*;
+    use crate::service::config::{
+        MattermostAccountConfig, MattermostConfig, MattermostMode, PluginConfig, Secret,
+    };
+
+    #[test]
+    fn a_secret_goes_only_to_the_server_it_was_configured_for() {
+        let mut m = MattermostConfig::new("https://chat.example.com");
+        m.accounts.insert(
+            "alerts".into(),
+            MattermostAccountConfig {
+                url: Some("https://alerts.example.com".into()),
+                mode: Some(MattermostMode::Plugin),
+                plugin_secret: Some(Secret::new("alerts-plugin-secret")),
+                ..Default::default()
+            },
+        );
+        m.accounts.insert(
+            "ops".into(),
+            MattermostAccountConfig {
+                url: Some("https://ops.example.com".into()),
+                ..Default::default()
+            },
+        );
+        let config = Config {
+            mattermost: Some(m),
+            plugin: PluginConfig {
+                mode: MattermostMode::Auto,
+                secret: Some(Secret::new("top-plugin-secret")),
+                ..Default::default()
+            },
+            ..Config::default()
+        };
+        let opts = plugin_options(&config, None).expect("options");
+        let top = opts.for_server("https://chat.example.com");
+        assert_eq!(top.mode, MattermostMode::Auto);
+        assert_eq!(
+            top.secret.as_ref().map(Secret::expose),
+            Some("top-plugin-secret")
+        );
+        let alerts = opts.for_server("https://alerts.example.com");
+        assert_eq!(alerts.mode, MattermostMode::Plugin);
+        assert_eq!(
+            alerts.secret.as_ref().map(Secret::expose),
+            Some("alerts-plugin-secret")
+        );
+        // Another server never gets the top-level server's secret.
+        let ops = opts.for_server("https://ops.example.com");
+        assert_eq!(ops.mode, MattermostMode::Auto);
+        assert!(ops.secret.is_none());
+    }
+
+    #[test]
+    fn an_account_in_plugin_mode_without_a_secret_names_its_own_keys() {
+        let mut m = MattermostConfig::new("https://chat.example.com");
+        m.accounts.insert(
+            "alerts".into(),
+            MattermostAccountConfig {
+                url: Some("https://alerts.example.com".into()),
+                mode: Some(MattermostMode::Plugin),
+                ..Default::default()
+            },
+        );
+        let config = Config {
+            mattermost: Some(m),
+            ..Config::default()
+        };
+        let e = plugin_options(&config, None).expect_err("no secret for alerts");
+        let shown = format!("{e:#}");
+        assert!(
+            shown.contains("mattermost.accounts.alerts.plugin_secret_file")
+                && shown.contains("plugin-secret-alerts"),
+            "{shown}"
+        );
+    }
 }

@@ -81,7 +81,7 @@ pub struct Hooks {
 }
 
 /// The wall clock lives in `crate::clock`; named here too for the callers that know it as
-/// `pipeline::now_ms` (the REST sink, the API, the end-to-end tests).
+/// `pipeline::now_ms` (the Mattermost sink, the API, the end-to-end tests).
 pub use crate::clock::now_ms;
 
 /// Runs until `shutdown` resolves (the terminal view, demo, tests).

@@ -63,7 +63,7 @@ pub(super) fn render_lines(model: &BoxModel, now_ms: i64, opts: &RenderOptions) 
     } else {
         now_ms
     };
-    let elapsed = format_elapsed(end - model.started_ms);
+    let elapsed = format_elapsed((end - model.counted_from()).max(0));
     if finished {
         out.push(model.agent_id.clone());
     } else {

@@ -43,6 +43,12 @@ pub const TOKEN_CREDENTIAL: &str = "mattermost-token";
 /// The systemd credential of the named account `<id>` is `mattermost-token-<id>`.
 pub const ACCOUNT_CREDENTIAL_PREFIX: &str = "mattermost-token-";
 
+/// The systemd credential (`LoadCredential=plugin-secret:…`) holding the plugin's shared secret.
+pub const PLUGIN_SECRET_CREDENTIAL: &str = "plugin-secret";
+
+/// The plugin secret of the named account `<id>`'s server is the credential `plugin-secret-<id>`.
+pub const ACCOUNT_PLUGIN_SECRET_PREFIX: &str = "plugin-secret-";
+
 /// Where a configured account's token came from, for diagnostics.
 pub const TOKEN_SOURCE_LITERAL: &str = "config token";
 pub const TOKEN_SOURCE_FILE: &str = "config token_file";
@@ -126,6 +132,9 @@ pub struct Config {
     pub render: RenderConfig,
     /// `None`: boxes go to the terminal only.
     pub mattermost: Option<MattermostConfig>,
+    /// `mattermost.mode` and `mattermost.plugin_*`: kept apart from `mattermost`, which is
+    /// `None` when every account comes from the gateways' own `openclaw.json`.
+    pub plugin: PluginConfig,
     pub service: ServiceConfig,
     pub api: ApiConfig,
     pub uploader: UploaderConfig,
@@ -188,6 +197,135 @@ pub struct MattermostAccountConfig {
     /// A literal token; wins over `token_file`.
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
+    /// This account's server's plugin; `None` fields: the top-level `mattermost.mode` /
+    /// `plugin_url`, and no secret (a secret is never inherited from another server).
+    pub mode: Option<MattermostMode>,
+    pub plugin_url: Option<String>,
+    pub plugin_secret: Option<Secret>,
+    pub plugin_secret_file: Option<PathBuf>,
+}
+
+impl MattermostAccountConfig {
+    /// Whether the table says anything about the plugin.
+    pub fn sets_plugin(&self) -> bool {
+        self.mode.is_some()
+            || self.plugin_url.is_some()
+            || self.plugin_secret.is_some()
+            || self.plugin_secret_file.is_some()
+    }
+}
+
+/// `mattermost.mode`: how boxes reach a Mattermost server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MattermostMode {
+    /// The plugin when its health route answers (checked at start, then every few minutes), else REST.
+    #[default]
+    Auto,
+    /// Always the plugin; REST only while it is unreachable or failing.
+    Plugin,
+    /// Never the plugin.
+    Rest,
+}
+
+impl MattermostMode {
+    pub const NAMES: [&'static str; 3] = ["auto", "plugin", "rest"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MattermostMode::Auto => "auto",
+            MattermostMode::Plugin => "plugin",
+            MattermostMode::Rest => "rest",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<MattermostMode> {
+        let wanted = raw.trim();
+        [
+            MattermostMode::Auto,
+            MattermostMode::Plugin,
+            MattermostMode::Rest,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(wanted))
+    }
+}
+
+/// The Mattermost plugin `com.openclaw.livestatus` (docs/plugin.md): the same for every server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginConfig {
+    pub mode: MattermostMode,
+    /// The plugin's base, e.g. `https://chat.example.com/plugins/com.openclaw.livestatus`;
+    /// `None`: `<server URL>/plugins/com.openclaw.livestatus` for each server.
+    pub url: Option<String>,
+    /// A literal shared secret; wins over `secret_file`.
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl PluginConfig {
+    /// The shared secret: the literal, else `secret_file`, else the systemd credential
+    /// `plugin-secret`; `Ok(None)` when none is set. With `mode = "plugin"` a missing secret is
+    /// an error, since the plugin refuses every write without it.
+    pub fn read_secret(
+        &self,
+        credentials_dir: Option<&Path>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        read_plugin_secret(
+            self.mode,
+            "mattermost",
+            self.secret.as_ref(),
+            self.secret_file.as_deref(),
+            PLUGIN_SECRET_CREDENTIAL,
+            credentials_dir,
+        )
+    }
+}
+
+/// `<table>.plugin_secret`, else `<table>.plugin_secret_file`, else the systemd credential
+/// `credential`; `Ok(None)` when none is set, an error when `mode` is `plugin` then.
+pub fn read_plugin_secret(
+    mode: MattermostMode,
+    table: &str,
+    literal: Option<&Secret>,
+    file: Option<&Path>,
+    credential: &str,
+    credentials_dir: Option<&Path>,
+) -> Result<Option<Secret>, ConfigError> {
+    let secret = if let Some(secret) = literal {
+        Some(rules::token(
+            &format!("{table}.plugin_secret"),
+            secret.expose(),
+        )?)
+    } else if let Some(path) = file {
+        Some(read_token_file(path)?)
+    } else if let Some(dir) = credentials_dir {
+        match read_token_file(&dir.join(credential)) {
+            Err(ConfigError::TokenRead { why, .. }) if why.is_not_found() => None,
+            other => Some(other?),
+        }
+    } else {
+        None
+    };
+    if secret.is_none() && mode == MattermostMode::Plugin {
+        return Err(ConfigError::Missing {
+            origin: Origin::Effective,
+            message: format!(
+                "{table}.mode = \"plugin\" but no plugin secret is set: copy the SharedSecret \
+                 from System Console > Plugins > OpenClaw Live Status into \
+                 {table}.plugin_secret_file (mode 600){}, or the `{credential}` systemd \
+                 credential{}; or set {table}.mode = \"rest\"",
+                if table == "mattermost" {
+                    ", PLUGIN_SECRET"
+                } else {
+                    ""
+                },
+                credentials_dir
+                    .map(|d| format!(" (looked in {})", d.display()))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(secret)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -420,6 +558,15 @@ impl Config {
                 if let Some(p) = &mut account.token_file {
                     *p = rules::absolute_path(at, &format!("{table}.token_file"), p)?;
                 }
+                if let Some(url) = &mut account.plugin_url {
+                    *url = rules::url(at, &format!("{table}.plugin_url"), url)?;
+                }
+                if let Some(secret) = &account.plugin_secret {
+                    rules::token(&format!("{table}.plugin_secret"), secret.expose())?;
+                }
+                if let Some(p) = &mut account.plugin_secret_file {
+                    *p = rules::absolute_path(at, &format!("{table}.plugin_secret_file"), p)?;
+                }
             }
             rules::accounts_complete(at, &m.url, &m.accounts)?;
             if let Some(token) = &m.token {
@@ -433,6 +580,16 @@ impl Config {
             }
             rules::THROTTLE_MS.check(at, m.throttle_ms.into())?;
             rules::MAX_ACTIVE_SESSIONS.check(at, m.max_active_sessions as i128)?;
+        }
+        let p = &mut self.plugin;
+        if let Some(url) = &mut p.url {
+            *url = rules::url(at, "mattermost.plugin_url", url)?;
+        }
+        if let Some(secret) = &p.secret {
+            rules::token("mattermost.plugin_secret", secret.expose())?;
+        }
+        if let Some(f) = &mut p.secret_file {
+            *f = rules::absolute_path(at, "mattermost.plugin_secret_file", f)?;
         }
         let s = &mut self.service;
         s.data_dir = rules::absolute_path(at, "service.data_dir", &s.data_dir)?;
@@ -512,6 +669,7 @@ impl Config {
                 line(&mut out, "default_channel", quoted(channel));
                 line(&mut out, "throttle_ms", m.throttle_ms);
                 line(&mut out, "max_active_sessions", m.max_active_sessions);
+                plugin_lines(&mut out, &self.plugin);
                 for (id, account) in &m.accounts {
                     // Account ids are bare TOML keys (rules::account_id).
                     out.push_str(&format!("\n[mattermost.accounts.{id}]\n"));
@@ -523,10 +681,23 @@ impl Config {
                     }
                     let file = account.token_file.as_deref();
                     line(&mut out, "token_file", quoted_path(file));
+                    if let Some(mode) = account.mode {
+                        line(&mut out, "mode", quoted(mode.as_str()));
+                    }
+                    if let Some(url) = &account.plugin_url {
+                        line(&mut out, "plugin_url", quoted(url));
+                    }
+                    if account.plugin_secret.is_some() {
+                        line(&mut out, "plugin_secret", quoted(REDACTED));
+                    }
+                    if let Some(f) = &account.plugin_secret_file {
+                        line(&mut out, "plugin_secret_file", quoted_path(Some(f)));
+                    }
                 }
             }
             None => {
-                out.push_str("\n# [mattermost] not configured: status boxes go to the terminal\n")
+                out.push_str("\n# [mattermost] has no server: boxes go to the gateways' own accounts, or the terminal\n[mattermost]\n");
+                plugin_lines(&mut out, &self.plugin);
             }
         }
 
@@ -563,6 +734,23 @@ impl Config {
         line(&mut out, "token_file", quoted_path(u.token_file.as_deref()));
         out
     }
+}
+
+fn plugin_lines(out: &mut String, p: &PluginConfig) {
+    line(out, "mode", quoted(p.mode.as_str()));
+    line(
+        out,
+        "plugin_url",
+        quoted(p.url.as_deref().unwrap_or_default()),
+    );
+    if p.secret.is_some() {
+        line(out, "plugin_secret", quoted(REDACTED));
+    }
+    line(
+        out,
+        "plugin_secret_file",
+        quoted_path(p.secret_file.as_deref()),
+    );
 }
 
 fn line(out: &mut String, key: &str, value: impl fmt::Display) {
@@ -731,6 +919,17 @@ impl Default for Draft {
 impl Draft {
     fn finish(self, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
         let mut config = self.config;
+        if config.plugin.mode == MattermostMode::Rest
+            && (config.plugin.secret.is_some() || config.plugin.secret_file.is_some())
+        {
+            warnings.push(
+                "a plugin secret is set but mattermost.mode = \"rest\": the plugin is not used"
+                    .to_owned(),
+            );
+        }
+        if let Some(f) = &config.plugin.secret_file {
+            warnings.extend(token_file_warning("mattermost.plugin_secret_file", Some(f)));
+        }
         let mut m = self.mattermost;
         for (id, account) in &m.accounts {
             let origin = self

@@ -59,7 +59,8 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
         credentials.as_deref(),
     )?));
     let store = PostStore::open(&config.service.data_dir)?;
-    let rest_opts = settings::rest_options(&config);
+    let mut rest_opts = settings::rest_options(&config);
+    rest_opts.plugin = settings::plugin_options(&config, credentials.as_deref())?;
     let render = settings::render_options(&config, None);
     let (snapshot_tx, snapshot_rx) = pipeline::snapshot::channel();
     let hooks = Hooks {
@@ -89,7 +90,7 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
                 secret: api_secret,
                 max_concurrent,
                 breakers: sink.rest.as_ref().map(|rest| {
-                    let read: api::BreakerReader = Arc::new(rest.breaker_reader());
+                    let read: api::BreakerReader = Arc::new(rest.server_reader());
                     read
                 }),
                 started: std::time::Instant::now(),

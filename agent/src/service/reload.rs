@@ -95,6 +95,25 @@ pub fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str>
         "mattermost.default_channel",
         old.default_channel != fresh.default_channel,
     );
+    // The sink's transports are set up at start (the secret is read then, too).
+    let plugin_keys = |m: &crate::service::config::MattermostConfig| {
+        m.accounts
+            .iter()
+            .map(|(id, a)| {
+                (
+                    id.clone(),
+                    a.mode,
+                    a.plugin_url.clone(),
+                    a.plugin_secret.clone(),
+                    a.plugin_secret_file.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    check(
+        "mattermost.mode / plugin_url / plugin_secret / plugin_secret_file",
+        running.plugin != new.plugin || plugin_keys(&old) != plugin_keys(&fresh),
+    );
     check(
         "render.max_status_lines (in Mattermost posts; the log follows at once)",
         running.render.max_status_lines != new.render.max_status_lines,

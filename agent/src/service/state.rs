@@ -80,6 +80,10 @@ pub struct PostEntry {
     /// The box's `follows_ms`: places a post made before its turn wrote a line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows_ms: Option<i64>,
+    /// The Mattermost plugin made the post (its bot is the author): a restart continues it
+    /// through the plugin when it answers (see sink/mattermost/plugin_link.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_plugin: bool,
     /// Wall-clock ms of the last change, for pruning.
     pub updated_ms: i64,
 }
@@ -323,6 +327,7 @@ mod tests {
             outcome: None,
             first_line_ms: None,
             follows_ms: None,
+            by_plugin: false,
             updated_ms,
         }
     }

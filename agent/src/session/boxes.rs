@@ -436,6 +436,13 @@ impl Boxes {
                 .any(|s| !s.claimed && !s.failed && now_ms - since(s) < start_grace_ms)
     }
 
+    /// A child's turn in this box got its first transcript line: its duration counts from it.
+    pub fn child_started(&mut self, id: &BoxId, child: &SessionId, at_ms: i64) {
+        if let Some(link) = self.get_mut(id).and_then(|b| b.children.get_mut(child)) {
+            link.turn_started_ms = at_ms;
+        }
+    }
+
     /// Closes a box whose owner already ended, once nothing keeps it open. It is dated at its
     /// last activity (a child's end), not at the moment a spawn's start grace ran out.
     pub fn finish_if_ready(&mut self, out: &mut Outbox, id: &BoxId, now_ms: i64, grace_ms: i64) {

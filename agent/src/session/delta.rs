@@ -272,6 +272,13 @@ impl BoxModel {
         }
     }
 
+    /// Where the turn's duration counts from: its first transcript line once there is one, as in
+    /// `replay`, which knows no lock (a lock may come seconds before the first line); the box's
+    /// opening until then.
+    pub fn counted_from(&self) -> i64 {
+        self.first_line_ms.unwrap_or(self.started_ms)
+    }
+
     /// The delta that rebuilds this box from nothing (a sink that lost track, or a restart).
     pub fn snapshot(&self) -> Vec<BoxOp> {
         let mut ops = vec![BoxOp::Open {

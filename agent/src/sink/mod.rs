@@ -3,7 +3,9 @@
 
 pub mod daemon;
 pub mod log;
-pub mod rest;
+pub mod mattermost;
+/// The old name of `mattermost`, kept so code written against `sink::rest` still builds.
+pub use mattermost as rest;
 pub mod terminal;
 
 use crate::session::{BoxDelta, BoxId};

@@ -81,7 +81,7 @@ impl<W: Write> TerminalView<W> {
                     ended_ms,
                     error,
                 } => {
-                    let elapsed = format_elapsed(ended_ms - model.started_ms);
+                    let elapsed = format_elapsed((ended_ms - model.counted_from()).max(0));
                     match (state, error) {
                         (BoxState::Error, Some(e)) => format!("{title} [ERROR] {elapsed} | {e}"),
                         _ => format!(

@@ -28,6 +28,6 @@ pub use parse::{ParseError, parse_line};
 pub use rewrite::{Fingerprint, ResumePoint};
 pub use safe_open::{FileIdentity, SessionsDir};
 
-/// The RFC 3339 helpers moved to `crate::clock`; `sink/rest/` (reworked on another branch) still
+/// The RFC 3339 helpers moved to `crate::clock`; `sink/mattermost/` (left to its own rework) still
 /// names them here until its call sites move.
 pub(crate) use crate::clock as timestamp;

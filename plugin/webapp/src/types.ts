@@ -20,6 +20,8 @@ export interface Session {
     seq: number;
     state: BoxState;
     started_ms: number;
+    // Transcript time of the turn's first line: the duration counts from it once it is there.
+    first_line_ms?: number;
     ended_ms?: number;
     error?: string;
     tokens: number;

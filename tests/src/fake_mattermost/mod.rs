@@ -226,6 +226,13 @@ impl FakeMattermost {
         self.shared.lock().log.clear();
     }
 
+    /// The requests logged so far, leaving the log empty: a long run (the load bench) drains it
+    /// as it goes instead of holding every body until the end. None is lost or seen twice: a
+    /// request is logged and answered under the same lock.
+    pub fn take_requests(&self) -> Vec<Recorded> {
+        std::mem::take(&mut self.shared.lock().log)
+    }
+
     /// Every post in the table (deleted ones included, with `delete_at` set), in creation
     /// order, as they are now. Edit-history rows are not included.
     pub fn posts(&self) -> Vec<Post> {

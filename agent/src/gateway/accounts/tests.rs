@@ -71,6 +71,7 @@ fn the_configs_account_wins_over_the_gateways_own() {
             url: Some("https://alerts.example.com".to_owned()),
             token: Some(Secret::new("alerttoken")),
             token_file: None,
+            ..MattermostAccountConfig::default()
         },
     );
     let book = AccountDirectory::new(Some(&m), None).expect("directory");

@@ -7,7 +7,7 @@ use super::rules::{self, IntRule};
 use super::{ConfigError, Draft, Origin, REDACTED};
 
 /// Every legacy variable and the key it sets.
-pub const LEGACY_ENV: [(&str, &str); 14] = [
+pub const LEGACY_ENV: [(&str, &str); 17] = [
     ("MM_URL", "mattermost.url"),
     ("MM_TOKEN", "mattermost.token"),
     ("TRANSCRIPT_DIR", "watch.gateways"),
@@ -22,6 +22,9 @@ pub const LEGACY_ENV: [(&str, &str); 14] = [
     ("TOOL_LABELS_FILE", "render.tool_labels_file"),
     ("LOG_LEVEL", "service.log_level"),
     ("HEALTH_PORT", "api.listen"),
+    ("PLUGIN_URL", "mattermost.plugin_url"),
+    ("PLUGIN_SECRET", "mattermost.plugin_secret"),
+    ("PLUGIN_ENABLED", "mattermost.mode"),
 ];
 
 struct Env<'a> {
@@ -198,6 +201,43 @@ fn apply_vars(env: &mut Env<'_>, draft: &mut Draft) -> Result<(), ConfigError> {
     if let Some(v) = env.count("MAX_ACTIVE_SESSIONS", &rules::MAX_ACTIVE_SESSIONS)? {
         draft.mattermost.max_active_sessions = v;
         draft.mattermost_env_only.push("MAX_ACTIVE_SESSIONS");
+    }
+    apply_plugin_vars(env, draft)
+}
+
+/// The old daemon's plugin variables. `PLUGIN_ENABLED=true` meant "use the plugin when it
+/// answers its health check, else REST", which is `auto`; `false` is `rest`.
+fn apply_plugin_vars(env: &mut Env<'_>, draft: &mut Draft) -> Result<(), ConfigError> {
+    if let Some(raw) = env.get("PLUGIN_ENABLED", "mattermost.mode") {
+        let mode = match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => super::MattermostMode::Auto,
+            "false" | "0" | "no" | "off" => super::MattermostMode::Rest,
+            _ => {
+                return Err(ConfigError::Value {
+                    origin: Origin::Env {
+                        var: "PLUGIN_ENABLED",
+                    },
+                    key: "mattermost.mode".to_owned(),
+                    value: rules::quote(&raw),
+                    expected: "true (mattermost.mode = \"auto\") or false (\"rest\")".to_owned(),
+                });
+            }
+        };
+        draft.config.plugin.mode = mode;
+    }
+    if let Some(raw) = env.get("PLUGIN_URL", "mattermost.plugin_url") {
+        let origin = Origin::Env { var: "PLUGIN_URL" };
+        draft.config.plugin.url = Some(rules::url(&origin, "mattermost.plugin_url", raw.trim())?);
+    }
+    if let Some(raw) = env.get("PLUGIN_SECRET", "mattermost.plugin_secret") {
+        if raw.trim() == REDACTED {
+            env.warnings.push(format!(
+                "PLUGIN_SECRET is the {REDACTED:?} placeholder printed by check-config, not a \
+                 secret; ignored"
+            ));
+        } else {
+            draft.config.plugin.secret = Some(rules::token("PLUGIN_SECRET", &raw)?);
+        }
     }
     Ok(())
 }

@@ -77,6 +77,10 @@ struct MattermostFile {
     default_channel: Option<String>,
     throttle_ms: Option<Int>,
     max_active_sessions: Option<Int>,
+    mode: Option<String>,
+    plugin_url: Option<String>,
+    plugin_secret: Option<String>,
+    plugin_secret_file: Option<String>,
     accounts: Option<BTreeMap<String, AccountFile>>,
 }
 
@@ -89,6 +93,10 @@ struct AccountFile {
     url: Option<String>,
     token: Option<String>,
     token_file: Option<String>,
+    mode: Option<String>,
+    plugin_url: Option<String>,
+    plugin_secret: Option<String>,
+    plugin_secret_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -398,8 +406,20 @@ pub(super) fn apply(
         }
     }
 
-    if let Some(m) = file.mattermost {
-        set.draft.mattermost_wanted = Some(set.origin("mattermost"));
+    if let Some(mut m) = file.mattermost {
+        apply_plugin(&mut set, &mut m, world_readable, warnings)?;
+        let only_plugin = m.url.is_none()
+            && m.token.is_none()
+            && m.token_file.is_none()
+            && m.default_channel.is_none()
+            && m.throttle_ms.is_none()
+            && m.max_active_sessions.is_none()
+            && m.accounts.is_none();
+        // A table with only plugin keys configures the plugin for the gateways' own accounts;
+        // it asks for no server of its own.
+        if !only_plugin {
+            set.draft.mattermost_wanted = Some(set.origin("mattermost"));
+        }
         if let Some(url) = m.url {
             let origin = set.origin("mattermost.url");
             set.draft.mattermost.url = rules::url(&origin, "mattermost.url", &url)?;
@@ -448,6 +468,22 @@ pub(super) fn apply(
             }
             if let Some(p) = a.token_file {
                 account.token_file = set.optional_path(&format!("{table}.token_file"), &p)?;
+            }
+            if let Some(raw) = a.mode {
+                let key = format!("{table}.mode");
+                account.mode = Some(rules::mode(&set.origin(&key), &key, &raw)?);
+            }
+            if let Some(url) = a.plugin_url.filter(|u| !u.is_empty()) {
+                let key = format!("{table}.plugin_url");
+                account.plugin_url = Some(rules::url(&set.origin(&key), &key, &url)?);
+            }
+            if let Some(secret) = a.plugin_secret {
+                let key = format!("{table}.plugin_secret");
+                account.plugin_secret = set.token(&key, &secret, world_readable, warnings)?;
+            }
+            if let Some(p) = a.plugin_secret_file {
+                let key = format!("{table}.plugin_secret_file");
+                account.plugin_secret_file = set.optional_path(&key, &p)?;
             }
             set.draft.account_origins.insert(id.clone(), origin);
             set.draft.mattermost.accounts.insert(id, account);
@@ -503,8 +539,49 @@ pub(super) fn apply(
     Ok(())
 }
 
+/// `mode` and `plugin_*` of `[mattermost]`, taken out of the table.
+fn apply_plugin(
+    set: &mut Setter<'_, '_>,
+    m: &mut MattermostFile,
+    world_readable: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    if let Some(raw) = m.mode.take() {
+        let origin = set.origin("mattermost.mode");
+        set.draft.config.plugin.mode = rules::mode(&origin, "mattermost.mode", &raw)?;
+    }
+    if let Some(raw) = m.plugin_url.take().filter(|u| !u.is_empty()) {
+        let origin = set.origin("mattermost.plugin_url");
+        set.draft.config.plugin.url = Some(rules::url(&origin, "mattermost.plugin_url", &raw)?);
+    }
+    if let Some(raw) = m.plugin_secret.take() {
+        set.draft.config.plugin.secret =
+            set.token("mattermost.plugin_secret", &raw, world_readable, warnings)?;
+    }
+    if let Some(p) = m.plugin_secret_file.take() {
+        set.draft.config.plugin.secret_file =
+            set.optional_path("mattermost.plugin_secret_file", &p)?;
+    }
+    Ok(())
+}
+
 fn literal_token_warning(path: &Path, key: &str, world_readable: bool) -> String {
     let (file_key, credential) = match key.strip_suffix(".token") {
+        None if key == "mattermost.plugin_secret" => (
+            "mattermost.plugin_secret_file".to_owned(),
+            super::PLUGIN_SECRET_CREDENTIAL.to_owned(),
+        ),
+        None if key.ends_with(".plugin_secret") => {
+            let table = key.trim_end_matches(".plugin_secret");
+            (
+                format!("{table}.plugin_secret_file"),
+                format!(
+                    "{}{}",
+                    super::ACCOUNT_PLUGIN_SECRET_PREFIX,
+                    table.rsplit('.').next().unwrap_or_default()
+                ),
+            )
+        }
         Some(table) if table != "mattermost" => (
             format!("{table}.token_file"),
             format!(

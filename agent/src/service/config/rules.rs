@@ -406,6 +406,24 @@ pub(super) fn log_level(origin: &Origin, key: &str, raw: &str) -> Result<String,
 }
 
 /// Normalizes a token however it arrived; `from` names the source in errors, never the token.
+pub(super) fn mode(
+    origin: &Origin,
+    key: &str,
+    raw: &str,
+) -> Result<super::MattermostMode, ConfigError> {
+    super::MattermostMode::parse(raw).ok_or_else(|| {
+        bad(
+            origin,
+            key,
+            quote(raw),
+            format!(
+                "one of {} (auto: the plugin when its health route answers, else REST)",
+                super::MattermostMode::NAMES.join(", ")
+            ),
+        )
+    })
+}
+
 pub(super) fn token(from: &str, raw: &str) -> Result<Secret, ConfigError> {
     let token = raw.trim();
     let problem = if token.is_empty() {

@@ -249,7 +249,126 @@ fn every_legacy_variable_maps_to_its_key() {
     );
 
     let documented: Vec<&str> = LEGACY_ENV.iter().map(|(var, _)| *var).collect();
-    assert_eq!(documented.len(), 14);
+    assert_eq!(documented.len(), 17);
+}
+
+#[test]
+fn the_old_plugin_variables_set_mode_url_and_secret() {
+    let loaded = load_env(&[
+        ("PLUGIN_ENABLED", "true"),
+        (
+            "PLUGIN_URL",
+            "https://chat.example.com/plugins/com.openclaw.livestatus/",
+        ),
+        ("PLUGIN_SECRET", "s3cret-shared-value"),
+    ])
+    .expect("plugin variables load");
+    let p = loaded.config.plugin;
+    assert_eq!(p.mode, MattermostMode::Auto);
+    assert_eq!(
+        p.url.as_deref(),
+        Some("https://chat.example.com/plugins/com.openclaw.livestatus")
+    );
+    assert_eq!(
+        p.secret.as_ref().map(Secret::expose),
+        Some("s3cret-shared-value")
+    );
+    let off = load_env(&[("PLUGIN_ENABLED", "false")]).expect("false loads");
+    assert_eq!(off.config.plugin.mode, MattermostMode::Rest);
+    let e = load_env(&[("PLUGIN_ENABLED", "maybe")]).expect_err("maybe is refused");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("PLUGIN_ENABLED") && shown.contains("true") && shown.contains("rest"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_mattermost_table_with_only_plugin_keys_needs_no_url() {
+    let loaded = load_text(
+        "[mattermost]\nmode = \"plugin\"\nplugin_url = \"http://127.0.0.1:9/plugins/x\"\n",
+        &no_env(),
+    )
+    .expect("plugin-only table loads");
+    assert_eq!(loaded.config.mattermost, None);
+    assert_eq!(loaded.config.plugin.mode, MattermostMode::Plugin);
+    assert_eq!(
+        loaded.config.plugin.url.as_deref(),
+        Some("http://127.0.0.1:9/plugins/x")
+    );
+}
+
+#[test]
+fn an_account_sets_its_own_servers_plugin() {
+    let loaded = load_text(
+        "[mattermost]\nurl = \"https://chat.example.com\"\n\n[mattermost.accounts.alerts]\n\
+         url = \"https://alerts.example.com\"\nmode = \"rest\"\n\
+         plugin_url = \"https://alerts.example.com/plugins/x/\"\n\
+         plugin_secret_file = \"/etc/openclaw-livestatus/alerts-plugin-secret\"\n",
+        &no_env(),
+    )
+    .expect("account plugin keys load");
+    let m = loaded.config.mattermost.expect("mattermost");
+    let a = &m.accounts["alerts"];
+    assert_eq!(a.mode, Some(MattermostMode::Rest));
+    assert_eq!(
+        a.plugin_url.as_deref(),
+        Some("https://alerts.example.com/plugins/x")
+    );
+    assert_eq!(
+        a.plugin_secret_file.as_deref(),
+        Some(Path::new("/etc/openclaw-livestatus/alerts-plugin-secret"))
+    );
+    let printed = Config {
+        mattermost: Some(m.clone()),
+        ..Config::default()
+    }
+    .to_toml_redacted();
+    assert!(printed.contains("mode = \"rest\""), "{printed}");
+    let (_, shown) = err_text(
+        "[mattermost]\nurl = \"https://chat.example.com\"\n[mattermost.accounts.alerts]\nmode = \"fast\"\n",
+    );
+    assert!(
+        shown.contains("mattermost.accounts.alerts.mode") && shown.contains(":4:"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_bad_mode_names_its_line_and_the_choices() {
+    let (_, shown) = err_text("[mattermost]\nurl = \"https://mm.test\"\nmode = \"websocket\"\n");
+    assert!(shown.contains(":3:"), "{shown}");
+    assert!(shown.contains("mattermost.mode"), "{shown}");
+    assert!(
+        shown.contains("auto") && shown.contains("plugin") && shown.contains("rest"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn plugin_mode_without_a_secret_says_where_to_put_one() {
+    let plugin = PluginConfig {
+        mode: MattermostMode::Plugin,
+        ..PluginConfig::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = plugin
+        .read_secret(Some(dir.path()))
+        .expect_err("no secret anywhere");
+    let shown = e.to_string();
+    assert!(shown.contains("mattermost.plugin_secret_file"), "{shown}");
+    assert!(shown.contains("plugin-secret"), "{shown}");
+    assert!(shown.contains(&dir.path().display().to_string()), "{shown}");
+    // auto without a secret is no error: it means REST.
+    let auto = PluginConfig::default();
+    assert_eq!(auto.read_secret(Some(dir.path())).expect("auto"), None);
+    // The systemd credential is read like the token's.
+    let cred = dir.path().join(PLUGIN_SECRET_CREDENTIAL);
+    fs::write(&cred, "from-credential\n").expect("write credential");
+    fs::set_permissions(&cred, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let secret = plugin.read_secret(Some(dir.path())).expect("credential");
+    assert_eq!(secret.as_ref().map(Secret::expose), Some("from-credential"));
+    assert_eq!(format!("{secret:?}"), "Some([redacted])");
 }
 
 #[test]
@@ -785,6 +904,10 @@ fn the_documentation_covers_every_key_and_variable() {
         "mattermost.default_channel",
         "mattermost.throttle_ms",
         "mattermost.max_active_sessions",
+        "mattermost.mode",
+        "mattermost.plugin_url",
+        "mattermost.plugin_secret",
+        "mattermost.plugin_secret_file",
         "service.data_dir",
         "service.log_level",
         "api.listen",
@@ -820,7 +943,15 @@ fn the_documentation_covers_every_key_and_variable() {
     .to_toml_redacted();
     for key in keys {
         let (table, name) = key.split_once('.').expect("dotted");
-        if !["mattermost.token", "api.secret", "uploader.token"].contains(&key) {
+        // Literal secrets are printed (redacted) only when set.
+        if ![
+            "mattermost.token",
+            "mattermost.plugin_secret",
+            "api.secret",
+            "uploader.token",
+        ]
+        .contains(&key)
+        {
             assert!(printed.contains(&format!("[{table}]")), "{table}");
             assert!(
                 printed.contains(&format!("\n{name} = ")),

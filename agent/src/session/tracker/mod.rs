@@ -141,6 +141,9 @@ struct Turn {
     target: Option<Target>,
     /// A transcript entry was seen (else the turn exists only because of the lock).
     content: bool,
+    /// Transcript time of the turn's first entry: where its duration counts from, as in
+    /// `replay`, which knows no lock (a lock may come seconds before the first line).
+    first_line_ms: Option<i64>,
     calls: HashMap<String, (BoxId, u64)>,
     early_results: HashMap<String, LineStatus>,
 }

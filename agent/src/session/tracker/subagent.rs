@@ -20,7 +20,7 @@ impl Tracker {
         }
         let (parent, box_id, parent_depth) = self.parent_box(sid, at_ms)?;
         let own_label = s.label();
-        let turn_started = turn.started_ms;
+        let turn_started = turn.first_line_ms.unwrap_or(turn.started_ms);
         self.boxes.touch(&box_id, at_ms);
         let depth = self.boxes.attach_child(
             &box_id,

@@ -1470,3 +1470,52 @@ fn a_restart_rebuilds_a_sub_agents_lines_inside_the_box_that_spawned_it() {
     assert!(child < answer, "{texts:#?}");
     assert!(spawner.first_line_ms.is_some());
 }
+
+#[test]
+fn durations_count_from_the_first_transcript_line_as_replay_does() {
+    // make compat, 2026.7.1: the lock 2 s before the only line of an announcement turn showed
+    // `[DONE] 2s` live and `[DONE] 0s` in replay; a sub-agent attached on its lock, 1 s early.
+    let p = parent();
+    let c = child("u1", Some("count-notes"));
+    let mut s = Sink::new();
+    s.on(&p, lock(true), 0);
+    s.on(&p, user(2_000), 2_100);
+    s.on(
+        &p,
+        assistant(
+            3_000,
+            "",
+            vec![spawn_call("s1", "count-notes")],
+            StopReason::ToolUse,
+            0,
+        ),
+        3_000,
+    );
+    s.on(&c, lock(true), 3_500);
+    s.on(&c, user(4_500), 4_600);
+    s.on(
+        &c,
+        assistant(5_500, "SUBRESULT-OK", vec![], StopReason::Stop, 0),
+        5_500,
+    );
+    s.on(
+        &p,
+        assistant(7_000, "Done.", vec![], StopReason::Stop, 0),
+        7_000,
+    );
+    let m = s.only();
+    assert_eq!(m.state, BoxState::Done);
+    assert_eq!(m.started_ms, 0, "the box opened on the lock");
+    assert_eq!(
+        m.counted_from(),
+        2_000,
+        "its duration counts from the first line"
+    );
+    assert!(
+        s.texts()
+            .iter()
+            .any(|l| l.trim_start().starts_with("[DONE] 1s ")),
+        "the child's own line counts from its first line (4.5 s → 5.5 s): {:?}",
+        s.texts()
+    );
+}

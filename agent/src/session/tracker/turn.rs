@@ -48,13 +48,16 @@ impl Tracker {
             return;
         }
         turn.content = true;
-        let (Some(line_ms), Some(target)) = (line_ms, &turn.target) else {
-            return;
-        };
+        let Some(line_ms) = line_ms else { return };
+        turn.first_line_ms = Some(line_ms);
+        let Some(target) = &turn.target else { return };
+        let id = target.box_id.clone();
         if target.depth == 0 && target.box_id.session == *sid {
             s.last_first_line_ms = Some(line_ms);
-            let id = target.box_id.clone();
             self.boxes.first_line(out, &id, line_ms);
+        } else {
+            // A child attached on its lock: its own duration counts from its first line too.
+            self.boxes.child_started(&id, sid, line_ms);
         }
     }
 
@@ -85,6 +88,7 @@ impl Tracker {
             started_ms: at_ms,
             target,
             content: false,
+            first_line_ms: None,
             calls: HashMap::new(),
             early_results: HashMap::new(),
         });

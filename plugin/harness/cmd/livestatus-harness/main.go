@@ -1,7 +1,7 @@
 // livestatus-harness runs the built plugin bundle under the SDK's plugin host with an in-memory
 // Mattermost (see package harness), for end-to-end tests of the agent's plugin transport.
 //
-//	livestatus-harness -bundle dist/com.openclaw.livestatus-0.1.0.tar.gz -secret S [-listen 127.0.0.1:0]
+//	livestatus-harness -bundle dist/com.openclaw.livestatus-0.1.0.tar.gz -secret S [-listen 127.0.0.1:0] [-max-active-sessions N]
 //
 // It prints "listening on http://ADDR" once the plugin is active, and runs until SIGINT/SIGTERM.
 package main
@@ -22,12 +22,17 @@ func main() {
 	secret := flag.String("secret", "", "SharedSecret setting (empty: the plugin generates one)")
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address to serve on")
 	members := flag.String("member", "", "CHANNEL_ID:USER_ID to make a channel member (repeatable via commas)")
+	maxActive := flag.Int("max-active-sessions", 0, "MaxActiveSessions setting (0: the plugin's default)")
 	flag.Parse()
 	if *bundle == "" {
 		fmt.Fprintln(os.Stderr, "livestatus-harness: -bundle is required (build it with make -C plugin dist)")
 		os.Exit(2)
 	}
-	h, err := harness.Start(*bundle, map[string]any{"SharedSecret": *secret}, *listen)
+	config := map[string]any{"SharedSecret": *secret}
+	if *maxActive > 0 {
+		config["MaxActiveSessions"] = *maxActive
+	}
+	h, err := harness.Start(*bundle, config, *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "livestatus-harness:", err)
 		os.Exit(1)

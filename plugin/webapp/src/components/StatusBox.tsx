@@ -61,7 +61,8 @@ export function StatusBox({session, now, maxLines, compact}: Props): React.React
     const body = React.useRef<HTMLDivElement>(null);
     const stick = React.useRef(true);
     const finished = session.state !== 'active';
-    const elapsed = formatElapsed((finished && session.ended_ms ? session.ended_ms : now) - session.started_ms);
+    const from = session.first_line_ms || session.started_ms;
+    const elapsed = formatElapsed(Math.max(0, (finished && session.ended_ms ? session.ended_ms : now) - from));
 
     const all = rows(session);
     const byIndex = new Map(all.map((r) => [r.index, r]));

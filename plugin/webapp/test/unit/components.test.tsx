@@ -36,6 +36,13 @@ test('a running box shows [ACTIVE], the time so far and every line with its mark
     assert.doesNotMatch(html, /livestatus-footer/);
 });
 
+test('the duration counts from the first transcript line once the agent sent it', () => {
+    const done = {...running, state: 'done' as const, started_ms: 1_000, first_line_ms: 3_000, ended_ms: 5_500};
+    assert.match(text(renderToStaticMarkup(<StatusBox session={done} now={999_999}/>)), /\[DONE\] 2s/);
+    const early = {...running, started_ms: 1_000, first_line_ms: 3_000};
+    assert.match(text(renderToStaticMarkup(<StatusBox session={early} now={2_000}/>)), /\[ACTIVE\] main \| 0s/);
+});
+
 test('a finished box states the outcome once, in the footer, with its tokens', () => {
     const done = {...running, state: 'done' as const, ended_ms: 53_000, tokens: 12_400};
     const t = text(renderToStaticMarkup(<StatusBox session={done} now={999_999}/>));

@@ -25,6 +25,7 @@ impl Worker {
                 tracing::warn!(error = %e, "box delta out of order; ignored");
                 return;
             }
+            b.pending_since_ms.get_or_insert(now_ms);
             let dated = delta.ops.iter().any(|op| matches!(op, BoxOp::FirstLine(_)));
             if !b.model.retracted {
                 b.text = render_markdown(
@@ -129,6 +130,7 @@ impl Worker {
         let mut shown = None;
         let mut marker_ms = None;
         let mut lookup = None;
+        let mut plugin_post = false;
         if model.restored {
             let session = (model.id.session.clone(), account.clone());
             if !self.restored_sessions.contains(&session) {
@@ -142,6 +144,7 @@ impl Worker {
                     key = old_key;
                     root_id = entry.root_id.clone();
                     shown = entry.last_text.clone();
+                    plugin_post = entry.by_plugin && entry.post_id.is_some();
                     (phase, marker_ms, lookup) = resume(&key, &entry);
                     tracing::info!(session_key = %key.session_key, first_line_ms = ?model.first_line_ms,
                         post_id = ?entry.post_id, "restored box: continuing the post of the previous run");
@@ -163,6 +166,8 @@ impl Worker {
             shown,
             marker_ms,
             lookup,
+            plugin_post,
+            pending_since_ms: Some(now_ms),
             ..Tracked::new(
                 model,
                 key,

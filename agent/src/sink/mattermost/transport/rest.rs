@@ -21,7 +21,7 @@ const MAX_QUOTED_BODY: usize = 300;
 
 /// Why a call did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Failure {
+pub(in crate::sink::mattermost) enum Failure {
     /// 429: the server must not be asked again before `wait` has passed.
     RateLimited { wait: Duration },
     /// 5xx, timeout, connection error, or a 2xx body we could not read: try again later.
@@ -34,7 +34,7 @@ pub(super) enum Failure {
 
 /// A 4xx answer, with Mattermost's error `id` and `message` when the body is an AppError.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Rejection {
+pub(in crate::sink::mattermost) struct Rejection {
     pub status: u16,
     pub id: String,
     pub message: String,
@@ -42,7 +42,7 @@ pub(super) struct Rejection {
 
 /// A post found in a channel listing.
 #[derive(Clone, Debug, Deserialize)]
-pub(super) struct ListedPost {
+pub(in crate::sink::mattermost) struct ListedPost {
     pub id: String,
     #[serde(default)]
     pub props: Value,
@@ -51,15 +51,17 @@ pub(super) struct ListedPost {
 }
 
 /// What `POST /api/v4/posts` takes.
-pub(super) struct NewPost<'a> {
+pub(in crate::sink::mattermost) struct NewPost<'a> {
     pub channel_id: &'a str,
     pub root_id: Option<&'a str>,
     pub message: &'a str,
     pub props: &'a Value,
 }
 
-pub(super) struct Api {
+pub(in crate::sink::mattermost) struct Api {
     http: reqwest::Client,
+    /// HTTP requests sent (REST calls, pings, plugin batches and health checks).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +95,20 @@ impl Api {
             .connect_timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Api { http })
+        Ok(Api {
+            http,
+            sent: Default::default(),
+        })
+    }
+
+    /// The pool, shared with the plugin transport; every use counts as one request sent.
+    pub fn http(&self) -> &reqwest::Client {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.http
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `GET /api/v4/system/ping` (no token: Mattermost answers it for anyone): whether the
@@ -102,7 +117,7 @@ impl Api {
         let Ok(url) = endpoint(base_url, &["system", "ping"], &[]) else {
             return false;
         };
-        let Ok(resp) = self.http.get(url).send().await else {
+        let Ok(resp) = self.http().get(url).send().await else {
             return false;
         };
         if !resp.status().is_success() {
@@ -230,7 +245,7 @@ impl Api {
         let url = endpoint(&account.base_url, segments, query)?;
         let counted = method.clone();
         let mut req = self
-            .http
+            .http()
             .request(method, url)
             .bearer_auth(account.token.expose());
         if let Some(body) = body {
@@ -266,7 +281,7 @@ fn endpoint(base_url: &str, segments: &[&str], query: &[(&str, &str)]) -> Result
     Ok(url)
 }
 
-fn transport_failure(err: reqwest::Error) -> Failure {
+pub(in crate::sink::mattermost) fn transport_failure(err: reqwest::Error) -> Failure {
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -278,7 +293,11 @@ fn transport_failure(err: reqwest::Error) -> Failure {
     Failure::Transient(format!("{what}: {err}"))
 }
 
-fn classify(status: StatusCode, headers: &header::HeaderMap, body: &[u8]) -> Result<(), Failure> {
+pub(in crate::sink::mattermost) fn classify(
+    status: StatusCode,
+    headers: &header::HeaderMap,
+    body: &[u8],
+) -> Result<(), Failure> {
     if status.is_success() {
         return Ok(());
     }
@@ -345,7 +364,9 @@ fn quote(body: &[u8]) -> String {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
+pub(in crate::sink::mattermost) fn parse<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+) -> Result<T, Failure> {
     serde_json::from_slice(body)
         .map_err(|e| Failure::Transient(format!("unexpected answer ({e}): {}", quote(body))))
 }

@@ -1,5 +1,6 @@
 //! The REST sink against an in-process Mattermost stub: posts, pacing, failures, restarts.
 
+mod plugin;
 mod stub;
 
 use std::path::Path;

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use crate::gateway::accounts::Account;
 use crate::service::state::PostKey;
 
-use super::client::{Api, Failure, ListedPost, NewPost};
 use super::hints::Call;
 use super::persist::Persister;
+use super::transport::rest::{Api, Failure, ListedPost, NewPost};
 
 /// The props key that marks a post as a status box, and says which one.
 pub const PROPS_KEY: &str = "openclaw_livestatus";

@@ -1,5 +1,9 @@
-//! The Mattermost REST sink: each box is one post, created with its first state and then edited
-//! in place (`PUT /posts/{id}/patch`, message only) as the turn goes on.
+//! The Mattermost sink: each box is one post. Over REST (`transport/rest.rs`) it is created with
+//! its first state and then edited in place (`PUT /posts/{id}/patch`, message only) as the turn
+//! goes on; through the plugin `com.openclaw.livestatus` (`transport/plugin.rs`,
+//! `plugin_link.rs`) every box of a server travels in one batch per throttle window and the
+//! plugin makes the post. Both transports share this one worker, post store, admission,
+//! throttle and breakers; a box keeps its one post when it moves between them.
 //!
 //! `Sink` calls come from the pipeline's task and must never wait, so they only queue deltas
 //! for a worker task that owns all HTTP and the post store. The worker paces each box (leading
@@ -17,15 +21,16 @@
 //!   the post's props when only the marker is there), so a restart never posts a box twice.
 
 mod breaker;
-mod client;
 mod hints;
 mod intake;
 mod job;
 mod persist;
+mod plugin_link;
 mod restore;
 mod server;
 mod throttle;
 mod tracked;
+mod transport;
 mod worker;
 
 #[cfg(test)]
@@ -44,7 +49,17 @@ use crate::session::BoxDelta;
 use super::Sink;
 
 pub use breaker::BreakerState;
+
+/// A Mattermost server as the sink sees it now: its breaker, and whether boxes go to the
+/// plugin or over REST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerView {
+    pub server: String,
+    pub breaker: BreakerState,
+    pub mode: String,
+}
 pub use job::PROPS_KEY;
+pub use plugin_link::{PluginOptions, ServerPlugin, detect as detect_transport};
 
 #[derive(Clone, Debug)]
 pub struct RestOptions {
@@ -68,6 +83,8 @@ pub struct RestOptions {
     /// First wait after a failed request; doubles per failure in a row, jittered.
     pub retry_backoff_min: Duration,
     pub retry_backoff_max: Duration,
+    /// Whether and how the plugin `com.openclaw.livestatus` carries boxes.
+    pub plugin: PluginOptions,
 }
 
 impl Default for RestOptions {
@@ -84,6 +101,7 @@ impl Default for RestOptions {
             render: RenderOptions::default(),
             retry_backoff_min: Duration::from_millis(250),
             retry_backoff_max: Duration::from_secs(30),
+            plugin: PluginOptions::default(),
         }
     }
 }
@@ -99,6 +117,10 @@ pub struct DrainReport {
     /// Boxes given up on after a refusal (over the whole run).
     pub abandoned: usize,
     pub posts_created: usize,
+    /// Posts the plugin made for boxes sent to it.
+    pub plugin_posts: usize,
+    /// HTTP requests sent to Mattermost and the plugin (over the whole run).
+    pub requests: u64,
     /// Posts of an earlier run (or attempt) found in their channel and continued.
     pub posts_adopted: usize,
     pub updates: usize,
@@ -116,6 +138,7 @@ pub struct RestSink {
     tx: mpsc::UnboundedSender<worker::Msg>,
     worker: Option<tokio::task::JoinHandle<()>>,
     breakers: server::SharedStates,
+    modes: plugin_link::SharedModes,
     #[cfg(test)]
     persist: Arc<persist::Persister>,
     closed_logged: bool,
@@ -127,7 +150,15 @@ impl RestSink {
         let (tx, rx) = mpsc::unbounded_channel();
         let breakers = server::SharedStates::default();
         let persist = persist::Persister::new(store.path().map(|p| p.to_owned()));
-        let w = worker::Worker::new(opts, accounts, store, breakers.clone(), persist.clone());
+        let modes = plugin_link::SharedModes::default();
+        let w = worker::Worker::new(
+            opts,
+            accounts,
+            store,
+            breakers.clone(),
+            persist.clone(),
+            modes.clone(),
+        );
         RestSink {
             tx,
             // In the daemon's span, so its lines carry TIER too.
@@ -135,6 +166,7 @@ impl RestSink {
                 w.run(rx),
             ))),
             breakers,
+            modes,
             #[cfg(test)]
             persist,
             closed_logged: false,
@@ -188,15 +220,40 @@ impl RestSink {
             .unwrap_or_default()
     }
 
-    /// `breaker_states` as a function that outlives a borrow of the sink (the local API).
-    pub fn breaker_reader(&self) -> impl Fn() -> Vec<(String, BreakerState)> + Send + Sync + use<> {
+    /// Each server's breaker and transport, read by a function that outlives a borrow of the
+    /// sink (the local API).
+    pub fn server_reader(&self) -> impl Fn() -> Vec<ServerView> + Send + Sync + use<> {
         let breakers = self.breakers.clone();
+        let modes = self.modes.clone();
         move || {
+            let modes = modes.lock().map(|m| m.clone()).unwrap_or_default();
             breakers
                 .lock()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(server, breaker)| ServerView {
+                            server: server.clone(),
+                            breaker: *breaker,
+                            mode: modes
+                                .get(server)
+                                .map_or_else(|| "rest".to_owned(), |(mode, _)| mode.clone()),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default()
         }
+    }
+
+    /// Per server (base URL) that had a box: "plugin" or "rest", and why.
+    pub fn transport_modes(&self) -> Vec<(String, String, String)> {
+        self.modes
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, (mode, why))| (k.clone(), mode.clone(), why.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn send(&mut self, msg: worker::Msg) {
@@ -250,7 +307,16 @@ impl Sink for RestSink {
     }
 
     fn status(&self) -> Option<String> {
-        Some(status_line(&self.breaker_states()))
+        let mut line = status_line(&self.breaker_states());
+        let via_plugin = self
+            .transport_modes()
+            .iter()
+            .filter(|(_, mode, _)| mode == "plugin")
+            .count();
+        if via_plugin > 0 {
+            line.push_str(&format!(", plugin on {via_plugin} server(s)"));
+        }
+        Some(line)
     }
 }
 

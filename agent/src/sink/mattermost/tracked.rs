@@ -10,6 +10,7 @@ use crate::session::{BoxModel, BoxState};
 
 use super::job::Lookup;
 use super::throttle::Throttle;
+use super::transport::plugin::Sent;
 
 /// Where a box's post goes before its channel is known.
 #[derive(Clone, Debug)]
@@ -44,9 +45,27 @@ pub(super) struct Tracked {
     pub marker_ms: Option<i64>,
     /// Search before (re)creating: an earlier create may have succeeded unseen.
     pub lookup: Option<Lookup>,
+    /// Some: the box goes through the plugin, which has this much of it (`plugin_link.rs`).
+    pub via_plugin: Option<Sent>,
+    /// The box's transport is decided for the rest of its turn.
+    pub transport_chosen: bool,
+    /// The plugin made the post (REST may lack the right to edit it).
+    pub plugin_post: bool,
+    /// What the plugin had of the box when it moved to REST.
+    pub left_plugin: Option<Sent>,
+    /// Wall-clock ms at which the oldest change not yet sent was taken in (for the latency
+    /// histogram: `take_pending`).
+    pub pending_since_ms: Option<i64>,
 }
 
 impl Tracked {
+    /// A request carrying every change so far leaves now: into the latency histogram.
+    pub fn sent_changes(&mut self, now_ms: i64) {
+        if let Some(since) = self.pending_since_ms.take() {
+            crate::metrics::observe_delivery(since, now_ms);
+        }
+    }
+
     /// A box that waits for a slot, nothing of it known to be on the server yet beyond `phase`.
     pub fn new(
         model: BoxModel,
@@ -70,6 +89,11 @@ impl Tracked {
             throttle,
             marker_ms: None,
             lookup: None,
+            via_plugin: None,
+            transport_chosen: false,
+            plugin_post: false,
+            left_plugin: None,
+            pending_since_ms: None,
         }
     }
 
@@ -108,6 +132,7 @@ impl Tracked {
             outcome: None,
             first_line_ms: self.model.first_line_ms,
             follows_ms: self.model.follows_ms,
+            by_plugin: self.plugin_post,
             updated_ms: now_ms,
         })
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::breaker::{Admit, Breaker, BreakerState, Transition};
-use super::client::Failure;
+use super::transport::rest::Failure;
 
 /// The longest pause one 429 imposes, whatever its `Retry-After` says: a proxy's or a
 /// misconfigured limiter's hour would stall every box on the server without a word. A server

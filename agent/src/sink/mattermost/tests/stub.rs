@@ -67,7 +67,24 @@ pub struct StubState {
     /// `GET /api/v4/system/ping`s, kept apart from `requests` (no token, no box), with whether
     /// they were answered OK.
     pub pings: Vec<(Instant, bool)>,
+    /// The plugin `com.openclaw.livestatus` on this server (see `plugin_answer`).
+    pub plugin: PluginStub,
     next_id: u64,
+}
+
+/// A stand-in for the plugin's batch API (plugin/server/apply.go): seq checks, one post per
+/// box (stored among the server's posts, as the plugin's are), gap answers.
+#[derive(Default)]
+pub struct PluginStub {
+    /// Installed and answering; otherwise every plugin route is a 404.
+    pub up: bool,
+    /// Every route answers 500 (a plugin that keeps failing).
+    pub failing: bool,
+    /// Per session key: (seq, post id, ops applied in order, finished).
+    pub sessions: BTreeMap<String, (u64, String, Vec<Value>, bool)>,
+    /// The deltas of every batch, in order.
+    pub batches: Vec<Vec<Value>>,
+    pub healths: usize,
 }
 
 impl StubState {
@@ -230,6 +247,10 @@ async fn handle(
                 .into_response()
         };
     }
+    if uri.path().starts_with("/plugins/com.openclaw.livestatus/") {
+        let mut st = state.lock().expect("stub lock");
+        return plugin_answer(&mut st, &req);
+    }
     let (response, hang) = {
         let mut st = state.lock().expect("stub lock");
         let index = st.requests.len();
@@ -242,6 +263,110 @@ async fn handle(
         std::future::pending::<()>().await;
     }
     response
+}
+
+pub const PLUGIN_SECRET: &str = "stub-plugin-secret";
+
+fn plugin_answer(st: &mut StubState, req: &Req) -> Response {
+    let p = &mut st.plugin;
+    if !p.up {
+        return (StatusCode::NOT_FOUND, "404 page not found").into_response();
+    }
+    if p.failing {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "kv down"})),
+        )
+            .into_response();
+    }
+    match (
+        req.method.as_str(),
+        req.path
+            .trim_start_matches("/plugins/com.openclaw.livestatus"),
+    ) {
+        ("GET", "/api/v1/health") => {
+            p.healths += 1;
+            axum::Json(json!({"id": "com.openclaw.livestatus", "version": "0.1.0",
+                "capabilities": ["batch", "snapshot", "websocket", "final_post"]}))
+            .into_response()
+        }
+        ("POST", "/api/v1/batch") => {
+            if req.auth.as_deref() != Some(&format!("Bearer {PLUGIN_SECRET}")) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "missing or wrong shared secret"})),
+                )
+                    .into_response();
+            }
+            let deltas = req.body["deltas"].as_array().cloned().unwrap_or_default();
+            p.batches.push(deltas.clone());
+            let mut results = Vec::new();
+            let mut conflict = false;
+            for d in deltas {
+                let key = d["session_key"].as_str().unwrap_or("").to_owned();
+                let seq = d["seq"].as_u64().unwrap_or(0);
+                let ops = d["ops"].as_array().cloned().unwrap_or_default();
+                let opens = ops.first().is_some_and(|o| o["op"] == "open");
+                let snapshot = d["snapshot"].as_bool().unwrap_or(false);
+                let cur = p.sessions.get(&key).cloned();
+                let (status, post_id) = match cur {
+                    Some((_, post, _, false)) if snapshot => {
+                        p.sessions
+                            .insert(key.clone(), (seq, post.clone(), ops.clone(), false));
+                        ("applied", post)
+                    }
+                    _ if opens && (seq == 1 || snapshot) => {
+                        st.next_id += 1;
+                        let id = format!("plug{:022}", st.next_id);
+                        st.posts.insert(
+                            id.clone(),
+                            StubPost {
+                                id: id.clone(),
+                                channel_id: d["channel_id"].as_str().unwrap_or("").to_owned(),
+                                root_id: d["root_id"].as_str().unwrap_or("").to_owned(),
+                                message: "(plugin post)".to_owned(),
+                                props: json!({"session_key": key}),
+                                create_at: now_ms(),
+                                update_at: now_ms(),
+                                delete_at: 0,
+                            },
+                        );
+                        p.sessions
+                            .insert(key.clone(), (seq, id.clone(), ops.clone(), false));
+                        ("applied", id)
+                    }
+                    Some((have, post, mut applied, _)) if seq == have + 1 => {
+                        applied.extend(ops.iter().cloned());
+                        p.sessions
+                            .insert(key.clone(), (seq, post.clone(), applied, false));
+                        ("applied", post)
+                    }
+                    Some((have, post, _, _)) if seq <= have => ("duplicate", post),
+                    _ => {
+                        conflict = true;
+                        ("gap", String::new())
+                    }
+                };
+                let have = p.sessions.get(&key).map_or(0, |s| s.0);
+                if let Some(s) = p.sessions.get_mut(&key)
+                    && ops.iter().any(|o| o["op"] == "close")
+                    && status == "applied"
+                {
+                    s.3 = true;
+                }
+                results.push(
+                    json!({"session_key": key, "status": status, "seq": have, "post_id": post_id}),
+                );
+            }
+            let code = if conflict {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::OK
+            };
+            (code, axum::Json(json!({"results": results}))).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
+    }
 }
 
 fn answer(st: &mut StubState, req: &Req) -> (Response, bool) {

@@ -21,12 +21,14 @@ use crate::service::state::{Outcome, PostStore};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
 use super::breaker::Admit;
-use super::client::{Api, Failure};
 use super::hints::{Call, hint};
 use super::job::{self, Job, JobOk, Lookup, Marker};
 use super::persist::Persister;
+use super::plugin_link::{Choice, Links, SharedModes};
 use super::server::{Backoff, Ping, Server, SharedStates};
 use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
+use super::transport::plugin::Sent;
+use super::transport::rest::{Api, Failure};
 use super::{DrainReport, RestOptions};
 
 /// At most one debounced store write per this period (the write before a create is not held).
@@ -52,7 +54,8 @@ enum Next {
 }
 
 #[derive(Default)]
-struct Stats {
+pub(super) struct Stats {
+    pub plugin_posts: usize,
     delivered: usize,
     abandoned: usize,
     created: usize,
@@ -66,7 +69,7 @@ type Owner = (BoxId, String, Call);
 pub(super) struct Worker {
     pub(super) opts: RestOptions,
     pub(super) accounts: Arc<dyn AccountBook>,
-    api: Option<Arc<Api>>,
+    pub(super) api: Option<Arc<Api>>,
     pub(super) store: PostStore,
     persist: Arc<Persister>,
     store_gen: u64,
@@ -84,10 +87,11 @@ pub(super) struct Worker {
     owners: HashMap<tokio::task::Id, Owner>,
     /// Pings of servers whose breaker is open: (base URL, answered).
     pings: JoinSet<(String, bool)>,
-    finishing: bool,
+    pub(super) finishing: bool,
     drain_reply: Option<oneshot::Sender<DrainReport>>,
     logged: HashSet<String>,
-    stats: Stats,
+    pub(super) stats: Stats,
+    pub(super) links: Links,
     /// Sessions rebuilt in the batch of deltas being taken in (see `restore.rs`).
     pub(super) restored_sessions: Vec<(SessionId, Account)>,
     /// Ids for boxes the worker makes itself, counting down from where no tracker reaches.
@@ -98,7 +102,7 @@ pub(super) fn wall_ms() -> i64 {
     crate::pipeline::now_ms()
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
@@ -112,6 +116,7 @@ impl Worker {
         mut store: PostStore,
         shared: SharedStates,
         persist: Arc<Persister>,
+        modes: SharedModes,
     ) -> Worker {
         let api = match Api::new(opts.request_timeout) {
             Ok(api) => Some(Arc::new(api)),
@@ -147,6 +152,7 @@ impl Worker {
             drain_reply: None,
             logged: HashSet::new(),
             stats: Stats::default(),
+            links: Links::new(modes),
             restored_sessions: Vec::new(),
             own_turns: u64::MAX,
         }
@@ -184,12 +190,29 @@ impl Worker {
                         self.server(&server).ping_answered(ok, Instant::now());
                     }
                 }
+                Some(done) = self.links.batches.join_next(), if !self.links.batches.is_empty() => {
+                    if let Ok(done) = done {
+                        self.on_batch(done);
+                    }
+                }
+                Some(done) = self.links.checks.join_next(), if !self.links.checks.is_empty() => {
+                    if let Ok(done) = done {
+                        self.on_check(done);
+                    }
+                }
                 () = sleep => {}
             }
             let now = Instant::now();
             // Pings first: an answered one half-opens its breaker for this very pump.
             let ping_wake = self.ping(now);
-            wake = earliest(earliest(self.pump(now), self.flush_store(now)), ping_wake);
+            // REST first: it is where a box that needs its post is given to the plugin, whose
+            // batch then goes in this same pass.
+            let rest_wake = self.pump(now);
+            let plugin_wake = earliest(self.recheck(now), self.pump_plugin(now));
+            wake = earliest(
+                earliest(rest_wake, self.flush_store(now)),
+                earliest(ping_wake, plugin_wake),
+            );
             if self.drain_reply.is_some() && self.boxes.is_empty() {
                 let report = self.close(false).await;
                 if let Some(reply) = self.drain_reply.take() {
@@ -306,6 +329,35 @@ impl Worker {
             self.settle(id, Settle::Abandoned);
             return None;
         };
+        let b = self.boxes.get(id)?;
+        if b.via_plugin.is_some() {
+            return None;
+        }
+        // A new box, or a restored one whose post the plugin made (continued there with a
+        // snapshot, which keeps the post, when the plugin answers; over REST otherwise).
+        let fresh = b.lookup.is_none()
+            && b.marker_ms.is_none()
+            && matches!(b.phase, Phase::NeedPost { .. });
+        let resumed = b.plugin_post && matches!(b.phase, Phase::Posted { .. });
+        if !b.transport_chosen && !b.model.retracted && (fresh || resumed) {
+            let server = b.server().to_owned();
+            match self.choose(&server) {
+                Choice::Wait => return None,
+                Choice::Plugin => {
+                    let b = self.boxes.get_mut(id)?;
+                    b.transport_chosen = true;
+                    b.via_plugin = Some(if resumed {
+                        Sent::resumed()
+                    } else {
+                        Sent::default()
+                    });
+                    return None;
+                }
+                Choice::Rest => {
+                    self.boxes.get_mut(id)?.transport_chosen = true;
+                }
+            }
+        }
         let job = match self.next_job(id, now) {
             Next::Run(job) => *job,
             Next::Wait(wake) => return wake,
@@ -333,6 +385,7 @@ impl Worker {
         b.busy = true;
         if matches!(job, Job::Create { .. } | Job::Patch { .. }) {
             b.throttle.sent(now);
+            b.sent_changes(wall_ms());
         }
         let call = job.call();
         let account = b.account.clone();
@@ -494,6 +547,23 @@ impl Worker {
                     });
                 }
             }
+            Err(Failure::Rejected(r))
+                if call == Call::Patch && b.plugin_post && matches!(r.status, 403 | 404) =>
+            {
+                // The plugin's post, which this account may not edit (or see): post the box
+                // anew rather than lose it.
+                b.plugin_post = false;
+                b.shown = None;
+                if let Phase::Posted { channel_id, .. } = &b.phase {
+                    b.phase = Phase::NeedPost {
+                        channel_id: channel_id.clone(),
+                    };
+                }
+                if self.once(format!("pluginpost\0{server}\0{}", r.status)) {
+                    tracing::warn!(server = %server, status = r.status, message = %r.message,
+                        "cannot continue the plugin's post over REST (give the bot the edit_others_posts permission to keep one post per box); posting the box again");
+                }
+            }
             Err(Failure::Rejected(r)) => {
                 let channel = match &b.phase {
                     Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => {
@@ -523,7 +593,7 @@ impl Worker {
     }
 
     /// Removes a box, frees its slot, and records in the store what its post now is.
-    fn settle(&mut self, id: &BoxId, how: Settle) {
+    pub(super) fn settle(&mut self, id: &BoxId, how: Settle) {
         let Some(b) = self.boxes.remove(id) else {
             return;
         };
@@ -533,6 +603,7 @@ impl Worker {
         let posted = matches!(b.phase, Phase::Posted { .. });
         match how {
             Settle::Delivered => {
+                self.owe_final(&b);
                 self.stats.delivered += 1;
                 if let Some(mut entry) = b.entry(wall_ms()) {
                     if b.model.is_finished() {
@@ -606,6 +677,8 @@ impl Worker {
             undelivered: self.boxes.len(),
             abandoned: self.stats.abandoned,
             posts_created: self.stats.created,
+            plugin_posts: self.stats.plugin_posts,
+            requests: self.api.as_ref().map_or(0, |a| a.requests_sent()),
             posts_adopted: self.stats.adopted,
             updates: self.stats.updates,
             deletes: self.stats.deletes,
