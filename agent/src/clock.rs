@@ -33,7 +33,7 @@ pub fn format_elapsed(ms: i64) -> String {
 
 /// `YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|±HH:MM)` → milliseconds since the epoch.
 /// Fractions beyond milliseconds are cut (not rounded), so ordering is kept.
-pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 || b.len() > 64 {
         return None;
@@ -157,7 +157,7 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the inverse of
 /// `parse_rfc3339_ms` for the years 0..=9999; for logs that name a moment.
-pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
+pub fn format_rfc3339_ms(ms: i64) -> String {
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let (year, month, day) = civil_from_days(days);
     let secs = ms_of_day / 1000;
