@@ -26,6 +26,7 @@ lint: setup
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	cd agent-ebpf/programs && $(CARGO) fmt -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 # The fuzz smoke run and the plugin's tests first, so the test runner's summary is what the run
 # ends with. test-plugin also builds plugin/build/livestatus-harness, which the cross-language

@@ -403,7 +403,7 @@ impl Player {
             .append(true)
             .open(&path)
             .with_context(|| format!("appending to {}", path.display()))?;
-        let now = crate::pipeline::now_ms();
+        let now = crate::clock::now_ms();
         let chunk: Vec<u8> = lines[done..done + n]
             .iter()
             .enumerate()
@@ -428,7 +428,7 @@ const TS_KEY: &[u8] = b"\"timestamp\":\"";
 /// The entry's own `timestamp`, in ms since the epoch.
 pub fn absolute_ms(line: &[u8]) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    crate::transcript::timestamp::parse_rfc3339_ms(v.get("timestamp")?.as_str()?)
+    crate::clock::parse_rfc3339_ms(v.get("timestamp")?.as_str()?)
 }
 
 /// Every `"timestamp":"<RFC 3339>"` in a line moved by `shift` ms, in the same format
@@ -446,8 +446,8 @@ pub fn shift_timestamps(line: &[u8], shift: i64) -> Vec<u8> {
         };
         let shifted = std::str::from_utf8(&rest[..end])
             .ok()
-            .and_then(crate::transcript::timestamp::parse_rfc3339_ms)
-            .map(|ms| crate::transcript::timestamp::format_rfc3339_ms(ms + shift));
+            .and_then(crate::clock::parse_rfc3339_ms)
+            .map(|ms| crate::clock::format_rfc3339_ms(ms + shift));
         match shifted {
             Some(text) => out.extend_from_slice(text.as_bytes()),
             None => out.extend_from_slice(&rest[..end]),

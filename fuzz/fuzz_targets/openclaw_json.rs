@@ -1,5 +1,5 @@
 //! A gateway's `openclaw.json` (JSON5) → its Mattermost accounts
-//! (agent/src/gateway/openclaw_config.rs), read from a state dir as the daemon reads it.
+//! (agent/src/gateway/openclaw_config/), read from a state dir as the daemon reads it.
 //!
 //! The state dir also holds a `.env` and a secret file, so env and file references in the
 //! input can resolve. The file is rewritten for every input; the dir lives in /dev/shm when

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use livestatus::service::config::TierChoice;
-use livestatus::watch::Scope;
+use livestatus::watch::{Scope, TierKind};
 use livestatus_e2e::{Collector, tier_options};
 
 const APPENDS: usize = 1000;
@@ -123,7 +123,10 @@ fn main() {
         "{:<8} {:>6} {:>10} {:>10} {:>10}",
         "tier", "seen", "p50", "p99", "max"
     );
-    for tier in [TierChoice::Inotify, TierChoice::Poll] {
+    for tier in [
+        TierChoice::Only(TierKind::Inotify),
+        TierChoice::Only(TierKind::Poll),
+    ] {
         let mut l = measure(tier);
         l.sort();
         println!(

@@ -20,7 +20,7 @@ use livestatus::service::config::TierChoice;
 use livestatus::session::tracker::SessionConfig;
 use livestatus::session::{BoxDelta, BoxId, BoxModel, BoxOp, LineKind, LineStatus};
 use livestatus::sink::Sink;
-use livestatus::watch::{Scope, WatchOptions};
+use livestatus::watch::{Scope, TierKind, WatchOptions};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/openclaw")
@@ -347,7 +347,7 @@ pub fn adds_line(delta: &BoxDelta, needle: &str) -> bool {
 /// told to watch this process too: the writers of these tests share it with the tier.
 pub fn tier_runs_here(tier: TierChoice, test: &str) -> bool {
     let runs = tier_loads_here(tier, test);
-    if runs && tier == TierChoice::Ebpf {
+    if runs && tier == TierChoice::Only(TierKind::Ebpf) {
         livestatus::watch::ebpf::watch_own_process(true);
     }
     runs
@@ -356,10 +356,12 @@ pub fn tier_runs_here(tier: TierChoice, test: &str) -> bool {
 /// [`tier_runs_here`] for a test that runs code which decides itself whether the eBPF tier
 /// watches this process (the demo).
 pub fn tier_loads_here(tier: TierChoice, test: &str) -> bool {
-    use livestatus::watch::{self, TierKind};
+    use livestatus::watch;
     let (kind, allow) = match tier {
-        TierChoice::Ebpf => (TierKind::Ebpf, "LIVESTATUS_ALLOW_NO_EBPF"),
-        TierChoice::Fanotify => (TierKind::Fanotify, "LIVESTATUS_ALLOW_NO_FANOTIFY"),
+        TierChoice::Only(TierKind::Ebpf) => (TierKind::Ebpf, "LIVESTATUS_ALLOW_NO_EBPF"),
+        TierChoice::Only(TierKind::Fanotify) => {
+            (TierKind::Fanotify, "LIVESTATUS_ALLOW_NO_FANOTIFY")
+        }
         _ => return true,
     };
     match watch::available(kind) {
@@ -374,10 +376,10 @@ pub fn tier_loads_here(tier: TierChoice, test: &str) -> bool {
 
 /// Every tier, best first.
 pub const TIERS: [TierChoice; 4] = [
-    TierChoice::Ebpf,
-    TierChoice::Fanotify,
-    TierChoice::Inotify,
-    TierChoice::Poll,
+    TierChoice::Only(TierKind::Ebpf),
+    TierChoice::Only(TierKind::Fanotify),
+    TierChoice::Only(TierKind::Inotify),
+    TierChoice::Only(TierKind::Poll),
 ];
 
 /// Every tier, best first, less the kernel tiers this host is known to lack (see

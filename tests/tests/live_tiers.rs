@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use livestatus::playback::Pace;
 use livestatus::service::config::TierChoice;
+use livestatus::watch::TierKind;
 use livestatus_e2e::live::{self, replayed};
 use livestatus_e2e::{SCENARIOS, recording, run_live, scenario_dir, sqlite_play, summary};
 use livestatus_e2e::{tier_runs_here, tiers_here};
@@ -26,7 +27,7 @@ fn the_box_opens_on_the_lock_before_the_transcript_exists() {
     // ~3 s earlier. The box must be there from the lock on.
     let live = run_live(
         vec![recording("2026.7.1/a_channel_tools")],
-        TierChoice::Inotify,
+        TierChoice::Only(TierKind::Inotify),
         Pace {
             speed: 20.0,
             max_gap: Duration::from_millis(400),
@@ -50,14 +51,14 @@ fn the_box_opens_on_the_lock_before_the_transcript_exists() {
 #[test]
 fn a_gateway_no_home_holds_and_nobody_named_shows_its_box_on_the_ebpf_tier() {
     let test = "a_gateway_no_home_holds_and_nobody_named_shows_its_box_on_the_ebpf_tier";
-    if !tier_runs_here(TierChoice::Ebpf, test) {
+    if !tier_runs_here(TierChoice::Only(TierKind::Ebpf), test) {
         return;
     }
     let scenario = "2026.7.1/a_channel_tools";
     let live = livestatus_e2e::run_live_at(
         livestatus_e2e::GatewayPlace::Unnamed,
         vec![recording(scenario)],
-        TierChoice::Ebpf,
+        TierChoice::Only(TierKind::Ebpf),
         Pace::FAST,
         Duration::from_secs(5),
     );

@@ -92,7 +92,7 @@ fn after_ready_only_dac_read_search_is_left_on_every_thread() {
 #[test]
 fn the_ebpf_tier_keeps_cap_bpf_besides() {
     if !livestatus_e2e::tier_runs_here(
-        livestatus::service::config::TierChoice::Ebpf,
+        livestatus::service::config::TierChoice::Only(livestatus::watch::TierKind::Ebpf),
         "the_ebpf_tier_keeps_cap_bpf_besides",
     ) {
         return;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use livestatus::service::config::TierChoice;
+use livestatus::watch::TierKind;
 use livestatus_e2e::daemon::binary;
 use livestatus_e2e::tier_loads_here;
 
@@ -47,7 +48,7 @@ fn doctor_tier_line(tmp: &Path, max_host_cost: &str) -> String {
 #[test]
 fn auto_keeps_the_ebpf_tier_only_when_its_measured_cost_is_within_the_limit() {
     if !tier_loads_here(
-        TierChoice::Ebpf,
+        TierChoice::Only(TierKind::Ebpf),
         "auto_keeps_the_ebpf_tier_only_when_its_cost…",
     ) {
         return;

@@ -4,6 +4,16 @@
 //! No struct layout is compiled in: every field offset and argument position is a read-only
 //! global that the loader fills from the running kernel's BTF before loading, so the verifier
 //! sees them as constants and one object runs on any kernel with BTF.
+//!
+//! # Safety
+//!
+//! The `unsafe` here is of three kinds, each sound for the reason given once: kernel memory is
+//! read only through BPF helpers (`bpf_probe_read_kernel*`, `bpf_d_path`, a tracepoint
+//! context's `read_at`), and arithmetic on kernel pointers only makes addresses for them (a bad
+//! address gives an error, never a crash, and the verifier rejects any other access); map lookups hand back references the kernel keeps valid
+//! for the program's run, and each CPU runs one program at a time, so the per-CPU and per-thread
+//! entries written through them are not shared; the `#[unsafe(no_mangle)]` globals are read-only
+//! slots the loader fills before the program runs, and the `license` section is plain data.
 #![no_std]
 #![no_main]
 

@@ -32,6 +32,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// These doc comments are the `--help` text, where `[INTERRUPTED]` and `[mattermost]` are
+// meant literally, not as links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show every active session's box live in this terminal.

@@ -131,7 +131,7 @@ pub fn replay_to_string(
             "== {} · turn {} · {} ==\n",
             model.session_key,
             model.id.turn,
-            iso_utc(model.started_ms)
+            crate::clock::format_iso_seconds(model.started_ms)
         ));
         text.push_str(&render_text(model, at, render));
         if !text.ends_with('\n') {
@@ -300,20 +300,5 @@ fn standin(dir: &Path, name: &str) -> SessionRef {
         spawned_by: None,
         label: None,
         route: None,
-    }
-}
-
-/// `2026-11-22T03:50:29Z` for a box title.
-pub fn iso_utc(ms: i64) -> String {
-    crate::transcript::timestamp::format_iso_seconds(ms)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_dates_are_civil_utc() {
-        assert_eq!(super::iso_utc(1_795_319_429_391), "2026-11-22T03:50:29Z");
-        assert_eq!(super::iso_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::iso_utc(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 }

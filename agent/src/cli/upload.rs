@@ -43,7 +43,7 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let http = uploader::http_client()?;
         for (url, token) in &targets {
-            let body = upload_doc::document(&[], None, crate::pipeline::now_ms(), true);
+            let body = upload_doc::document(&[], None, crate::clock::now_ms(), true);
             let result = uploader::post(&http, url, token, &body).await;
             let status = result
                 .status

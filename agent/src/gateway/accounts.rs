@@ -6,18 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use super::account::Account;
+use super::account::normalize_account_id;
 use super::openclaw_config::{GatewayAccounts, GatewayConfigError, read_gateway_accounts};
-use super::route::DEFAULT_ACCOUNT;
 use crate::layout::GATEWAY_CONFIG;
-use crate::service::config::{ConfigError, MattermostConfig, Secret};
-
-/// A resolved Mattermost account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
-    /// `https://chat.example.com`, no trailing slash.
-    pub base_url: String,
-    pub token: Secret,
-}
+use crate::service::config::{ConfigError, MattermostConfig};
 
 /// Looks up the account that serves `account_id` for the gateway whose state dir is `gateway`.
 /// Implemented from the config file and each gateway's own `openclaw.json`; sinks only ask.
@@ -33,28 +26,6 @@ pub struct SingleAccount(pub Account);
 impl AccountBook for SingleAccount {
     fn account(&self, _gateway: &Path, _account_id: &str) -> Option<Account> {
         Some(self.0.clone())
-    }
-}
-
-/// OpenClaw's `normalizeAccountId`: trimmed and case-folded; other characters than
-/// `[a-z0-9_-]` become `-`, leading and trailing dashes go, at most 64 characters; nothing left
-/// means `"default"`.
-pub fn normalize_account_id(raw: &str) -> String {
-    let lower = raw.trim().to_ascii_lowercase();
-    let mut out = String::with_capacity(lower.len());
-    for c in lower.chars() {
-        let keep = c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
-        if keep {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let trimmed: String = out.trim_matches('-').chars().take(64).collect();
-    if trimmed.is_empty() {
-        DEFAULT_ACCOUNT.to_owned()
-    } else {
-        trimmed
     }
 }
 
@@ -267,5 +238,4 @@ impl AccountBook for AccountDirectory {
 }
 
 #[cfg(test)]
-#[path = "accounts_tests.rs"]
 mod tests;

@@ -28,7 +28,7 @@ pub enum Target {
 /// `origin.provider` and session keys.
 pub const MATTERMOST: &str = "mattermost";
 
-pub use crate::service::config::DEFAULT_ACCOUNT;
+pub use super::account::DEFAULT_ACCOUNT;
 
 /// Where a JSONL-era session's boxes go, from its key and its `sessions.json` entry; `None` for a
 /// session that is not bound to Mattermost or names no usable destination.

@@ -18,10 +18,7 @@ use super::run::TierChoice;
 fn candidates(choice: TierChoice) -> Vec<TierKind> {
     match choice {
         TierChoice::Auto => TierKind::ALL.to_vec(),
-        TierChoice::Ebpf => vec![TierKind::Ebpf],
-        TierChoice::Fanotify => vec![TierKind::Fanotify],
-        TierChoice::Inotify => vec![TierKind::Inotify],
-        TierChoice::Poll => vec![TierKind::Poll],
+        TierChoice::Only(kind) => vec![kind],
     }
 }
 

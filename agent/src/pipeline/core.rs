@@ -746,17 +746,12 @@ fn modified_within(dir: &SessionsDir, name: &str, horizon_ms: i64, now_ms: i64) 
     let Ok(modified) = meta.modified() else {
         return true;
     };
-    let mtime_ms = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let mtime_ms = crate::clock::epoch_ms(modified);
     now_ms - mtime_ms <= horizon_ms
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "core_refusal_tests.rs"]
 mod refusal_tests;

@@ -68,7 +68,7 @@ fn history_and_finished_turns_hold_no_open_transcript() {
         age(&other, Duration::from_secs(3_600 + i as u64));
     }
 
-    let now = crate::pipeline::now_ms();
+    let now = crate::clock::now_ms();
     let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
     core.startup(now);
     assert_eq!(core.followed_files(), HISTORY + 1);

@@ -69,8 +69,7 @@ fn a_transcript_rewritten_in_place_mid_turn_loses_no_tool_line() {
     // The daemon starts while the turn runs: the model has asked for two tools.
     std::fs::write(&transcript, format!("{}\n", lines[..6].join("\n"))).expect("transcript");
     std::fs::write(&lock, "{}").expect("lock");
-    let now =
-        crate::transcript::timestamp::parse_rfc3339_ms("2026-11-22T03:50:32.800Z").expect("time");
+    let now = crate::clock::parse_rfc3339_ms("2026-11-22T03:50:32.800Z").expect("time");
     let mut core = Core::new(
         Scope::Gateways(vec![state.clone()]),
         SessionConfig::default(),
@@ -154,8 +153,7 @@ fn a_transcript_truncated_and_written_back_in_pieces_opens_no_box_again() {
     let transcript = sessions.join(TRANSCRIPT);
     let head = format!("{}\n", lines[..4].join("\n"));
     std::fs::write(&transcript, &head).expect("transcript");
-    let now =
-        crate::transcript::timestamp::parse_rfc3339_ms("2026-11-22T03:50:00.000Z").expect("time");
+    let now = crate::clock::parse_rfc3339_ms("2026-11-22T03:50:00.000Z").expect("time");
     let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
     core.startup(now);
 

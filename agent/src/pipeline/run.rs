@@ -80,12 +80,9 @@ pub struct Hooks {
     pub stall_file: Option<std::path::PathBuf>,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// The wall clock lives in `crate::clock`; named here too for the callers that know it as
+/// `pipeline::now_ms` (the Mattermost sink, the API, the end-to-end tests).
+pub use crate::clock::now_ms;
 
 /// Runs until `shutdown` resolves (the terminal view, demo, tests).
 pub async fn run<S: Sink + ?Sized>(

@@ -1,16 +1,6 @@
-//! Durations and token counts as short, fixed-style strings.
+//! Token counts as short, fixed-style strings (durations: `crate::clock::format_elapsed`).
 
-/// `38s`, `4m05s`, `1h02m`. Negative durations (clock skew between sources) show as `0s`.
-pub fn format_elapsed(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    }
-}
+pub use crate::clock::format_elapsed;
 
 /// `980`, `1.2k`, `12.4k`, `124k`, `1.2M`: at most three significant digits, rounded to nearest.
 pub fn format_tokens(n: u64) -> String {
@@ -37,26 +27,6 @@ pub fn format_tokens(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn elapsed_picks_the_unit_by_size() {
-        assert_eq!(format_elapsed(0), "0s");
-        assert_eq!(format_elapsed(38_999), "38s");
-        assert_eq!(format_elapsed(59_999), "59s");
-        assert_eq!(format_elapsed(60_000), "1m00s");
-        assert_eq!(format_elapsed(245_000), "4m05s");
-        assert_eq!(format_elapsed(3_599_999), "59m59s");
-        assert_eq!(format_elapsed(3_720_000), "1h02m");
-        assert_eq!(format_elapsed(-5_000), "0s");
-        assert_eq!(
-            format_elapsed(i64::MAX),
-            format!(
-                "{}h{:02}m",
-                i64::MAX / 1000 / 3600,
-                (i64::MAX / 1000 % 3600) / 60
-            )
-        );
-    }
 
     #[test]
     fn tokens_keep_three_significant_digits() {

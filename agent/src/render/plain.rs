@@ -1,4 +1,4 @@
-//! The plain-text box, as DESIGN.md shows it:
+//! The plain-text box:
 //!
 //! ```text
 //! [ACTIVE] main | 38s

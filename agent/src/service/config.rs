@@ -26,6 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::guarded::{self, Owner, Rules};
+use crate::watch::TierKind;
 
 pub use api::{
     API_SECRET_CREDENTIAL, ApiConfig, DEFAULT_LISTEN, Listen, MONITOR_TOKEN_ENV,
@@ -53,12 +54,10 @@ pub const TOKEN_SOURCE_LITERAL: &str = "config token";
 pub const TOKEN_SOURCE_FILE: &str = "config token_file";
 pub const TOKEN_SOURCE_CREDENTIAL: &str = "systemd credential";
 
-/// OpenClaw's name of the account a gateway uses when none is named; the top-level
-/// `[mattermost]` server is this account.
-pub const DEFAULT_ACCOUNT: &str = "default";
+/// The top-level `[mattermost]` server is this account.
+pub use crate::gateway::account::DEFAULT_ACCOUNT;
 
-/// What secrets print as, everywhere.
-pub const REDACTED: &str = "[redacted]";
+pub use crate::secret::{REDACTED, Secret};
 
 /// A config file is a few KiB; anything near this is the wrong file (or `/dev/zero`).
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -71,19 +70,17 @@ pub enum TierChoice {
     /// The fastest tier this host allows: ebpf, fanotify, inotify, poll, in that order.
     #[default]
     Auto,
-    Ebpf,
-    Fanotify,
-    Inotify,
-    Poll,
+    /// This tier and no other.
+    Only(TierKind),
 }
 
 impl TierChoice {
     pub const ALL: [TierChoice; 5] = [
         TierChoice::Auto,
-        TierChoice::Ebpf,
-        TierChoice::Fanotify,
-        TierChoice::Inotify,
-        TierChoice::Poll,
+        TierChoice::Only(TierKind::Ebpf),
+        TierChoice::Only(TierKind::Fanotify),
+        TierChoice::Only(TierKind::Inotify),
+        TierChoice::Only(TierKind::Poll),
     ];
     /// The accepted spellings, e.g. for clap's `PossibleValuesParser`.
     pub const NAMES: [&'static str; 5] = ["auto", "ebpf", "fanotify", "inotify", "poll"];
@@ -91,10 +88,7 @@ impl TierChoice {
     pub fn as_str(self) -> &'static str {
         match self {
             TierChoice::Auto => "auto",
-            TierChoice::Ebpf => "ebpf",
-            TierChoice::Fanotify => "fanotify",
-            TierChoice::Inotify => "inotify",
-            TierChoice::Poll => "poll",
+            TierChoice::Only(kind) => kind.name(),
         }
     }
 }
@@ -128,33 +122,6 @@ pub struct ParseTierError {
 impl ParseTierError {
     pub fn expected(&self) -> String {
         format!("one of {}", TierChoice::NAMES.join(", "))
-    }
-}
-
-/// A token or other secret. Printing it, by `{}` or `{:?}`, shows only `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it (an `Authorization` header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
     }
 }
 

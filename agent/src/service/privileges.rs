@@ -18,7 +18,7 @@ pub const KEPT: Capability = Capability::CAP_DAC_READ_SEARCH;
 /// Kept besides while the eBPF tier runs.
 pub const KEPT_FOR_EBPF: Capability = Capability::CAP_BPF;
 
-/// What the process holds after [`drop_all_but_read_search`].
+/// What the process holds after [`drop_all_but`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kept {
     pub effective: Vec<String>,

@@ -169,7 +169,7 @@ impl PostStore {
         Ok(PostStore {
             path: Some(path),
             entries,
-            run_started_ms: Some(crate::pipeline::now_ms()),
+            run_started_ms: Some(crate::clock::now_ms()),
             previous_run_started_ms,
         })
     }

@@ -1,13 +1,14 @@
-//! The tracker's open boxes and the only code that writes box operations. Every op goes through
-//! here, into an `Outbox`, so line indexes, `seq` numbers and the mirror `BoxModel` (kept for
-//! catch-up snapshots) can never disagree with what sinks received.
+//! The tracker's open boxes and the only code that writes box operations or the spawn lines and
+//! child links a box holds. Every op goes through here, into an `Outbox`, so line indexes, `seq`
+//! numbers and the mirror `BoxModel` (kept for catch-up snapshots) can never disagree with what
+//! sinks received.
 
 use std::collections::BTreeMap;
 
 use super::delta::{
     BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
 };
-use crate::render::format_elapsed;
+use crate::clock::format_elapsed;
 
 /// The owner's turn is over, but the box waits for sub-agents it spawned.
 #[derive(Clone, Debug)]
@@ -231,6 +232,130 @@ impl Boxes {
             b.closed = true;
             out.push(id, BoxOp::Retract);
         }
+    }
+
+    /// Every open box, in id order.
+    pub fn iter_open(&self) -> impl Iterator<Item = (&BoxId, &OpenBox)> {
+        self.map.iter().filter(|(_, b)| !b.closed)
+    }
+
+    /// The owner's turn ended with `ending`; the box closes once its children let it.
+    pub fn set_ending(&mut self, id: &BoxId, ending: Ending) {
+        if let Some(b) = self.get_mut(id) {
+            b.ending = Some(ending);
+        }
+    }
+
+    /// Remembers a `sessions_spawn` line, for the child session it starts to claim.
+    pub fn add_spawn(&mut self, id: &BoxId, spawn: Spawn) {
+        if let Some(b) = self.get_mut(id) {
+            b.spawns.push(spawn);
+        }
+    }
+
+    /// The result of the spawn call at line `index`: a failed spawn starts no child.
+    pub fn spawn_result(&mut self, id: &BoxId, spawner: &SessionId, index: u64, failed: bool) {
+        let Some(b) = self.get_mut(id) else { return };
+        for sp in b
+            .spawns
+            .iter_mut()
+            .filter(|sp| sp.line == index && &sp.spawner == spawner)
+        {
+            sp.failed = failed;
+        }
+    }
+
+    /// Whether the box holds a spawn of `spawner` no child has claimed yet (with that label,
+    /// when one is wanted).
+    pub fn has_free_spawn(&self, id: &BoxId, spawner: &SessionId, label: Option<&str>) -> bool {
+        self.get(id).is_some_and(|b| {
+            b.spawns.iter().any(|sp| {
+                &sp.spawner == spawner
+                    && !sp.claimed
+                    && !sp.failed
+                    && label.is_none_or(|w| sp.label.as_deref() == Some(w))
+            })
+        })
+    }
+
+    /// A child session's turn writes into this box: marks it running again if it is known, else
+    /// links it to the spawn line of `spawner` that started it (matched by `own_label`, else the
+    /// oldest free one) or, with no such line, one level below `fallback_depth` with a heading
+    /// still to add. The depth of the child's lines, or `None` when the box is not open.
+    pub fn attach_child(
+        &mut self,
+        id: &BoxId,
+        spawner: &SessionId,
+        child: &SessionId,
+        own_label: Option<&str>,
+        turn_started_ms: i64,
+        fallback_depth: u8,
+    ) -> Option<u8> {
+        let b = self.get_mut(id)?;
+        if let Some(link) = b.children.get_mut(child) {
+            link.running = true;
+            link.turn_started_ms = turn_started_ms;
+            return Some(link.depth);
+        }
+        let mut free = b
+            .spawns
+            .iter_mut()
+            .filter(|sp| &sp.spawner == spawner && !sp.claimed && !sp.failed);
+        let slot = match own_label {
+            Some(want) => {
+                let all: Vec<&mut Spawn> = free.collect();
+                let pos = all
+                    .iter()
+                    .position(|sp| sp.label.as_deref() == Some(want))
+                    .unwrap_or(0);
+                all.into_iter().nth(pos)
+            }
+            None => free.next(),
+        };
+        let (depth, heading) = match slot {
+            Some(sp) => {
+                sp.claimed = true;
+                (sp.depth.saturating_add(1), true)
+            }
+            None => (fallback_depth.saturating_add(1), false),
+        };
+        let label = own_label
+            .map(str::to_string)
+            .unwrap_or_else(|| child.key.rsplit(':').next().unwrap_or("").to_string());
+        b.children.insert(
+            child.clone(),
+            ChildLink {
+                depth,
+                label,
+                heading,
+                running: true,
+                turn_started_ms,
+            },
+        );
+        Some(depth)
+    }
+
+    /// Re-bases a box opened during catch-up: sinks never saw its deltas, so its whole state
+    /// goes out as one Open delta with seq 1. Also returns how many old lines the snapshot
+    /// dropped: line indexes held elsewhere move down by that much.
+    pub fn restart(&mut self, id: &BoxId) -> Option<(BoxDelta, u64)> {
+        let b = self.get_mut(id)?;
+        let model = b.model.as_ref()?;
+        let dropped = model.dropped;
+        let delta = BoxDelta {
+            id: id.clone(),
+            seq: 1,
+            ops: model.snapshot(),
+        };
+        b.model = BoxModel::open(&delta).ok();
+        if dropped > 0 {
+            // The snapshot starts its line indexes at the oldest line it still holds.
+            b.next_line = b.next_line.saturating_sub(dropped);
+            for sp in &mut b.spawns {
+                sp.line = sp.line.saturating_sub(dropped);
+            }
+        }
+        Some((delta, dropped))
     }
 
     /// Adds the `Sub-agent:` heading for a child that has none yet (it was not started by a

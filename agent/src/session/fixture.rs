@@ -22,22 +22,13 @@ pub fn scenario_dir(version: &str, scenario: &str) -> PathBuf {
         .join(scenario)
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `HH:MM:SS.frac` on `day` → ms since the epoch.
 fn time_of_day_ms(day: (i64, i64, i64), hms: &str) -> Option<i64> {
     let mut it = hms.split(':');
     let h: i64 = it.next()?.parse().ok()?;
     let m: i64 = it.next()?.parse().ok()?;
     let s: f64 = it.next()?.parse().ok()?;
-    let days = days_from_civil(day.0, day.1, day.2);
+    let days = crate::clock::days_from_civil(day.0, day.1, day.2);
     Some(days * 86_400_000 + h * 3_600_000 + m * 60_000 + (s * 1000.0).floor() as i64)
 }
 

@@ -196,7 +196,7 @@ pub(crate) struct Ts(pub Option<i64>);
 
 impl Lax for Ts {
     fn of_str(s: &str) -> Self {
-        Ts(super::timestamp::parse_rfc3339_ms(s))
+        Ts(crate::clock::parse_rfc3339_ms(s))
     }
     fn of_u64(n: u64) -> Self {
         Ts(i64::try_from(n).ok())

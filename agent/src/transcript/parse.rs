@@ -466,7 +466,7 @@ mod tests {
         };
         assert_eq!(
             ts_ms,
-            crate::transcript::timestamp::parse_rfc3339_ms("2026-11-22T03:50:32.617Z")
+            crate::clock::parse_rfc3339_ms("2026-11-22T03:50:32.617Z")
         );
         assert_eq!(text, "Let me check the notes folder.");
         let names: Vec<_> = tool_calls.iter().map(|c| c.name.as_str()).collect();
@@ -490,7 +490,7 @@ mod tests {
         assert_eq!(
             user,
             Some(&TranscriptEvent::User {
-                ts_ms: crate::transcript::timestamp::parse_rfc3339_ms("2026-11-22T03:50:29.528Z"),
+                ts_ms: crate::clock::parse_rfc3339_ms("2026-11-22T03:50:29.528Z"),
                 text: "[scen:tools] please read hello.txt and list my notes folder".into(),
                 message_id: None,
             })

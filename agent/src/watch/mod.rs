@@ -111,7 +111,7 @@ impl WatchHandle {
     }
 
     /// False once a task has ended on its own: the receiver was dropped, or the tier hit an
-    /// error it cannot recover from (logged). For `/health`.
+    /// error it cannot recover from (logged). Only tests ask today.
     pub fn is_running(&self) -> bool {
         self.tasks.iter().all(|t| !t.is_finished())
     }

@@ -1,5 +1,5 @@
 //! Plays a recorded OpenClaw session into a state dir, as its gateway wrote it, timed now
-//! (tests/service/run.sh plays into a container's /home/<user>/.openclaw from the host).
+//! (`tests/service/run.sh` plays into a container's `/home/<user>/.openclaw` from the host).
 //!
 //! `play-recording SCENARIO STATE_DIR [PAUSE_AFTER_APPENDS RESUME_FILE]`: with the last two,
 //! stops after that many appends (the turn is open) and goes on once RESUME_FILE exists.

@@ -1,6 +1,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::dotenv::parse_dotenv;
+use super::secrets::home_of;
 use super::*;
 
 const FIXTURE_TOKEN: &str = "fake-mm-bot-token-not-secret";

@@ -127,7 +127,7 @@ fn a_full_file_sets_every_key() {
     assert_eq!(loaded.file.as_deref(), Some(file.path.as_path()));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let c = loaded.config;
-    assert_eq!(c.watch.tier, TierChoice::Inotify);
+    assert_eq!(c.watch.tier, TierChoice::Only(TierKind::Inotify));
     assert_eq!(
         c.watch.gateways,
         [
@@ -836,13 +836,19 @@ fn tier_choice_parses_and_prints_its_names() {
     for tier in TierChoice::ALL {
         assert_eq!(tier.to_string().parse::<TierChoice>(), Ok(tier));
     }
-    assert_eq!("Poll".parse::<TierChoice>(), Ok(TierChoice::Poll));
+    assert_eq!(
+        "Poll".parse::<TierChoice>(),
+        Ok(TierChoice::Only(TierKind::Poll))
+    );
     let e = "ebpf2".parse::<TierChoice>().expect_err("unknown");
     assert_eq!(
         e.to_string(),
         "unknown watch tier \"ebpf2\": expected one of auto, ebpf, fanotify, inotify, poll"
     );
-    assert_eq!("FANOTIFY".parse::<TierChoice>(), Ok(TierChoice::Fanotify));
+    assert_eq!(
+        "FANOTIFY".parse::<TierChoice>(),
+        Ok(TierChoice::Only(TierKind::Fanotify))
+    );
 }
 
 #[test]

@@ -187,6 +187,7 @@ impl Reader {
 /// One ring buffer item as the record the programs wrote (`None` for a short item).
 pub(crate) fn record(item: &[u8]) -> Option<FileEvent> {
     (item.len() >= std::mem::size_of::<FileEvent>())
-        // Any bit pattern is a valid FileEvent (integers and byte arrays only).
+        // SAFETY: the item holds at least one FileEvent (checked just above), read unaligned,
+        // and any bit pattern is a valid FileEvent (integers and byte arrays only).
         .then(|| unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<FileEvent>()) })
 }

@@ -1,10 +1,39 @@
-//! RFC 3339 timestamps (what `new Date().toISOString()` writes) to epoch milliseconds. Small and
-//! strict on purpose: a timestamp we cannot read becomes "no timestamp", never an error, so a
-//! parser that rejects odd input is safer than one that guesses.
+//! Time and dates, one leaf every stage may use: the wall clock in epoch milliseconds (read only
+//! at the edges: logic takes `now_ms` as a parameter), RFC 3339 timestamps (what
+//! `new Date().toISOString()` writes) to and from epoch milliseconds, and elapsed time as shown.
+//!
+//! Parsing is small and strict on purpose: a timestamp we cannot read becomes "no timestamp",
+//! never an error, so a parser that rejects odd input is safer than one that guesses.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The wall clock, in milliseconds since the epoch (0 if the clock is set before 1970).
+pub fn now_ms() -> i64 {
+    epoch_ms(SystemTime::now())
+}
+
+/// A `SystemTime` (a file's mtime, the clock) in milliseconds since the epoch; 0 before it.
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `38s`, `4m05s`, `1h02m`. Negative durations (clock skew between sources) show as `0s`.
+pub fn format_elapsed(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
 
 /// `YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|±HH:MM)` → milliseconds since the epoch.
 /// Fractions beyond milliseconds are cut (not rounded), so ordering is kept.
-pub(crate) fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 || b.len() > 64 {
         return None;
@@ -116,7 +145,7 @@ pub(crate) fn format_iso_seconds(ms: i64) -> String {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -128,7 +157,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Milliseconds since the epoch → `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the inverse of
 /// `parse_rfc3339_ms` for the years 0..=9999; for logs that name a moment.
-pub(crate) fn format_rfc3339_ms(ms: i64) -> String {
+pub fn format_rfc3339_ms(ms: i64) -> String {
     let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let (year, month, day) = civil_from_days(days);
     let secs = ms_of_day / 1000;
@@ -157,7 +186,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_rfc3339_ms, parse_rfc3339_ms};
+    use super::{format_elapsed, format_iso_seconds, format_rfc3339_ms, parse_rfc3339_ms};
 
     #[test]
     fn formats_what_it_parses() {
@@ -213,5 +242,35 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn iso_dates_are_civil_utc() {
+        assert_eq!(
+            format_iso_seconds(1_795_319_429_391),
+            "2026-11-22T03:50:29Z"
+        );
+        assert_eq!(format_iso_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_iso_seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn elapsed_picks_the_unit_by_size() {
+        assert_eq!(format_elapsed(0), "0s");
+        assert_eq!(format_elapsed(38_999), "38s");
+        assert_eq!(format_elapsed(59_999), "59s");
+        assert_eq!(format_elapsed(60_000), "1m00s");
+        assert_eq!(format_elapsed(245_000), "4m05s");
+        assert_eq!(format_elapsed(3_599_999), "59m59s");
+        assert_eq!(format_elapsed(3_720_000), "1h02m");
+        assert_eq!(format_elapsed(-5_000), "0s");
+        assert_eq!(
+            format_elapsed(i64::MAX),
+            format!(
+                "{}h{:02}m",
+                i64::MAX / 1000 / 3600,
+                (i64::MAX / 1000 % 3600) / 60
+            )
+        );
     }
 }

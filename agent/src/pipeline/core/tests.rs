@@ -115,7 +115,7 @@ fn core_with_unnamed_empty(state: &Path, index: &[u8], transcript: &str) -> (Cor
         Scope::Gateways(vec![state.to_path_buf()]),
         SessionConfig::default(),
     );
-    let now = crate::pipeline::now_ms();
+    let now = crate::clock::now_ms();
     // Turns that ended before the daemon started are history, never a live box.
     let history = core.startup(now);
     assert!(

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::session::delta::BoxOp;
+use crate::session::delta::{BoxModel, BoxOp, BoxState, LineKind};
 use crate::session::fixture::session_ref;
+use crate::transcript::{StopReason, ToolCall};
 
 const PARENT: &str = "agent:main:mattermost:channel:c1";
 

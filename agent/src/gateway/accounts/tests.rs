@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::gateway::openclaw_config::{SOURCE_ENV, SOURCE_LITERAL};
-use crate::service::config::{MattermostAccountConfig, TOKEN_SOURCE_CREDENTIAL, TOKEN_SOURCE_FILE};
+use crate::service::config::{
+    MattermostAccountConfig, Secret, TOKEN_SOURCE_CREDENTIAL, TOKEN_SOURCE_FILE,
+};
 
 const FIXTURE_URL: &str = "http://127.0.0.1:18065";
 const FIXTURE_TOKEN: &str = "fake-mm-bot-token-not-secret";
