@@ -16,9 +16,6 @@ pub mod render;
 pub mod secret;
 pub mod service;
 pub mod session;
-// `sink/terminal.rs` has one `unsafe` block whose SAFETY note covers the block above it; the
-// note goes in with the next change to `sink/` (left to its own branch), and this allow with it.
-#[allow(clippy::undocumented_unsafe_blocks)]
 pub mod sink;
 pub mod transcript;
 pub mod watch;

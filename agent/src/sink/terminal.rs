@@ -200,8 +200,9 @@ fn clip(line: &str, width: usize) -> String {
 }
 
 fn terminal_width() -> usize {
-    // SAFETY: TIOCGWINSZ only writes a winsize struct we own; a failure leaves it zeroed.
+    // SAFETY: winsize is plain integers, for which all zeroes is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ only writes a winsize struct we own; a failure leaves it zeroed.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
     if ok && ws.ws_col > 10 {
         ws.ws_col as usize
