@@ -8,17 +8,19 @@ root="$cache/bookworm"
 # Bump when the package list changes, so an old cache is rebuilt.
 recipe="v1 systemd,systemd-sysv,dbus,procps,man-db,curl,ca-certificates"
 
+# What the service test runs on the host (jq reads the journal's JSON and the fake's posts).
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+command -v jq >/dev/null || missing+=(jq)
+if ((${#missing[@]})); then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
 if [ -f "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$recipe" ]; then
   echo "$root"
   exit 0
 fi
-for tool in debootstrap systemd-nspawn; do
-  if ! command -v "$tool" >/dev/null; then
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap systemd-container >&2
-    break
-  fi
-done
 # The mirror this host's apt uses (the only one reachable here).
 mirror="$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)"
 mirror="${mirror:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)}"
