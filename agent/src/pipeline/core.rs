@@ -49,6 +49,8 @@ pub struct Core {
     known_agents: HashSet<AgentRef>,
     /// SQLite stores (2026.8+), per agent.
     pub(super) stores: HashMap<AgentRef, super::stores::FollowedStore>,
+    /// Stores to ask again shortly after a wakeup (see `stores.rs`).
+    pub(super) rechecks: HashMap<AgentRef, super::stores::Recheck>,
     /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
     pub(super) queue: Vec<(SessionRef, SessionInput)>,
     /// Rotations and removals found by index re-reads made while reading a transcript the
@@ -76,6 +78,7 @@ impl Core {
             queue: Vec::new(),
             reread_changes: Vec::new(),
             stores: HashMap::new(),
+            rechecks: HashMap::new(),
             started_ms: None,
             catch_up_horizon_ms,
             refusals: Refusals::default(),
@@ -150,7 +153,7 @@ impl Core {
         for change in changes {
             match change {
                 Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
-                Change::Store(agent) => self.follow_store(&agent, false, now_ms, &mut out),
+                Change::Store(agent) => self.store_woke(&agent, now_ms, &mut out),
                 Change::Index(agent, change) => self.on_index(agent, change, now_ms, &mut out),
                 Change::Transcript { agent, name, kind } => {
                     self.on_transcript(agent, name, kind, now_ms, &mut out)

@@ -11,6 +11,8 @@ mod stores;
 #[cfg(test)]
 mod park_tests;
 #[cfg(test)]
+mod recheck_tests;
+#[cfg(test)]
 mod rewrite_tests;
 
 pub use arm::{choose, measure_command};

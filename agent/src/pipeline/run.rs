@@ -164,6 +164,9 @@ pub async fn run_controlled<S: Sink + ?Sized>(
             ticker.reset();
         }
         ticking = wanted;
+        let recheck = core
+            .next_due()
+            .map(|due| Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0)));
         tokio::select! {
             biased;
             order = control.recv() => match order {
@@ -216,6 +219,18 @@ pub async fn run_controlled<S: Sink + ?Sized>(
                 if let Some(p) = snapshot.as_mut() {
                     p.touch();
                     p.maybe_publish(&core, now);
+                }
+            }
+            _ = tokio::time::sleep(recheck.unwrap_or_default()), if recheck.is_some() => {
+                let now = now_ms();
+                let deltas = core.on_due(now);
+                if !deltas.is_empty() {
+                    super::snapshot::count_boxes(&deltas);
+                    sink.deliver(&deltas, now);
+                    if let Some(p) = snapshot.as_mut() {
+                        p.touch();
+                        p.maybe_publish(&core, now);
+                    }
                 }
             }
             _ = ticker.tick(), if ticking => {

@@ -1,6 +1,13 @@
 //! The core's side of the SQLite store of OpenClaw 2026.8+: one store per agent, one cursor per
 //! session; a write to the store's `-wal` (or its main file, at checkpoints) is the trigger to
 //! query, so an idle store costs nothing.
+//!
+//! A write seen is not yet a commit one can read: SQLite publishes a commit by updating the
+//! wal-index in `-shm`, through a shared mapping no watch tier sees, after the commit's last
+//! frame is written (and, with `synchronous=FULL`, synced). A wakeup that queried in between
+//! found nothing new and waited for the gateway's next write, the model's answer: 70–300 ms
+//! late with 2026.9.6 (docs/compat.md). So after its last wakeup a store is asked again a few
+//! times (`RECHECK_AFTER_MS`); asking costs one `PRAGMA data_version` when nothing changed.
 
 use std::collections::HashMap;
 
@@ -34,6 +41,25 @@ impl FollowedStore {
             keys: Default::default(),
             reported: None,
         }
+    }
+}
+
+/// When a store is asked again after its last wakeup, in ms: a commit's wal-index update follows
+/// its last frame within microseconds, or after an fsync (milliseconds, tens on slow disks).
+const RECHECK_AFTER_MS: [i64; 4] = [3, 12, 40, 120];
+
+/// The rechecks still due for one store.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Recheck {
+    woke_ms: i64,
+    step: usize,
+}
+
+impl Recheck {
+    fn due_ms(&self) -> Option<i64> {
+        RECHECK_AFTER_MS
+            .get(self.step)
+            .map(|after| self.woke_ms + after)
     }
 }
 
@@ -157,6 +183,50 @@ impl Core {
         }
         // After the history, so a session split at our start goes on from where it stood.
         self.queue.extend(fresh);
+    }
+
+    /// A write to the store woke us: read it, and ask it again after the delays above.
+    pub(super) fn store_woke(&mut self, agent: &AgentRef, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        self.follow_store(agent, false, now_ms, out);
+        if self.stores.get(agent).is_some_and(|f| f.store.is_some()) {
+            self.rechecks.insert(
+                agent.clone(),
+                Recheck {
+                    woke_ms: now_ms,
+                    step: 0,
+                },
+            );
+        }
+    }
+
+    /// When the next store recheck is due, if one is.
+    pub fn next_due(&self) -> Option<i64> {
+        self.rechecks.values().filter_map(Recheck::due_ms).min()
+    }
+
+    /// Asks again every store whose recheck is due by `now_ms`.
+    pub fn on_due(&mut self, now_ms: i64) -> Vec<BoxDelta> {
+        let mut out = Vec::new();
+        let due: Vec<AgentRef> = self
+            .rechecks
+            .iter()
+            .filter(|(_, r)| r.due_ms().is_some_and(|d| d <= now_ms))
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        for agent in due {
+            self.follow_store(&agent, false, now_ms, &mut out);
+            if let Some(r) = self.rechecks.get_mut(&agent) {
+                // Steps already past (a loop that was busy) are skipped, not run back to back.
+                while r.due_ms().is_some_and(|d| d <= now_ms) {
+                    r.step += 1;
+                }
+                if r.due_ms().is_none() {
+                    self.rechecks.remove(&agent);
+                }
+            }
+        }
+        self.flush(now_ms, &mut out);
+        out
     }
 
     /// Whether a JSONL transcript's session lives in the agent's store (then only the store is read).

@@ -27,7 +27,7 @@ mod schema;
 mod sessions;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::{Path, PathBuf};
 

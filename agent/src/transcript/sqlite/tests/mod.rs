@@ -2,5 +2,5 @@
 
 mod fixtures;
 mod guards;
-mod support;
+pub(crate) mod support;
 mod writer;

@@ -10,10 +10,10 @@ use super::super::{AgentStore, Cursor};
 use crate::transcript::event::{TranscriptEvent, TranscriptRecord};
 use crate::transcript::test_support::fixture_root;
 
-pub(super) const DB_NAME: &str = "openclaw-agent.sqlite";
-pub(super) const CHANNEL_KEY: &str = "agent:main:mattermost:channel:ch4town5quare00000000000ab";
+pub(crate) const DB_NAME: &str = "openclaw-agent.sqlite";
+pub(crate) const CHANNEL_KEY: &str = "agent:main:mattermost:channel:ch4town5quare00000000000ab";
 pub(super) const TOWN: &str = "ch4town5quare00000000000ab";
-pub(super) const CHANNEL_SID: &str = "f42a2b9b-d35f-4693-90d4-7d028dbd6841";
+pub(crate) const CHANNEL_SID: &str = "f42a2b9b-d35f-4693-90d4-7d028dbd6841";
 pub(super) const THREAD_SID: &str = "fd085f9c-0107-42d4-93a6-1757955ae74e";
 
 /// A store in `<tmp>/agent/`.
@@ -70,6 +70,13 @@ pub(super) fn fixture(scenario: &str, state: &str) -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let agent = tmp.path().join("agent");
     std::fs::create_dir(&agent).expect("agent dir");
+    let db = unpack(scenario, state, &agent);
+    Fixture { tmp, db }
+}
+
+/// The recorded store of `scenario` in `state` (see `fixture`), unpacked into `agent`, an
+/// existing directory; returns the database's path.
+pub(crate) fn unpack(scenario: &str, state: &str, agent: &Path) -> PathBuf {
     let src = scenario_dir(scenario).join(state);
     for suffix in ["", "-wal", "-shm"] {
         let gz = src.join(format!("{DB_NAME}{suffix}.gz"));
@@ -80,8 +87,7 @@ pub(super) fn fixture(scenario: &str, state: &str) -> Fixture {
             std::fs::write(&to, b"").expect("empty WAL file");
         }
     }
-    let db = agent.join(DB_NAME);
-    Fixture { tmp, db }
+    agent.join(DB_NAME)
 }
 
 pub(super) fn dump(scenario: &str, name: &str) -> serde_json::Value {
