@@ -254,15 +254,18 @@ def replay_turns(binary, out, tag):
 
 
 def store_first_commit(t_ms):
-    """(ms, what) of the first transcript row the SQLite store committed at or after t_ms, by the
-    gateway's own created_at stamp, or None in the JSONL eras. The store's -wal is written earlier
-    by other tables (2026.9.6: 8 s before the first transcript row of a new session), so a write
-    to it is not the turn's start."""
+    """(ms, what) of the first user message row the SQLite store committed at or after t_ms, by
+    the gateway's own created_at stamp, or None in the JSONL eras. The store's -wal is written
+    earlier by other tables (2026.9.6: 8 s before the first transcript row of a new session), so
+    a write to it is not the turn's start; nor is a new session's header row (2026.9.6 writes a
+    thread session's header, and copies its parent's history, ~90 ms before the user's message:
+    a header alone is no turn, sub-agents and resets write one too)."""
     rows = []
     for db_path in glob.glob(STATE + "/agents/*/agent/openclaw-agent.sqlite"):
         db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=5)
         try:
-            row = db.execute("SELECT min(created_at) FROM transcript_events WHERE created_at >= ?",
+            row = db.execute("SELECT min(created_at) FROM transcript_events WHERE created_at >= ?"
+                             " AND json_extract(event_json, '$.message.role') = 'user'",
                              (t_ms,)).fetchone()
         finally:
             db.close()
@@ -345,7 +348,7 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs,
         bound = LATENCY_BOUND_MS + (POLL_INTERVAL_MS if tier == "poll" else 0)
         if figure > bound:
             problems.append("first request %d ms after the %s (bound %d ms)" % (
-                figure, "store's first transcript row" if "transcript_events" in sign[1] else "turn's lock",
+                figure, "store's first user message row" if "transcript_events" in sign[1] else "turn's lock",
                 bound))
     with open("%s/boxes-%s.json" % (out, tag), "w") as f:
         json.dump({"boxes": boxes, "gateway_replied_in": sorted(replies), "turn_sign": sign,

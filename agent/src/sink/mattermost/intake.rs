@@ -57,6 +57,8 @@ impl Worker {
         let unseen = self.boxes.get(id).is_some_and(|b| {
             b.model.retracted
                 && !b.admitted
+                && !b.busy
+                && b.marker_ms.is_none()
                 && b.lookup.is_none()
                 && !matches!(b.phase, Phase::Posted { .. })
         });

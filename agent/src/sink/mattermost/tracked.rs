@@ -59,6 +59,13 @@ pub(super) struct Tracked {
 }
 
 impl Tracked {
+    /// What a box may do before it has a slot (`Worker::pump`): get its post, or have it
+    /// deleted once retracted; never an edit. A box the plugin carries waits for its slot.
+    pub fn may_run_unadmitted(&self) -> bool {
+        self.via_plugin.is_none()
+            && (!matches!(self.phase, Phase::Posted { .. }) || self.model.retracted)
+    }
+
     /// A request carrying every change so far leaves now: into the latency histogram.
     pub fn sent_changes(&mut self, now_ms: i64) {
         if let Some(since) = self.pending_since_ms.take() {

@@ -277,6 +277,11 @@ impl Worker {
 
     /// Admits waiting boxes into free slots, then starts every job that may start now.
     /// Returns when something next becomes possible.
+    ///
+    /// A slot is for a box's updates: a box waiting for one still gets its post (and its DM
+    /// channel, and its delete), at most `max_active_boxes` of those at a time, so a turn shows
+    /// up as it starts however many others run (one create per turn is a rate the gateways set);
+    /// only its edits wait, and catch up in one when it is admitted.
     fn pump(&mut self, now: Instant) -> Option<Instant> {
         let max = self.opts.max_active_boxes.max(1);
         while self.active < max {
@@ -288,17 +293,29 @@ impl Worker {
                 self.active += 1;
             }
         }
+        let mut early = self
+            .boxes
+            .values()
+            .filter(|b| b.busy && !b.admitted)
+            .count();
         let mut ids: Vec<(u64, BoxId)> = self
             .boxes
             .iter()
-            .filter(|(_, b)| b.admitted && !b.busy)
+            .filter(|(_, b)| !b.busy && (b.admitted || b.may_run_unadmitted()))
             .map(|(id, b)| (b.order, id.clone()))
             .collect();
         // Oldest first: with a half-open breaker the probe goes to the box waiting longest.
         ids.sort_unstable_by_key(|(order, _)| *order);
         let mut wake = None;
         for (_, id) in ids {
+            let admitted = self.boxes.get(&id).is_some_and(|b| b.admitted);
+            if !admitted && early >= max {
+                continue;
+            }
             wake = earliest(wake, self.step(&id, now));
+            if !admitted && self.boxes.get(&id).is_some_and(|b| b.busy) {
+                early += 1;
+            }
         }
         wake
     }
