@@ -48,8 +48,11 @@ pub struct ChildLink {
 pub struct OpenBox {
     pub owner: SessionId,
     pub started_ms: i64,
-    /// Last input of the owner or of any child feeding this box.
+    /// Last input of the owner or of any child feeding this box, when seen (for timeouts).
     pub last_activity: i64,
+    /// The transcript time of the newest line fed to this box: what its end shows, as in
+    /// `replay`, however late a tier saw the line.
+    pub last_line_ms: Option<i64>,
     pub next_line: u64,
     pub tokens: u64,
     /// Close or Retract was issued; the box leaves the map when the outbox is flushed.
@@ -143,6 +146,7 @@ impl Boxes {
                 owner: id.session.clone(),
                 started_ms: at_ms,
                 last_activity: at_ms,
+                last_line_ms: None,
                 next_line: 0,
                 tokens: 0,
                 closed: false,
@@ -157,6 +161,13 @@ impl Boxes {
     pub fn touch(&mut self, id: &BoxId, at_ms: i64) {
         if let Some(b) = self.get_mut(id) {
             b.last_activity = b.last_activity.max(at_ms);
+        }
+    }
+
+    /// A line dated `line_ms` was fed to the box.
+    pub fn dated(&mut self, id: &BoxId, line_ms: i64) {
+        if let Some(b) = self.get_mut(id) {
+            b.last_line_ms = Some(b.last_line_ms.map_or(line_ms, |l| l.max(line_ms)));
         }
     }
 
@@ -448,7 +459,7 @@ impl Boxes {
     pub fn finish_if_ready(&mut self, out: &mut Outbox, id: &BoxId, now_ms: i64, grace_ms: i64) {
         let Some((ending, activity)) = self
             .get(id)
-            .and_then(|b| Some((b.ending.clone()?, b.last_activity)))
+            .and_then(|b| Some((b.ending.clone()?, b.last_line_ms.unwrap_or(b.last_activity))))
         else {
             return;
         };

@@ -26,6 +26,7 @@ impl Tracker {
         }
         let line_ms = rec.event.ts_ms();
         self.bump(sid, at_ms);
+        let ended = (at_ms, line_ms.map_or(at_ms, |l| l.min(at_ms)));
         match rec.event {
             TranscriptEvent::Header { .. } => {}
             TranscriptEvent::Compaction { .. } => {
@@ -35,6 +36,7 @@ impl Tracker {
             }
             TranscriptEvent::User { .. } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
+                self.date_line(sid, at_ms, line_ms);
                 self.resolve_target(sid, at_ms);
             }
             TranscriptEvent::Assistant {
@@ -46,19 +48,20 @@ impl Tracker {
                 ..
             } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
+                self.date_line(sid, at_ms, line_ms);
                 self.on_assistant(sid, &text, &tool_calls, total_tokens, at_ms, out);
                 match stop {
                     StopReason::Stop | StopReason::Length => {
-                        self.end_turn(sid, BoxState::Done, None, at_ms, out);
+                        self.end_turn(sid, BoxState::Done, None, ended, out);
                     }
                     StopReason::Error => {
                         let error = error_message
                             .map(|e| text::cut_end(&text::one_line(&e), MAX_ERROR_CHARS))
                             .filter(|e| !e.is_empty());
-                        self.end_turn(sid, BoxState::Error, error, at_ms, out);
+                        self.end_turn(sid, BoxState::Error, error, ended, out);
                     }
                     StopReason::Aborted => {
-                        self.end_turn(sid, BoxState::Interrupted, None, at_ms, out);
+                        self.end_turn(sid, BoxState::Interrupted, None, ended, out);
                     }
                     StopReason::ToolUse | StopReason::Other(_) => {}
                 }
@@ -69,6 +72,7 @@ impl Tracker {
                 ..
             } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
+                self.date_line(sid, at_ms, line_ms);
                 let status = if is_error {
                     LineStatus::Err
                 } else {
@@ -76,6 +80,16 @@ impl Tracker {
                 };
                 self.on_tool_result(sid, &tool_call_id, status, at_ms, out);
             }
+        }
+    }
+
+    /// The box the session feeds got a line dated `line_ms`: its end shows that time, as in
+    /// `replay`, however late a tier saw the line (never later than seen).
+    fn date_line(&mut self, sid: &SessionId, at_ms: i64, line_ms: Option<i64>) {
+        if let Some(line_ms) = line_ms
+            && let Some(target) = self.resolve_target(sid, at_ms)
+        {
+            self.boxes.dated(&target.box_id, line_ms.min(at_ms));
         }
     }
 

@@ -1519,3 +1519,40 @@ fn durations_count_from_the_first_transcript_line_as_replay_does() {
         s.texts()
     );
 }
+
+#[test]
+fn a_turn_seen_late_ends_at_its_stop_line_as_in_replay() {
+    // The `poll` tier sees each line up to a period after it was written; the box must read
+    // as `replay` reads the same lines (which has only their times).
+    let p = parent();
+    let late = 900;
+    let mut live = Sink::new();
+    let mut replay = Sink::new();
+    let lines = [
+        (1_000, user(1_000)),
+        (
+            2_000,
+            assistant(
+                2_000,
+                "",
+                vec![call("t1", "exec", json!({"command": "ls"}))],
+                StopReason::ToolUse,
+                0,
+            ),
+        ),
+        (2_500, result(2_500, "t1", false)),
+        (
+            4_200,
+            assistant(4_200, "Done.", vec![], StopReason::Stop, 10),
+        ),
+    ];
+    for (ts, input) in lines {
+        live.on(&p, input.clone(), ts + late);
+        replay.on(&p, input, ts);
+    }
+    let (l, r) = (live.only(), replay.only());
+    assert_eq!(l.ended_ms, Some(4_200), "ended at the stop line's time");
+    assert_eq!(l.ended_ms, r.ended_ms);
+    assert_eq!(l.counted_from(), r.counted_from());
+    assert_eq!(live.texts(), replay.texts());
+}

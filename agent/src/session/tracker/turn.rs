@@ -94,13 +94,14 @@ impl Tracker {
         });
     }
 
-    /// The turn ended on a stop reason.
+    /// The turn ended on a stop reason, seen at `at_ms`, in a line dated `ended_ms` (what the
+    /// box shows: a tier that saw the line late must not lengthen the turn).
     pub(super) fn end_turn(
         &mut self,
         sid: &SessionId,
         state: BoxState,
         error: Option<String>,
-        at_ms: i64,
+        (at_ms, ended_ms): (i64, i64),
         out: &mut Outbox,
     ) {
         let grace = self.cfg.child_start_grace_ms;
@@ -117,7 +118,7 @@ impl Tracker {
         if s.is_child() {
             s.last_target = Some(target.clone());
             self.boxes
-                .end_child(out, &target.box_id, sid, state, error.as_deref(), at_ms);
+                .end_child(out, &target.box_id, sid, state, error.as_deref(), ended_ms);
             self.boxes.touch(&target.box_id, at_ms);
             self.boxes
                 .finish_if_ready(out, &target.box_id, at_ms, grace);
@@ -125,7 +126,7 @@ impl Tracker {
             let ending = Ending {
                 state,
                 error,
-                at_ms,
+                at_ms: ended_ms,
             };
             self.boxes.set_ending(&target.box_id, ending);
             self.boxes
