@@ -545,14 +545,20 @@ impl Core {
         if truncated {
             // A rewritten transcript (compaction, rewind) is history again, not new progress.
             self.flush(now_ms, out);
-            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
+            out.extend(
+                self.tracker
+                    .read_again(&session, records, lock_held, now_ms),
+            );
             return;
         }
         if reread > 0 {
             // The rest of a rewrite, written back after the read that saw the truncation.
             let news = records.split_off(reread.min(records.len()));
             self.flush(now_ms, out);
-            out.extend(self.tracker.catch_up(&session, records, lock_held, now_ms));
+            out.extend(
+                self.tracker
+                    .read_again(&session, records, lock_held, now_ms),
+            );
             records = news;
         }
         self.feed(&session, records);

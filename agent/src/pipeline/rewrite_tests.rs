@@ -228,3 +228,103 @@ fn a_transcript_truncated_and_written_back_in_pieces_opens_no_box_again() {
         "the turn after the rewrite is live: {next:?}"
     );
 }
+
+/// `line` with its times moved `by_ms` later.
+fn shifted(line: &str, by_ms: i64) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(line).expect("json line");
+    if let Some(at) = v["timestamp"]
+        .as_str()
+        .and_then(crate::clock::parse_rfc3339_ms)
+    {
+        v["timestamp"] = crate::clock::format_rfc3339_ms(at + by_ms).into();
+    }
+    if let Some(at) = v["message"]["timestamp"].as_i64() {
+        v["message"]["timestamp"] = (at + by_ms).into();
+    }
+    v.to_string()
+}
+
+/// What `make compat` met with 2026.7.1: after a turn in a channel whose history holds a
+/// sub-agent spawn, the gateway truncates the transcript (its lock still held) and writes it back
+/// with one more entry. Read back, the old spawning turn waited for a child that had long
+/// finished (its lines are in another transcript, not read again), so it came out of the
+/// catch-up as a turn still running and got a new post.
+#[test]
+fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/openclaw/2026.7.1/e_subagent/sessions");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("home/alice/.openclaw");
+    let sessions = state.join("agents/main/sessions");
+    std::fs::create_dir_all(&sessions).expect("sessions dir");
+    for entry in std::fs::read_dir(&fixture).expect("fixture dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), sessions.join(entry.file_name())).expect("copy");
+    }
+    let transcript = sessions.join(TRANSCRIPT);
+    let history = std::fs::read_to_string(&transcript).expect("channel transcript");
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(
+        history.contains("sessions_spawn"),
+        "the history holds the spawn"
+    );
+    let ms = |at: &str| crate::clock::parse_rfc3339_ms(at).expect("time");
+    let now = ms("2026-11-22T03:52:51.000Z");
+    // The next turn begins 7 s after the spawning turn ended, within the wait for a child.
+    let by = ms("2026-11-22T03:52:52.000Z") - ms("2026-11-22T03:50:29.528Z");
+    let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
+    let startup = core.startup(now);
+    assert!(
+        startup.iter().all(BoxDelta::is_restored_history),
+        "{startup:?}"
+    );
+
+    // A new turn, live: the first turn's lines again, a minute later.
+    let lock = sessions.join(format!("{TRANSCRIPT}.lock"));
+    std::fs::write(&lock, "{}").expect("lock");
+    let mut live = core.on_event(
+        &FsEvent {
+            path: lock,
+            kind: FsEventKind::Created,
+        },
+        now,
+    );
+    let turn: Vec<String> = lines[4..10].iter().map(|l| shifted(l, by)).collect();
+    let mut at = now;
+    for line in &turn {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&transcript)
+            .expect("append");
+        f.write_all(format!("{line}\n").as_bytes()).expect("line");
+        at += 1_000;
+        live.extend(core.on_event(&write_event(&transcript), at));
+    }
+    let boxes = models(&live);
+    assert_eq!(boxes.len(), 1, "{live:?}");
+    assert!(boxes.values().all(BoxModel::is_finished));
+
+    // Lock still held: truncated, then written back with one more entry.
+    let before = std::fs::read_to_string(&transcript).expect("read");
+    std::fs::write(&transcript, "").expect("truncate");
+    let mut after = core.on_event(&write_event(&transcript), at + 3);
+    let last = shifted(lines[9], by + 10);
+    std::fs::write(&transcript, format!("{before}{last}\n")).expect("write back");
+    after.extend(core.on_event(&write_event(&transcript), at + 7));
+    after.extend(core.tick(at + 100));
+
+    let shown: Vec<Vec<String>> = models(&after)
+        .iter()
+        .filter(|(id, _)| {
+            after
+                .iter()
+                .any(|d| &d.id == *id && d.seq == 1 && !d.is_restored_history())
+        })
+        .map(|(_, m)| summary(m))
+        .collect();
+    assert_eq!(
+        shown,
+        Vec::<Vec<String>>::new(),
+        "a turn read back was shown again"
+    );
+}

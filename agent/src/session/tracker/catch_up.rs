@@ -32,10 +32,38 @@ impl Tracker {
         )
     }
 
+    /// `catch_up` of a transcript read again from its start (truncated, rewritten): the turns it
+    /// ends were shown already, so one that spawned a sub-agent waits for no child (the child's
+    /// lines are in its own transcript, not read again; waiting, the old turn came out as one
+    /// still running and got a new post).
+    pub fn read_again(
+        &mut self,
+        session: &SessionRef,
+        records: Vec<TranscriptRecord>,
+        lock_held: bool,
+        now_ms: i64,
+    ) -> Vec<BoxDelta> {
+        let again = CatchUp {
+            session: session.clone(),
+            records,
+            lock_held,
+        };
+        self.catch_up_with(vec![again], now_ms, true)
+    }
+
     /// `catch_up` for several sessions at once (an agent's at startup), their records fed in
     /// transcript-time order across sessions, as they were written: a sub-agent's lines land in
     /// its parent's box where a live run put them, not after all of the parent's.
     pub fn catch_up_all(&mut self, sessions: Vec<CatchUp>, now_ms: i64) -> Vec<BoxDelta> {
+        self.catch_up_with(sessions, now_ms, false)
+    }
+
+    fn catch_up_with(
+        &mut self,
+        sessions: Vec<CatchUp>,
+        now_ms: i64,
+        read_before: bool,
+    ) -> Vec<BoxDelta> {
         let known: BTreeSet<BoxId> = self.boxes.map.keys().cloned().collect();
         let mut deltas = Vec::new();
         let mut refs = Vec::with_capacity(sessions.len());
@@ -81,6 +109,19 @@ impl Tracker {
                 self.on_lock(&session.id, true, now_ms, &mut out);
             } else {
                 self.expire_session(&session.id, now_ms, &mut out);
+            }
+        }
+        if read_before {
+            let ended: Vec<BoxId> = self
+                .boxes
+                .map
+                .keys()
+                .filter(|id| !known.contains(*id))
+                .filter(|id| self.boxes.get(id).is_some_and(|b| b.ending.is_some()))
+                .cloned()
+                .collect();
+            for id in ended {
+                self.boxes.finish_if_ready(&mut out, &id, now_ms, 0);
             }
         }
         deltas.extend(self.boxes.flush(out));
