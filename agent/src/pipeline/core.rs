@@ -13,6 +13,8 @@ use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
 use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
+use super::stores::{StoreReads, Stores};
+
 type FileKey = (AgentRef, String);
 
 /// How far a file's mtime may lag the wall clock and still count as written after startup.
@@ -48,16 +50,14 @@ pub struct Core {
     files: HashMap<FileKey, Followed>,
     known_agents: HashSet<AgentRef>,
     /// SQLite stores (2026.8+), per agent.
-    pub(super) stores: HashMap<AgentRef, super::stores::FollowedStore>,
-    /// Stores to ask again shortly after a wakeup (see `stores.rs`).
-    pub(super) rechecks: HashMap<AgentRef, super::stores::Recheck>,
+    stores: Stores,
     /// Inputs of the events being applied, fed to the tracker together at the end (see `flush`).
-    pub(super) queue: Vec<(SessionRef, SessionInput)>,
+    queue: Vec<(SessionRef, SessionInput)>,
     /// Rotations and removals found by index re-reads made while reading a transcript the
     /// index did not name, applied before the batch ends like those of an index event.
     reread_changes: Vec<(AgentRef, IndexChange)>,
     /// When `startup` ran: a file written since then is news, whenever its directory is found.
-    pub(super) started_ms: Option<i64>,
+    started_ms: Option<i64>,
     /// Files untouched for longer than this are not replayed silently at startup: their last
     /// turn cannot still be running (it would have timed out).
     catch_up_horizon_ms: i64,
@@ -77,8 +77,7 @@ impl Core {
             known_agents: HashSet::new(),
             queue: Vec::new(),
             reread_changes: Vec::new(),
-            stores: HashMap::new(),
-            rechecks: HashMap::new(),
+            stores: Stores::default(),
             started_ms: None,
             catch_up_horizon_ms,
             refusals: Refusals::default(),
@@ -153,7 +152,10 @@ impl Core {
         for change in changes {
             match change {
                 Change::Scan(agent) => self.scan(agent, now_ms, &mut out),
-                Change::Store(agent) => self.store_woke(&agent, now_ms, &mut out),
+                Change::Store(agent) => {
+                    let reads = self.stores.woke(&agent, self.started(now_ms), now_ms);
+                    self.take_store_reads(reads, now_ms, &mut out);
+                }
                 Change::Index(agent, change) => self.on_index(agent, change, now_ms, &mut out),
                 Change::Transcript { agent, name, kind } => {
                     self.on_transcript(agent, name, kind, now_ms, &mut out)
@@ -202,7 +204,37 @@ impl Core {
     /// session's own order kept: files that changed together (one poll interval, one burst of
     /// events) are read one after the other, but a sub-agent's line written before its
     /// parent's must still come first in the parent's box.
-    pub(super) fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
+    /// When `startup` ran (now, during it).
+    fn started(&self, now_ms: i64) -> i64 {
+        self.started_ms.unwrap_or(now_ms)
+    }
+
+    /// A store's history is caught up silently, session by session, after what is queued;
+    /// its news is queued after that history.
+    fn take_store_reads(&mut self, reads: StoreReads, now_ms: i64, out: &mut Vec<BoxDelta>) {
+        for (session, records) in reads.catch_ups {
+            self.flush(now_ms, out);
+            out.extend(self.tracker.catch_up(&session, records, false, now_ms));
+        }
+        self.queue.extend(reads.news);
+    }
+
+    /// When the next store recheck is due, if one is (see `stores.rs`).
+    pub fn next_due(&self) -> Option<i64> {
+        self.stores.next_due()
+    }
+
+    /// Asks again every store whose recheck is due by `now_ms`.
+    pub fn on_due(&mut self, now_ms: i64) -> Vec<BoxDelta> {
+        let mut out = Vec::new();
+        for reads in self.stores.on_due(self.started(now_ms), now_ms) {
+            self.take_store_reads(reads, now_ms, &mut out);
+        }
+        self.flush(now_ms, &mut out);
+        out
+    }
+
+    fn flush(&mut self, now_ms: i64, out: &mut Vec<BoxDelta>) {
         let mut merge = super::merge::TimeMerge::new(std::mem::take(&mut self.queue));
         while let Some((session, input)) = merge.next() {
             out.extend(self.tracker.handle(session, input, now_ms));
@@ -245,7 +277,10 @@ impl Core {
         let first_sight = self.known_agents.insert(agent.clone());
         // The store first: it decides which sessions JSONL leftovers must not be read for.
         let store_catch_up = first_sight && self.started_ms.is_none();
-        self.follow_store(&agent, store_catch_up, now_ms, out);
+        let reads = self
+            .stores
+            .follow(&agent, store_catch_up, self.started(now_ms));
+        self.take_store_reads(reads, now_ms, out);
         if !agent.sessions_dir().is_dir() {
             return;
         }
@@ -310,7 +345,7 @@ impl Core {
         now_ms: i64,
     ) -> Option<CatchUp> {
         let session = self.session_for(agent, name);
-        if self.in_store(agent, &session.id.key) {
+        if self.stores.holds(agent, &session.id.key) {
             return None;
         }
         let horizon = self.catch_up_horizon_ms;
@@ -569,7 +604,7 @@ impl Core {
             gateway: session.id.gateway.clone(),
             agent_id: session.id.agent_id.clone(),
         };
-        if self.in_store(&agent, &session.id.key) {
+        if self.stores.holds(&agent, &session.id.key) {
             return;
         }
         self.queue.extend(

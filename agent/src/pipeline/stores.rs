@@ -1,4 +1,4 @@
-//! The core's side of the SQLite store of OpenClaw 2026.8+: one store per agent, one cursor per
+//! The SQLite store of OpenClaw 2026.8+ as the core follows it: one store per agent, one cursor per
 //! session; a write to the store's `-wal` (or its main file, at checkpoints) is the trigger to
 //! query, so an idle store costs nothing.
 //!
@@ -9,17 +9,32 @@
 //! late with 2026.9.6 (docs/compat.md). So after its last wakeup a store is asked again a few
 //! times (`RECHECK_AFTER_MS`); asking costs one `PRAGMA data_version` when nothing changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::gateway::AgentRef;
 use crate::session::tracker::SessionInput;
-use crate::session::{BoxDelta, SessionId, SessionRef};
+use crate::session::{SessionId, SessionRef};
+use crate::transcript::TranscriptRecord;
 use crate::transcript::sqlite::{AgentStore, Batch, Cursor, StoreError, StoreSession};
 
-use super::Core;
+/// Every agent's store and the rechecks due: the core hands it wakeups and gets back what to
+/// tell the tracker (`StoreReads`); it holds no tracker and calls nothing above it.
+#[derive(Default)]
+pub(super) struct Stores {
+    followed: HashMap<AgentRef, FollowedStore>,
+    rechecks: HashMap<AgentRef, Recheck>,
+}
+
+/// What one read of a store gives the core: history to catch up silently, session by session,
+/// then news to queue after it (a session split at our start goes on from where it stood).
+#[derive(Default)]
+pub(super) struct StoreReads {
+    pub catch_ups: Vec<(SessionRef, Vec<TranscriptRecord>)>,
+    pub news: Vec<(SessionRef, SessionInput)>,
+}
 
 /// An agent's store as the core follows it.
-pub(super) struct FollowedStore {
+struct FollowedStore {
     store: Option<AgentStore>,
     /// The store's change token at the last read: a wakeup with the same token is skipped.
     token: Option<i64>,
@@ -27,7 +42,7 @@ pub(super) struct FollowedStore {
     sessions: HashMap<String, (SessionRef, Cursor)>,
     /// Keys the store holds: their JSONL leftovers (a gateway migrated by `openclaw doctor`) are
     /// not read, so no session is read from both eras.
-    pub(super) keys: std::collections::HashSet<String>,
+    keys: HashSet<String>,
     /// A problem already reported (unknown schema, unreadable): not repeated per wakeup.
     reported: Option<String>,
 }
@@ -50,7 +65,7 @@ const RECHECK_AFTER_MS: [i64; 4] = [3, 12, 40, 120];
 
 /// The rechecks still due for one store.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Recheck {
+struct Recheck {
     woke_ms: i64,
     step: usize,
 }
@@ -76,24 +91,20 @@ fn session_ref(agent: &AgentRef, s: &StoreSession) -> SessionRef {
     }
 }
 
-impl Core {
-    /// Reads an agent's store: at first sight (`catch_up`) finished turns silently and the turn
-    /// in progress as a box; later, what was committed since.
-    pub(super) fn follow_store(
-        &mut self,
-        agent: &AgentRef,
-        catch_up: bool,
-        now_ms: i64,
-        out: &mut Vec<BoxDelta>,
-    ) {
+impl Stores {
+    /// Reads an agent's store: at first sight (`catch_up`) every turn as history (the tracker
+    /// shows the one in progress as a box); later, what was committed since. `started_ms`: when
+    /// the daemon started; a store first seen later gives what came after it as news.
+    pub fn follow(&mut self, agent: &AgentRef, catch_up: bool, started_ms: i64) -> StoreReads {
+        let mut reads = StoreReads::default();
         let db = crate::layout::agent_db_path(&agent.gateway, &agent.agent_id);
         let followed = self
-            .stores
+            .followed
             .entry(agent.clone())
             .or_insert_with(FollowedStore::new);
         if followed.store.is_none() {
             if !db.is_file() {
-                return;
+                return reads;
             }
             match AgentStore::open(&db) {
                 Ok(store) => {
@@ -102,19 +113,19 @@ impl Core {
                 }
                 Err(err) => {
                     report_once(followed, &db, &err);
-                    return;
+                    return reads;
                 }
             }
         }
         let Some(store) = followed.store.as_mut() else {
-            return;
+            return reads;
         };
         match store.change_token() {
-            Ok(token) if followed.token == Some(token) => return,
+            Ok(token) if followed.token == Some(token) => return reads,
             Ok(token) => followed.token = Some(token),
             Err(err) => {
                 report_once(followed, &db, &err);
-                return;
+                return reads;
             }
         }
         let sessions = match store.sessions() {
@@ -124,12 +135,10 @@ impl Core {
                 // A store that cannot be read now is reopened at the next wakeup.
                 followed.store = None;
                 followed.token = None;
-                return;
+                return reads;
             }
         };
         followed.keys = sessions.iter().map(|s| s.key.clone()).collect();
-        let mut catch_ups = Vec::new();
-        let mut fresh = Vec::new();
         for s in &sessions {
             let session = session_ref(agent, s);
             let known = followed.sessions.get(&s.session_id).map(|(_, c)| *c);
@@ -162,7 +171,7 @@ impl Core {
             } else if catch_up {
                 Vec::new()
             } else {
-                let before = self.started_ms.unwrap_or(now_ms) - super::core::MTIME_SLACK_MS;
+                let before = started_ms - super::core::MTIME_SLACK_MS;
                 let old = records
                     .iter()
                     .position(|r| r.event.ts_ms().is_some_and(|ts| ts >= before))
@@ -170,25 +179,20 @@ impl Core {
                 records.split_off(old)
             };
             if !records.is_empty() {
-                catch_ups.push((session.clone(), records));
+                reads.catch_ups.push((session.clone(), records));
             }
-            fresh.extend(
+            reads.news.extend(
                 news.into_iter()
                     .map(|r| (session.clone(), SessionInput::Record(r))),
             );
         }
-        for (session, records) in catch_ups {
-            self.flush(now_ms, out);
-            out.extend(self.tracker.catch_up(&session, records, false, now_ms));
-        }
-        // After the history, so a session split at our start goes on from where it stood.
-        self.queue.extend(fresh);
+        reads
     }
 
     /// A write to the store woke us: read it, and ask it again after the delays above.
-    pub(super) fn store_woke(&mut self, agent: &AgentRef, now_ms: i64, out: &mut Vec<BoxDelta>) {
-        self.follow_store(agent, false, now_ms, out);
-        if self.stores.get(agent).is_some_and(|f| f.store.is_some()) {
+    pub fn woke(&mut self, agent: &AgentRef, started_ms: i64, now_ms: i64) -> StoreReads {
+        let reads = self.follow(agent, false, started_ms);
+        if self.followed.get(agent).is_some_and(|f| f.store.is_some()) {
             self.rechecks.insert(
                 agent.clone(),
                 Recheck {
@@ -197,6 +201,7 @@ impl Core {
                 },
             );
         }
+        reads
     }
 
     /// When the next store recheck is due, if one is.
@@ -205,16 +210,16 @@ impl Core {
     }
 
     /// Asks again every store whose recheck is due by `now_ms`.
-    pub fn on_due(&mut self, now_ms: i64) -> Vec<BoxDelta> {
-        let mut out = Vec::new();
+    pub fn on_due(&mut self, started_ms: i64, now_ms: i64) -> Vec<StoreReads> {
         let due: Vec<AgentRef> = self
             .rechecks
             .iter()
             .filter(|(_, r)| r.due_ms().is_some_and(|d| d <= now_ms))
             .map(|(agent, _)| agent.clone())
             .collect();
+        let mut all = Vec::with_capacity(due.len());
         for agent in due {
-            self.follow_store(&agent, false, now_ms, &mut out);
+            all.push(self.follow(&agent, false, started_ms));
             if let Some(r) = self.rechecks.get_mut(&agent) {
                 // Steps already past (a loop that was busy) are skipped, not run back to back.
                 while r.due_ms().is_some_and(|d| d <= now_ms) {
@@ -225,13 +230,14 @@ impl Core {
                 }
             }
         }
-        self.flush(now_ms, &mut out);
-        out
+        all
     }
 
     /// Whether a JSONL transcript's session lives in the agent's store (then only the store is read).
-    pub(super) fn in_store(&self, agent: &AgentRef, key: &str) -> bool {
-        self.stores.get(agent).is_some_and(|s| s.keys.contains(key))
+    pub fn holds(&self, agent: &AgentRef, key: &str) -> bool {
+        self.followed
+            .get(agent)
+            .is_some_and(|s| s.keys.contains(key))
     }
 }
 
