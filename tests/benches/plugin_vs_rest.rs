@@ -66,7 +66,7 @@ fn run(plugin: Option<&PluginHost>, mm: &FakeMattermost) -> (Figures, u64) {
             token: Secret::new(BOT_TOKEN),
         }));
         let mut sink = RestSink::start(opts, accounts, PostStore::in_memory());
-        let now = livestatus::pipeline::now_ms();
+        let now = livestatus::clock::now_ms();
         let ids: Vec<BoxId> = (0..SESSIONS)
             .map(|n| BoxId {
                 session: SessionId {
@@ -116,7 +116,7 @@ fn run(plugin: Option<&PluginHost>, mm: &FakeMattermost) -> (Figures, u64) {
                     ],
                 })
                 .collect();
-            sink.deliver(&deltas, livestatus::pipeline::now_ms());
+            sink.deliver(&deltas, livestatus::clock::now_ms());
         }
         seq += 1;
         let closes: Vec<BoxDelta> = ids
@@ -126,13 +126,13 @@ fn run(plugin: Option<&PluginHost>, mm: &FakeMattermost) -> (Figures, u64) {
                 seq,
                 ops: vec![BoxOp::Close {
                     state: BoxState::Done,
-                    ended_ms: livestatus::pipeline::now_ms(),
+                    ended_ms: livestatus::clock::now_ms(),
                     error: None,
                 }],
             })
             .collect();
-        sink.deliver(&closes, livestatus::pipeline::now_ms());
-        sink.finish(livestatus::pipeline::now_ms());
+        sink.deliver(&closes, livestatus::clock::now_ms());
+        sink.finish(livestatus::clock::now_ms());
         let report = sink.drain(Duration::from_secs(120)).await;
         let seconds = start.elapsed().as_secs_f64();
         (

@@ -39,7 +39,7 @@ pub fn recording(scenario: &str) -> Recording {
 /// A recording whose timestamps are moved to now, as a gateway running now writes them (for
 /// tests where the daemon's clock and the transcript's meet, e.g. restarts).
 pub fn recording_now(scenario: &str) -> Recording {
-    recording(scenario).shifted_to(pipeline::now_ms())
+    recording(scenario).shifted_to(livestatus::clock::now_ms())
 }
 
 /// Every scenario recorded from real gateways and kept in the repo.

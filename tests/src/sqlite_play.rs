@@ -147,7 +147,7 @@ impl HeldTurn {
                 return false;
             };
             std::thread::sleep(gap);
-            let now = livestatus::pipeline::now_ms();
+            let now = livestatus::clock::now_ms();
             let json = match livestatus::playback::absolute_ms(r.json.as_bytes()) {
                 Some(was) => String::from_utf8(livestatus::playback::shift_timestamps(
                     r.json.as_bytes(),

@@ -83,7 +83,7 @@ impl Chain {
                 let Some(next) = self.scenarios.pop() else {
                     return false;
                 };
-                let rec: Recording = recording(next).shifted_to(livestatus::pipeline::now_ms());
+                let rec: Recording = recording(next).shifted_to(livestatus::clock::now_ms());
                 let mut player = rec.prepare(&host.state, "main").expect("prepare");
                 // Played at 20×, and one scenario after the other into the same transcripts:
                 // stamped as written, the transcripts' times run forward as a gateway's do.
@@ -321,7 +321,7 @@ fn a_turn_that_ends_while_the_daemon_is_down_ends_in_its_own_post() {
     let host = Host::new(&mm);
     let daemon = host.daemon();
     let mut a = recording("2026.7.1/a_channel_tools")
-        .shifted_to(livestatus::pipeline::now_ms())
+        .shifted_to(livestatus::clock::now_ms())
         .prepare(&host.state, "main")
         .expect("prepare");
     let mut appends = 0;
@@ -338,7 +338,7 @@ fn a_turn_that_ends_while_the_daemon_is_down_ends_in_its_own_post() {
     daemon.kill9();
     a.play(PACE, |_| {}).expect("play A1 out");
     let mut d = recording("2026.7.1/d_tool_error")
-        .shifted_to(livestatus::pipeline::now_ms())
+        .shifted_to(livestatus::clock::now_ms())
         .prepare(&host.state, "main")
         .expect("prepare");
     let mut appends = 0;
@@ -364,7 +364,7 @@ fn a_turn_that_ends_while_the_daemon_is_down_is_finished_in_its_post() {
     let host = Host::new(&mm);
     let daemon = host.daemon();
     let mut a = recording("2026.7.1/a_channel_tools")
-        .shifted_to(livestatus::pipeline::now_ms())
+        .shifted_to(livestatus::clock::now_ms())
         .prepare(&host.state, "main")
         .expect("prepare");
     let mut appends = 0;

@@ -23,7 +23,7 @@ impl<S: Subscriber> Layer<S> for LastError {
         event.record(&mut text);
         let message: String = text.0.chars().take(MAX_CHARS).collect();
         let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-        *last = Some((crate::pipeline::now_ms(), message));
+        *last = Some((crate::clock::now_ms(), message));
     }
 }
 

@@ -50,7 +50,7 @@ async fn health(State(state): State<ApiState>, headers: HeaderMap) -> Response {
         uptime_seconds: state.started.elapsed().as_secs(),
         last_error: super::last_error::get(),
         uploader: state.uploads.get(),
-        now_ms: crate::pipeline::now_ms(),
+        now_ms: crate::clock::now_ms(),
     });
     let code = if healthy {
         StatusCode::OK
@@ -133,7 +133,7 @@ async fn status(
         &snapshot,
         gateway.as_deref(),
         max,
-        crate::pipeline::now_ms(),
+        crate::clock::now_ms(),
     );
     counted("status", axum::Json(doc).into_response())
 }

@@ -153,7 +153,7 @@ pub async fn post(
     token: &Secret,
     body: &super::upload_doc::UploadDoc,
 ) -> UploadResult {
-    let at = crate::pipeline::now_ms();
+    let at = crate::clock::now_ms();
     let sent = http
         .post(url)
         .bearer_auth(token.expose())
@@ -280,7 +280,7 @@ pub async fn run(plan: UploaderPlan, state: ApiState) {
                 let body = super::upload_doc::document(
                     &snapshot.sessions,
                     target.gateways.as_deref(),
-                    crate::pipeline::now_ms(),
+                    crate::clock::now_ms(),
                     false,
                 );
                 let result = post(&http, &target.url, &target.token, &body).await;

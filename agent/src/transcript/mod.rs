@@ -27,7 +27,3 @@ pub use jsonl::{JsonlTailer, MAX_LINE_BYTES};
 pub use parse::{ParseError, parse_line};
 pub use rewrite::{Fingerprint, ResumePoint};
 pub use safe_open::{FileIdentity, SessionsDir};
-
-/// The RFC 3339 helpers moved to `crate::clock`; `sink/mattermost/` (left to its own rework) still
-/// names them here until its call sites move.
-pub(crate) use crate::clock as timestamp;

@@ -193,7 +193,7 @@ impl Server {
     /// A pause is news (WARN, with the moment requests resume) when the server was not paused
     /// already; the 429s of the other requests in flight only extend it.
     fn log_rate_limit(&self, asked: Duration, pause: Duration, already: bool) {
-        let resume_at = crate::transcript::timestamp::format_rfc3339_ms(
+        let resume_at = crate::clock::format_rfc3339_ms(
             super::worker::wall_ms().saturating_add(i64::try_from(pause.as_millis()).unwrap_or(0)),
         );
         let asked_s = asked.as_secs_f64();
@@ -354,7 +354,7 @@ mod tests {
     fn a_long_429_pause_is_a_warning_that_says_when_requests_resume() {
         let mut s = server(Duration::from_secs(30));
         let now = Instant::now();
-        let before_ms = crate::pipeline::now_ms();
+        let before_ms = crate::clock::now_ms();
         let log = logged(|| {
             s.record::<()>(
                 &Err(Failure::RateLimited {
@@ -375,7 +375,7 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no resume time: {line}"));
-        let at_ms = crate::transcript::timestamp::parse_rfc3339_ms(at)
+        let at_ms = crate::clock::parse_rfc3339_ms(at)
             .unwrap_or_else(|| panic!("not RFC 3339: {at}"));
         assert!(at.ends_with('Z'), "{at}");
         assert!(

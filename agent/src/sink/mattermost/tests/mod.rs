@@ -1138,7 +1138,7 @@ async fn a_turn_that_ran_while_the_daemon_was_down_is_posted_after_the_restart()
     }
     drop(first);
     // While no daemon runs, a turn begins.
-    let down_ms = crate::pipeline::now_ms();
+    let down_ms = crate::clock::now_ms();
     sleep(Duration::from_millis(5)).await;
 
     let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
@@ -1154,7 +1154,7 @@ async fn a_turn_that_ran_while_the_daemon_was_down_is_posted_after_the_restart()
     // A finished turn without a post that began while this run was up was this run's to post:
     // a catch-up after a rewrite can cut such turns where the live run saw none.
     let mut cut = Turn::new(&key(1), 3, to_channel(None));
-    cut.started_ms = crate::pipeline::now_ms() + 10;
+    cut.started_ms = crate::clock::now_ms() + 10;
     cut.follows_ms = Some(down_ms);
     second.deliver(
         &[cut.restored(&["exec: pwd"], Some(BoxState::Done))],

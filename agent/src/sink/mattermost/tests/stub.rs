@@ -206,7 +206,7 @@ fn post_json(p: &StubPost) -> Value {
 }
 
 fn now_ms() -> i64 {
-    crate::pipeline::now_ms()
+    crate::clock::now_ms()
 }
 
 async fn handle(
