@@ -129,12 +129,8 @@ async fn status(
         );
     }
     let max = max_concurrent(&state, &snapshot.gateways, gateway.as_deref()).await;
-    let doc = super::status_v1::document(
-        &snapshot,
-        gateway.as_deref(),
-        max,
-        crate::clock::now_ms(),
-    );
+    let doc =
+        super::status_v1::document(&snapshot, gateway.as_deref(), max, crate::clock::now_ms());
     counted("status", axum::Json(doc).into_response())
 }
 

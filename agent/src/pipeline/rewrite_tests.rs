@@ -126,6 +126,26 @@ fn turns(lines: &[&str], n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Appends `lines` one at a time, each seen by its own event a second after the one before.
+fn append_live(
+    core: &mut Core,
+    transcript: &Path,
+    lines: &[String],
+    at: &mut i64,
+) -> Vec<BoxDelta> {
+    let mut out = Vec::new();
+    for line in lines {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(transcript)
+            .expect("append");
+        f.write_all(format!("{line}\n").as_bytes()).expect("line");
+        *at += 1_000;
+        out.extend(core.on_event(&write_event(transcript), *at));
+    }
+    out
+}
+
 fn write_event(path: &Path) -> FsEvent {
     FsEvent {
         path: path.to_owned(),
@@ -159,17 +179,8 @@ fn a_transcript_truncated_and_written_back_in_pieces_opens_no_box_again() {
 
     // Six turns, live: six boxes (more lines than the tracker remembers to drop repeats).
     let written = turns(&lines, TURNS);
-    let mut live = Vec::new();
     let mut at = now;
-    for line in &written {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&transcript)
-            .expect("append");
-        f.write_all(format!("{line}\n").as_bytes()).expect("line");
-        at += 1_000;
-        live.extend(core.on_event(&write_event(&transcript), at));
-    }
+    let live = append_live(&mut core, &transcript, &written, &mut at);
     let opened = |deltas: &[BoxDelta]| -> Vec<BoxId> {
         models(deltas)
             .into_iter()
@@ -291,15 +302,7 @@ fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
     );
     let turn: Vec<String> = lines[4..10].iter().map(|l| shifted(l, by)).collect();
     let mut at = now;
-    for line in &turn {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&transcript)
-            .expect("append");
-        f.write_all(format!("{line}\n").as_bytes()).expect("line");
-        at += 1_000;
-        live.extend(core.on_event(&write_event(&transcript), at));
-    }
+    live.extend(append_live(&mut core, &transcript, &turn, &mut at));
     let boxes = models(&live);
     assert_eq!(boxes.len(), 1, "{live:?}");
     assert!(boxes.values().all(BoxModel::is_finished));

@@ -22,14 +22,7 @@ impl Tracker {
         lock_held: bool,
         now_ms: i64,
     ) -> Vec<BoxDelta> {
-        self.catch_up_all(
-            vec![CatchUp {
-                session: session.clone(),
-                records,
-                lock_held,
-            }],
-            now_ms,
-        )
+        self.catch_up_with(vec![one(session, records, lock_held)], now_ms, false)
     }
 
     /// `catch_up` of a transcript read again from its start (truncated, rewritten): the turns it
@@ -43,12 +36,7 @@ impl Tracker {
         lock_held: bool,
         now_ms: i64,
     ) -> Vec<BoxDelta> {
-        let again = CatchUp {
-            session: session.clone(),
-            records,
-            lock_held,
-        };
-        self.catch_up_with(vec![again], now_ms, true)
+        self.catch_up_with(vec![one(session, records, lock_held)], now_ms, true)
     }
 
     /// `catch_up` for several sessions at once (an agent's at startup), their records fed in
@@ -202,5 +190,13 @@ impl Tracker {
             }
         }
         Some(delta)
+    }
+}
+
+fn one(session: &SessionRef, records: Vec<TranscriptRecord>, lock_held: bool) -> CatchUp {
+    CatchUp {
+        session: session.clone(),
+        records,
+        lock_held,
     }
 }

@@ -375,8 +375,8 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no resume time: {line}"));
-        let at_ms = crate::clock::parse_rfc3339_ms(at)
-            .unwrap_or_else(|| panic!("not RFC 3339: {at}"));
+        let at_ms =
+            crate::clock::parse_rfc3339_ms(at).unwrap_or_else(|| panic!("not RFC 3339: {at}"));
         assert!(at.ends_with('Z'), "{at}");
         assert!(
             (before_ms + 59_000..=before_ms + 61_000 + 5_000).contains(&at_ms),
