@@ -17,6 +17,4 @@ mod rewrite_tests;
 
 pub use arm::{choose, measure_command};
 pub use core::Core;
-pub use run::{
-    Control, Hooks, Pulse, Reconfig, RunOptions, TierChoice, now_ms, run, run_controlled,
-};
+pub use run::{Control, Hooks, Pulse, Reconfig, RunOptions, TierChoice, run, run_controlled};

@@ -2,6 +2,7 @@
 //! stop. READY is reported (through `on_ready`) only once the tier is armed and the initial
 //! scan is done, so nothing that happens after READY can be missed.
 
+use crate::clock::now_ms;
 use std::future::Future;
 use std::time::Duration;
 
@@ -79,10 +80,6 @@ pub struct Hooks {
     /// test can watch systemd restart the daemon (`LIVESTATUS_TEST_STALL_FILE`).
     pub stall_file: Option<std::path::PathBuf>,
 }
-
-/// The wall clock lives in `crate::clock`; named here too for the callers that know it as
-/// `pipeline::now_ms` (the Mattermost sink, the API, the end-to-end tests).
-pub use crate::clock::now_ms;
 
 /// Runs until `shutdown` resolves (the terminal view, demo, tests).
 pub async fn run<S: Sink + ?Sized>(

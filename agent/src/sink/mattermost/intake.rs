@@ -1,6 +1,7 @@
 //! Deltas in: folding them into boxes, finding where each box goes, and — for boxes rebuilt
 //! at startup (`BoxOp::Restored`) — taking over the post a previous run left (`restore.rs`).
 
+use crate::clock;
 use crate::gateway::accounts::Account;
 use crate::gateway::route::Target;
 use crate::render::render_markdown;
@@ -9,8 +10,8 @@ use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
 
 use super::restore::{Adopt, resume};
 use super::throttle::Throttle;
-use super::tracked::{Dest, Phase, Tracked, account_id};
-use super::worker::{Worker, wall_ms};
+use super::tracked::{Dest, Phase, Tracked};
+use super::worker::Worker;
 
 impl Worker {
     pub(super) fn on_delta(&mut self, delta: &BoxDelta, now_ms: i64) {
@@ -35,7 +36,7 @@ impl Worker {
                     self.opts.max_message_chars,
                 );
             }
-            if dated && self.store.get(&b.key).is_some() {
+            if dated && self.store.posts.get(&b.key).is_some() {
                 // A post made on the lock alone learns which turn it shows.
                 self.save_box(&delta.id);
             }
@@ -119,15 +120,12 @@ impl Worker {
         };
         let mut phase = match dest {
             Dest::Channel(channel_id) => Phase::NeedPost { channel_id },
-            Dest::Dm(user_id) => {
-                let (base, tok) = account_id(&account);
-                match self.dms.get(&(base, tok, user_id.clone())) {
-                    Some(channel_id) => Phase::NeedPost {
-                        channel_id: channel_id.clone(),
-                    },
-                    None => Phase::NeedChannel { user_id },
-                }
-            }
+            Dest::Dm(user_id) => match self.directory.dm(&account, &user_id) {
+                Some(channel_id) => Phase::NeedPost {
+                    channel_id: channel_id.clone(),
+                },
+                None => Phase::NeedChannel { user_id },
+            },
         };
         let mut shown = None;
         let mut marker_ms = None;
@@ -179,13 +177,13 @@ impl Worker {
                 Throttle::new(self.opts.throttle),
             )
         };
-        let entry = tracked.entry(wall_ms());
+        let entry = tracked.entry(clock::now_ms());
         let key = tracked.key.clone();
         self.boxes.insert(id.clone(), tracked);
         if let Some(entry) = entry {
-            self.store.put(key, entry);
-            self.store_changed();
+            self.store.posts.put(key, entry);
+            self.store.changed();
         }
-        self.queue.push_back(id);
+        self.admission.queue.push_back(id);
     }
 }

@@ -43,6 +43,10 @@ pub(super) enum Job {
     },
 }
 
+/// A post made after a "creating since" marker is searched from this much earlier, for a server
+/// clock behind ours.
+pub(super) const LOOKUP_MARGIN_MS: i64 = 5 * 60 * 1000;
+
 #[derive(Clone, Debug)]
 pub(super) struct Lookup {
     pub since_ms: i64,

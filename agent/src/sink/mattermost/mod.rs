@@ -20,14 +20,20 @@
 //!   restored box continues the post of its session's unfinished entry (searching the channel by
 //!   the post's props when only the marker is there), so a restart never posts a box twice.
 
+mod admission;
 mod breaker;
+mod directory;
 mod hints;
 mod intake;
 mod job;
+mod jobs;
 mod persist;
 mod plugin_link;
+mod replies;
 mod restore;
 mod server;
+mod servers;
+mod store_writer;
 mod throttle;
 mod tracked;
 mod transport;

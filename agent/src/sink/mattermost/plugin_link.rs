@@ -26,7 +26,6 @@ use super::server::Backoff;
 use super::tracked::{Phase, Settle};
 use super::transport::plugin::{self, Sent, WireDelta, WireResult};
 use super::transport::rest::Failure;
-use super::worker::wall_ms;
 use super::worker::{Worker, earliest};
 
 /// How boxes reach Mattermost: per server, else the same for every server.
@@ -376,7 +375,7 @@ impl Worker {
                 if let Some((delta, next)) = sent.next(&b.model, &channel, b.root_id.as_deref()) {
                     b.busy = true;
                     if let Some(since) = b.pending_since_ms.take() {
-                        crate::metrics::observe_delivery(since, wall_ms());
+                        crate::metrics::observe_delivery(since, crate::clock::now_ms());
                     }
                     deltas.push(delta);
                     boxes.push((id, sent.clone(), next));

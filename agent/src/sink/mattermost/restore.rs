@@ -7,10 +7,10 @@ use crate::gateway::accounts::Account;
 use crate::service::state::{Outcome, PostEntry, PostKey};
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp, SessionId};
 
-use super::job::Lookup;
+use super::job::{LOOKUP_MARGIN_MS, Lookup};
 use super::throttle::Throttle;
 use super::tracked::{Phase, Tracked};
-use super::worker::{LOOKUP_MARGIN_MS, Worker};
+use super::worker::Worker;
 
 /// What a restored box does with the posts a previous run left.
 pub(super) enum Adopt {
@@ -68,6 +68,7 @@ impl Worker {
         let claimed: HashSet<&PostKey> = self.boxes.values().map(|b| &b.key).collect();
         let entries = || {
             self.store
+                .posts
                 .session_entries(&key.gateway, &key.session_key)
                 .filter(|(k, e)| e.server == server && !claimed.contains(k))
         };
@@ -114,7 +115,7 @@ impl Worker {
     /// turn this run saw begin: this run posted it or decided not to (a catch-up after a
     /// rewrite can cut turns where the live run saw none).
     pub(super) fn unwatched(&self, model: &BoxModel, now_ms: i64) -> bool {
-        let Some((since, until)) = self.store.unposted_window_ms(now_ms) else {
+        let Some((since, until)) = self.store.posts.unposted_window_ms(now_ms) else {
             return false;
         };
         model
@@ -131,6 +132,7 @@ impl Worker {
             let gateway = session.gateway.to_string_lossy().into_owned();
             let stale: Vec<(PostKey, PostEntry)> = self
                 .store
+                .posts
                 .session_entries(&gateway, &session.key)
                 .filter(|(k, e)| {
                     e.server == account.base_url
@@ -191,6 +193,6 @@ impl Worker {
             )
         };
         self.boxes.insert(id.clone(), tracked);
-        self.queue.push_back(id);
+        self.admission.queue.push_back(id);
     }
 }

@@ -194,7 +194,7 @@ impl Server {
     /// already; the 429s of the other requests in flight only extend it.
     fn log_rate_limit(&self, asked: Duration, pause: Duration, already: bool) {
         let resume_at = crate::clock::format_rfc3339_ms(
-            super::worker::wall_ms().saturating_add(i64::try_from(pause.as_millis()).unwrap_or(0)),
+            crate::clock::now_ms().saturating_add(i64::try_from(pause.as_millis()).unwrap_or(0)),
         );
         let asked_s = asked.as_secs_f64();
         let pause_ms = pause.as_millis() as u64;

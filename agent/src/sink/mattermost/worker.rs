@@ -1,41 +1,41 @@
 //! The REST sink's worker task: holds the boxes (fed by `intake`), decides what each box needs
 //! next (a DM channel, its post, an update, a delete), and runs those requests as jobs within
 //! the limits: one job per box, `max_active_boxes` boxes at a time, the per-box throttle, and
-//! each server's breaker / rate limit / backoff. It owns the post store and saves it (debounced).
+//! each server's breaker / rate limit / backoff. Its parts live beside it: the slots
+//! (`admission.rs`), the post store and its writes (`store_writer.rs`), the servers
+//! (`servers.rs`), bot and DM channel ids (`directory.rs`), the requests in flight (`jobs.rs`)
+//! and what their replies do to a box (`replies.rs`).
 //!
 //! Requests always carry a box's LATEST text: while a request is in flight or a server is
 //! unavailable, new states only replace the pending text, so a box that missed ten states
 //! catches up in one update.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::clock;
 use crate::gateway::accounts::{Account, AccountBook};
 use crate::render::render_markdown;
 use crate::service::state::{Outcome, PostStore};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
+use super::admission::Admission;
 use super::breaker::Admit;
-use super::hints::{Call, hint};
-use super::job::{self, Job, JobOk, Lookup, Marker};
+use super::directory::Directory;
+use super::job::{Job, Marker};
+use super::jobs::Jobs;
 use super::persist::Persister;
 use super::plugin_link::{Choice, Links, SharedModes};
-use super::server::{Backoff, Ping, Server, SharedStates};
-use super::tracked::{Phase, Settle, Tracked, account_id, outcome, posted};
+use super::server::SharedStates;
+use super::servers::Servers;
+use super::store_writer::StoreWriter;
+use super::tracked::{Phase, Settle, Tracked, outcome};
 use super::transport::plugin::Sent;
-use super::transport::rest::{Api, Failure};
+use super::transport::rest::Api;
 use super::{DrainReport, RestOptions};
-
-/// At most one debounced store write per this period (the write before a create is not held).
-const STORE_DEBOUNCE: Duration = Duration::from_millis(500);
-/// A post made after a "creating since" marker is searched from this much earlier, for a server
-/// clock behind ours.
-pub(super) const LOOKUP_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 pub(super) enum Msg {
     Deltas(Vec<BoxDelta>, i64),
@@ -56,37 +56,27 @@ enum Next {
 #[derive(Default)]
 pub(super) struct Stats {
     pub plugin_posts: usize,
-    delivered: usize,
-    abandoned: usize,
-    created: usize,
-    adopted: usize,
-    updates: usize,
-    deletes: usize,
+    pub delivered: usize,
+    pub abandoned: usize,
+    pub created: usize,
+    pub adopted: usize,
+    pub updates: usize,
+    pub deletes: usize,
 }
 
-type Owner = (BoxId, String, Call);
-
+/// The worker's state: the boxes, the options and counters that are its own, and its parts.
 pub(super) struct Worker {
     pub(super) opts: RestOptions,
     pub(super) accounts: Arc<dyn AccountBook>,
     pub(super) api: Option<Arc<Api>>,
-    pub(super) store: PostStore,
-    persist: Arc<Persister>,
-    store_gen: u64,
-    store_dirty: bool,
-    last_store_write: Option<Instant>,
+    pub(super) store: StoreWriter,
     pub(super) boxes: HashMap<BoxId, Tracked>,
-    pub(super) queue: VecDeque<BoxId>,
-    active: usize,
+    pub(super) admission: Admission,
+    /// Boxes opened so far: the next one's arrival order.
     pub(super) opened: u64,
-    servers: HashMap<String, Server>,
-    shared: SharedStates,
-    bots: HashMap<(String, u64), String>,
-    pub(super) dms: HashMap<(String, u64, String), String>,
-    jobs: JoinSet<Result<JobOk, Failure>>,
-    owners: HashMap<tokio::task::Id, Owner>,
-    /// Pings of servers whose breaker is open: (base URL, answered).
-    pings: JoinSet<(String, bool)>,
+    pub(super) servers: Servers,
+    pub(super) directory: Directory,
+    pub(super) jobs: Jobs,
     pub(super) finishing: bool,
     drain_reply: Option<oneshot::Sender<DrainReport>>,
     logged: HashSet<String>,
@@ -96,10 +86,6 @@ pub(super) struct Worker {
     pub(super) restored_sessions: Vec<(SessionId, Account)>,
     /// Ids for boxes the worker makes itself, counting down from where no tracker reaches.
     pub(super) own_turns: u64,
-}
-
-pub(super) fn wall_ms() -> i64 {
-    crate::pipeline::now_ms()
 }
 
 pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -113,7 +99,7 @@ impl Worker {
     pub fn new(
         opts: RestOptions,
         accounts: Arc<dyn AccountBook>,
-        mut store: PostStore,
+        store: PostStore,
         shared: SharedStates,
         persist: Arc<Persister>,
         modes: SharedModes,
@@ -125,29 +111,17 @@ impl Worker {
                 None
             }
         };
-        store.prune(wall_ms());
         Worker {
             opts,
             accounts,
             api,
-            store,
-            persist,
-            store_gen: 1,
-            // Written once at start, so the next run knows when this one began (see
-            // `PostStore::unposted_since_ms`) even if nothing is posted before a crash.
-            store_dirty: true,
-            last_store_write: None,
+            store: StoreWriter::new(store, persist),
             boxes: HashMap::new(),
-            queue: VecDeque::new(),
-            active: 0,
+            admission: Admission::new(),
             opened: 0,
-            servers: HashMap::new(),
-            shared,
-            bots: HashMap::new(),
-            dms: HashMap::new(),
-            jobs: JoinSet::new(),
-            owners: HashMap::new(),
-            pings: JoinSet::new(),
+            servers: Servers::new(shared),
+            directory: Directory::new(),
+            jobs: Jobs::new(),
             finishing: false,
             drain_reply: None,
             logged: HashSet::new(),
@@ -182,12 +156,12 @@ impl Worker {
                         next = rx.try_recv().ok();
                     }
                 }
-                Some(done) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
+                Some(done) = self.jobs.requests.join_next_with_id(), if !self.jobs.requests.is_empty() => {
                     self.on_done(done);
                 }
-                Some(done) = self.pings.join_next(), if !self.pings.is_empty() => {
+                Some(done) = self.jobs.pings.join_next(), if !self.jobs.pings.is_empty() => {
                     if let Ok((server, ok)) = done {
-                        self.server(&server).ping_answered(ok, Instant::now());
+                        self.servers.get(&server, &self.opts).ping_answered(ok, Instant::now());
                     }
                 }
                 Some(done) = self.links.batches.join_next(), if !self.links.batches.is_empty() => {
@@ -210,7 +184,7 @@ impl Worker {
             let rest_wake = self.pump(now);
             let plugin_wake = earliest(self.recheck(now), self.pump_plugin(now));
             wake = earliest(
-                earliest(rest_wake, self.flush_store(now)),
+                earliest(rest_wake, self.store.flush(now)),
                 earliest(ping_wake, plugin_wake),
             );
             if self.drain_reply.is_some() && self.boxes.is_empty() {
@@ -258,64 +232,22 @@ impl Worker {
         )
     }
 
-    pub(super) fn store_changed(&mut self) {
-        self.store_gen += 1;
-        self.store_dirty = true;
-    }
-
     pub(super) fn save_box(&mut self, id: &BoxId) {
-        let Some(b) = self.boxes.get(id) else { return };
-        let key = b.key.clone();
-        match b.entry(wall_ms()) {
-            Some(entry) => self.store.put(key, entry),
-            None => {
-                self.store.remove(&key);
-            }
+        if let Some(b) = self.boxes.get(id) {
+            self.store.save(b);
         }
-        self.store_changed();
     }
 
-    /// Admits waiting boxes into free slots, then starts every job that may start now.
-    /// Returns when something next becomes possible.
-    ///
-    /// A slot is for a box's updates: a box waiting for one still gets its post (and its DM
-    /// channel, and its delete), at most `max_active_boxes` of those at a time, so a turn shows
-    /// up as it starts however many others run (one create per turn is a rate the gateways set);
-    /// only its edits wait, and catch up in one when it is admitted.
+    /// Admits waiting boxes into free slots (`admission.rs`), then starts every job that may
+    /// start now. Returns when something next becomes possible.
     fn pump(&mut self, now: Instant) -> Option<Instant> {
-        let max = self.opts.max_active_boxes.max(1);
-        while self.active < max {
-            let Some(id) = self.queue.pop_front() else {
-                break;
-            };
-            if let Some(b) = self.boxes.get_mut(&id) {
-                b.admitted = true;
-                self.active += 1;
-            }
-        }
-        let mut early = self
-            .boxes
-            .values()
-            .filter(|b| b.busy && !b.admitted)
-            .count();
-        let mut ids: Vec<(u64, BoxId)> = self
-            .boxes
-            .iter()
-            .filter(|(_, b)| !b.busy && (b.admitted || b.may_run_unadmitted()))
-            .map(|(id, b)| (b.order, id.clone()))
-            .collect();
-        // Oldest first: with a half-open breaker the probe goes to the box waiting longest.
-        ids.sort_unstable_by_key(|(order, _)| *order);
+        let mut round = self
+            .admission
+            .round(&mut self.boxes, self.opts.max_active_boxes);
         let mut wake = None;
-        for (_, id) in ids {
-            let admitted = self.boxes.get(&id).is_some_and(|b| b.admitted);
-            if !admitted && early >= max {
-                continue;
-            }
+        while let Some((id, admitted)) = round.next(&self.boxes) {
             wake = earliest(wake, self.step(&id, now));
-            if !admitted && self.boxes.get(&id).is_some_and(|b| b.busy) {
-                early += 1;
-            }
+            round.stepped(admitted, self.boxes.get(&id).is_some_and(|b| b.busy));
         }
         wake
     }
@@ -323,21 +255,9 @@ impl Worker {
     /// Sends the pings that are due (servers whose breaker is open); returns when the next is.
     fn ping(&mut self, now: Instant) -> Option<Instant> {
         let api = self.api.clone()?;
-        let mut wake = None;
-        for (base_url, server) in &mut self.servers {
-            match server.ping(now) {
-                Ping::Now => {
-                    let (api, base_url) = (api.clone(), base_url.clone());
-                    self.pings.spawn(async move {
-                        let ok = api.ping(&base_url).await;
-                        (base_url, ok)
-                    });
-                }
-                Ping::At(at) => wake = earliest(wake, Some(at)),
-                Ping::Idle => {}
-            }
-        }
-        wake
+        let jobs = &mut self.jobs;
+        self.servers
+            .pings(now, |base_url| jobs.ping(&api, base_url))
     }
 
     /// Decides the next job of one idle, admitted box.
@@ -384,7 +304,7 @@ impl Worker {
             }
         };
         let server = self.boxes.get(id)?.server().to_owned();
-        match self.server(&server).admit(now) {
+        match self.servers.get(&server, &self.opts).admit(now) {
             Admit::Go { .. } => {}
             Admit::Until(t) => return Some(t),
             Admit::AfterProbe => return None,
@@ -402,12 +322,10 @@ impl Worker {
         b.busy = true;
         if matches!(job, Job::Create { .. } | Job::Patch { .. }) {
             b.throttle.sent(now);
-            b.sent_changes(wall_ms());
+            b.sent_changes(clock::now_ms());
         }
-        let call = job.call();
         let account = b.account.clone();
-        let handle = self.jobs.spawn(job::run(api, account, job));
-        self.owners.insert(handle.id(), (id.clone(), server, call));
+        self.jobs.start(api, account, job, id.clone(), server);
         None
     }
 
@@ -425,7 +343,7 @@ impl Worker {
             Phase::NeedChannel { .. } if retracted => Next::Settle(Settle::Gone),
             Phase::NeedChannel { user_id } => Next::Run(Box::new(Job::Resolve {
                 user_id: user_id.clone(),
-                bot_id: self.bots.get(&account_id(&b.account)).cloned(),
+                bot_id: self.directory.bot(&b.account),
             })),
             Phase::NeedPost { .. } if retracted && b.lookup.is_none() => Next::Settle(Settle::Gone),
             Phase::NeedPost { .. } if ready > now => Next::Wait(Some(ready)),
@@ -458,155 +376,7 @@ impl Worker {
     /// Records "creating since now" for the box and returns the snapshot the create job must
     /// put on disk before it posts.
     fn write_marker(&mut self, id: &BoxId) -> Marker {
-        let now_ms = wall_ms();
-        if let Some(b) = self.boxes.get_mut(id) {
-            b.marker_ms = Some(now_ms);
-        }
-        self.save_box(id);
-        self.store_dirty = false;
-        self.last_store_write = Some(Instant::now());
-        Marker {
-            persist: self.persist.clone(),
-            generation: self.store_gen,
-            bytes: self.store.to_bytes(),
-        }
-    }
-
-    fn server(&mut self, base_url: &str) -> &mut Server {
-        let opts = &self.opts;
-        let shared = &self.shared;
-        self.servers.entry(base_url.to_owned()).or_insert_with(|| {
-            Server::new(
-                base_url,
-                opts.breaker_failures,
-                opts.breaker_cooldown,
-                Backoff {
-                    min: opts.retry_backoff_min,
-                    max: opts.retry_backoff_max,
-                },
-                opts.ping_min,
-                shared.clone(),
-            )
-        })
-    }
-
-    fn on_done(
-        &mut self,
-        done: Result<(tokio::task::Id, Result<JobOk, Failure>), tokio::task::JoinError>,
-    ) {
-        let (task, result) = match done {
-            Ok((task, result)) => (task, result),
-            Err(e) => (
-                e.id(),
-                Err(Failure::Transient(format!("request task failed: {e}"))),
-            ),
-        };
-        let Some((id, server, call)) = self.owners.remove(&task) else {
-            return;
-        };
-        let now = Instant::now();
-        self.server(&server).record(&result, now);
-        let Some(b) = self.boxes.get_mut(&id) else {
-            return;
-        };
-        b.busy = false;
-        match result {
-            Ok(JobOk::Resolved { bot_id, channel_id }) => {
-                let (base, tok) = account_id(&b.account);
-                if let Phase::NeedChannel { user_id } = &b.phase {
-                    self.dms
-                        .insert((base.clone(), tok, user_id.clone()), channel_id.clone());
-                }
-                b.phase = Phase::NeedPost { channel_id };
-                self.bots.insert((base, tok), bot_id);
-            }
-            Ok(JobOk::Created { post_id, text }) => {
-                // The journal's fields (GATEWAY, AGENT_ID, SESSION_KEY, MM_ACCOUNT, POST_ID):
-                // `journalctl SESSION_KEY=…` finds the post of a session.
-                tracing::info!(gateway = %b.model.id.session.gateway.display(), agent_id = %b.model.agent_id,
-                    session_key = %b.key.session_key, mm_account = b.model.route.as_ref().map_or("default", |r| r.account_id.as_str()),
-                    post_id = %post_id, started_ms = b.key.started_ms, first_line_ms = ?b.model.first_line_ms, "box post created");
-                b.phase = posted(&b.phase, post_id);
-                b.shown = Some(text);
-                b.lookup = None;
-                self.stats.created += 1;
-                self.save_box(&id);
-            }
-            Ok(JobOk::Found { post_id }) => {
-                b.phase = posted(&b.phase, post_id);
-                b.shown = None;
-                b.lookup = None;
-                self.stats.adopted += 1;
-                self.save_box(&id);
-            }
-            Ok(JobOk::Missing) => self.settle(&id, Settle::Gone),
-            Ok(JobOk::Patched { text }) => {
-                b.shown = Some(text);
-                self.stats.updates += 1;
-                self.save_box(&id);
-            }
-            Ok(JobOk::Deleted) => {
-                self.stats.deletes += 1;
-                self.settle(&id, Settle::Gone);
-            }
-            Err(Failure::Transient(_) | Failure::RateLimited { .. }) => {
-                if call == Call::Create
-                    && let Some(since) = b.marker_ms
-                {
-                    // The POST may have gone through before the failure: look before reposting.
-                    let mut keys = b.lookup.take().map(|l| l.keys).unwrap_or_default();
-                    if !keys.contains(&b.key) {
-                        keys.push(b.key.clone());
-                    }
-                    b.lookup = Some(Lookup {
-                        since_ms: since - LOOKUP_MARGIN_MS,
-                        keys,
-                    });
-                }
-            }
-            Err(Failure::Rejected(r))
-                if call == Call::Patch && b.plugin_post && matches!(r.status, 403 | 404) =>
-            {
-                // The plugin's post, which this account may not edit (or see): post the box
-                // anew rather than lose it.
-                b.plugin_post = false;
-                b.shown = None;
-                if let Phase::Posted { channel_id, .. } = &b.phase {
-                    b.phase = Phase::NeedPost {
-                        channel_id: channel_id.clone(),
-                    };
-                }
-                if self.once(format!("pluginpost\0{server}\0{}", r.status)) {
-                    tracing::warn!(server = %server, status = r.status, message = %r.message,
-                        "cannot continue the plugin's post over REST (give the bot the edit_others_posts permission to keep one post per box); posting the box again");
-                }
-            }
-            Err(Failure::Rejected(r)) => {
-                let channel = match &b.phase {
-                    Phase::NeedPost { channel_id } | Phase::Posted { channel_id, .. } => {
-                        channel_id.clone()
-                    }
-                    Phase::NeedChannel { user_id } => format!("dm:{user_id}"),
-                };
-                let k = format!("4xx\0{server}\0{}\0{}\0{channel}", r.status, r.id);
-                if self.once(k) {
-                    tracing::warn!(
-                        server = %server, status = r.status, error_id = %r.id, message = %r.message,
-                        channel_id = %channel, call = call.as_str(),
-                        hint = hint(call, r.status, &r.id),
-                        "Mattermost refused a status box request; this box is no longer sent"
-                    );
-                }
-                self.settle(&id, Settle::Abandoned);
-            }
-            Err(Failure::Config(why)) => {
-                if self.once(format!("config\0{server}")) {
-                    tracing::warn!(server = %server, error = %why,
-                        "unusable Mattermost account: its boxes are not posted");
-                }
-                self.settle(&id, Settle::Abandoned);
-            }
-        }
+        self.store.marker(self.boxes.get_mut(id))
     }
 
     /// Removes a box, frees its slot, and records in the store what its post now is.
@@ -614,62 +384,38 @@ impl Worker {
         let Some(b) = self.boxes.remove(id) else {
             return;
         };
-        if b.admitted {
-            self.active -= 1;
-        }
+        self.admission.release(&b);
         let posted = matches!(b.phase, Phase::Posted { .. });
         match how {
             Settle::Delivered => {
                 self.owe_final(&b);
                 self.stats.delivered += 1;
-                if let Some(mut entry) = b.entry(wall_ms()) {
+                if let Some(mut entry) = b.entry(clock::now_ms()) {
                     if b.model.is_finished() {
                         entry.finished = true;
                         entry.outcome = outcome(b.model.state);
                     }
-                    self.store.put(b.key.clone(), entry);
+                    self.store.posts.put(b.key.clone(), entry);
                 }
             }
             Settle::Gone => {
-                self.store.remove(&b.key);
+                self.store.posts.remove(&b.key);
             }
             Settle::Abandoned => {
                 self.stats.abandoned += 1;
-                match b.entry(wall_ms()) {
+                match b.entry(clock::now_ms()) {
                     Some(mut entry) if posted => {
                         entry.finished = true;
                         entry.outcome = Some(Outcome::Abandoned);
-                        self.store.put(b.key.clone(), entry);
+                        self.store.posts.put(b.key.clone(), entry);
                     }
                     _ => {
-                        self.store.remove(&b.key);
+                        self.store.posts.remove(&b.key);
                     }
                 }
             }
         }
-        self.store_changed();
-    }
-
-    /// Starts a debounced store write when one is due; returns when the next one may start.
-    fn flush_store(&mut self, now: Instant) -> Option<Instant> {
-        if !self.store_dirty {
-            return None;
-        }
-        if let Some(last) = self.last_store_write {
-            let due = last + STORE_DEBOUNCE;
-            if now < due {
-                return Some(due);
-            }
-        }
-        self.store.prune(wall_ms());
-        self.store_dirty = false;
-        self.last_store_write = Some(now);
-        let persist = self.persist.clone();
-        let (generation, bytes) = (self.store_gen, self.store.to_bytes());
-        tokio::spawn(async move {
-            persist.write(generation, bytes).await;
-        });
-        None
+        self.store.changed();
     }
 
     /// The final save and report (`timed_out`: the drain deadline passed first).
@@ -677,18 +423,12 @@ impl Worker {
         // Jobs still in flight are dropped: their boxes stay unfinished in the store, so the
         // next run brings their posts up to date.
         self.jobs.abort_all();
-        self.pings.abort_all();
         for id in self.boxes.keys().cloned().collect::<Vec<_>>() {
             if self.boxes.get(&id).is_some_and(|b| b.admitted) {
                 self.save_box(&id);
             }
         }
-        self.store.prune(wall_ms());
-        self.store_gen += 1;
-        let store_saved = self
-            .persist
-            .write(self.store_gen, self.store.to_bytes())
-            .await;
+        let store_saved = self.store.close().await;
         let report = DrainReport {
             delivered: self.stats.delivered,
             undelivered: self.boxes.len(),

@@ -1,0 +1,111 @@
+//! The post store as the worker holds it, and when it goes to disk. Every change bumps a
+//! generation, so the `Persister` never writes an older snapshot over a newer one. Ordinary
+//! changes are written debounced (a busy box must not cost an fsync per state), but the
+//! "creating since" marker before a create is written at once: it must be on disk before the
+//! POST leaves, or a crash between the two would post the box twice after a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::service::state::PostStore;
+
+use super::job::Marker;
+use super::persist::Persister;
+use super::tracked::Tracked;
+
+/// At most one debounced store write per this period (the write before a create is not held).
+const STORE_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// The post store, and what of it is not on disk yet.
+pub(super) struct StoreWriter {
+    pub posts: PostStore,
+    persist: Arc<Persister>,
+    /// The generation of `posts` as it is now.
+    generation: u64,
+    /// Changed since the last write was started.
+    dirty: bool,
+    last_write: Option<Instant>,
+}
+
+impl StoreWriter {
+    pub fn new(mut posts: PostStore, persist: Arc<Persister>) -> StoreWriter {
+        posts.prune(clock::now_ms());
+        StoreWriter {
+            posts,
+            persist,
+            generation: 1,
+            // Written once at start, so the next run knows when this one began (see
+            // `PostStore::unposted_since_ms`) even if nothing is posted before a crash.
+            dirty: true,
+            last_write: None,
+        }
+    }
+
+    pub fn changed(&mut self) {
+        self.generation += 1;
+        self.dirty = true;
+    }
+
+    /// Records what a box's post now is (or that it has none).
+    pub fn save(&mut self, b: &Tracked) {
+        let key = b.key.clone();
+        match b.entry(clock::now_ms()) {
+            Some(entry) => self.posts.put(key, entry),
+            None => {
+                self.posts.remove(&key);
+            }
+        }
+        self.changed();
+    }
+
+    /// Records "creating since now" for the box and returns the snapshot the create job must
+    /// put on disk before it posts (which also stands for the debounced write that was due).
+    pub fn marker(&mut self, b: Option<&mut Tracked>) -> Marker {
+        let now_ms = clock::now_ms();
+        if let Some(b) = b {
+            b.marker_ms = Some(now_ms);
+            self.save(b);
+        }
+        self.dirty = false;
+        self.last_write = Some(Instant::now());
+        Marker {
+            persist: self.persist.clone(),
+            generation: self.generation,
+            bytes: self.posts.to_bytes(),
+        }
+    }
+
+    /// Starts a debounced store write when one is due; returns when the next one may start.
+    pub fn flush(&mut self, now: Instant) -> Option<Instant> {
+        if !self.dirty {
+            return None;
+        }
+        if let Some(last) = self.last_write {
+            let due = last + STORE_DEBOUNCE;
+            if now < due {
+                return Some(due);
+            }
+        }
+        self.posts.prune(clock::now_ms());
+        self.dirty = false;
+        self.last_write = Some(now);
+        let persist = self.persist.clone();
+        let (generation, bytes) = (self.generation, self.posts.to_bytes());
+        tokio::spawn(async move {
+            persist.write(generation, bytes).await;
+        });
+        None
+    }
+
+    /// The final write, waited for: whether the store reached the disk.
+    pub async fn close(&mut self) -> bool {
+        self.posts.prune(clock::now_ms());
+        self.generation += 1;
+        self.persist
+            .write(self.generation, self.posts.to_bytes())
+            .await
+    }
+}
