@@ -255,13 +255,13 @@ fn shifted(line: &str, by_ms: i64) -> String {
     v.to_string()
 }
 
-/// What `make compat` met with 2026.7.1: after a turn in a channel whose history holds a
-/// sub-agent spawn, the gateway truncates the transcript (its lock still held) and writes it back
-/// with one more entry. Read back, the old spawning turn waited for a child that had long
-/// finished (its lines are in another transcript, not read again), so it came out of the
-/// catch-up as a turn still running and got a new post.
-#[test]
-fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
+fn ms(at: &str) -> i64 {
+    crate::clock::parse_rfc3339_ms(at).expect("time")
+}
+
+/// A gateway as 2026.7.1 left it after the five scenarios (the channel's history holds a
+/// sub-agent spawn and its announcement), and a core started on it 0.3 s after its last line.
+fn after_the_subagent_scenario() -> (tempfile::TempDir, PathBuf, Core, i64) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/openclaw/2026.7.1/e_subagent/sessions");
     let tmp = tempfile::tempdir().expect("tmp");
@@ -272,35 +272,76 @@ fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), sessions.join(entry.file_name())).expect("copy");
     }
-    let transcript = sessions.join(TRANSCRIPT);
-    let history = std::fs::read_to_string(&transcript).expect("channel transcript");
-    let lines: Vec<&str> = history.lines().collect();
+    let history = std::fs::read_to_string(sessions.join(TRANSCRIPT)).expect("channel");
     assert!(
         history.contains("sessions_spawn"),
         "the history holds the spawn"
     );
-    let ms = |at: &str| crate::clock::parse_rfc3339_ms(at).expect("time");
     let now = ms("2026-11-22T03:52:51.000Z");
-    // The next turn begins 7 s after the spawning turn ended, within the wait for a child.
-    let by = ms("2026-11-22T03:52:52.000Z") - ms("2026-11-22T03:50:29.528Z");
     let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
     let startup = core.startup(now);
     assert!(
         startup.iter().all(BoxDelta::is_restored_history),
         "{startup:?}"
     );
+    (tmp, sessions, core, now)
+}
 
-    // A new turn, live: the first turn's lines again, a minute later.
+fn take_lock(core: &mut Core, sessions: &Path, at: i64) -> Vec<BoxDelta> {
     let lock = sessions.join(format!("{TRANSCRIPT}.lock"));
     std::fs::write(&lock, "{}").expect("lock");
-    let mut live = core.on_event(
+    core.on_event(
         &FsEvent {
             path: lock,
             kind: FsEventKind::Created,
         },
-        now,
-    );
+        at,
+    )
+}
+
+/// Truncates `transcript` and writes `content` back, each seen by an event.
+fn truncate_and_write_back(
+    core: &mut Core,
+    transcript: &Path,
+    content: &str,
+    at: i64,
+) -> Vec<BoxDelta> {
+    std::fs::write(transcript, "").expect("truncate");
+    let mut out = core.on_event(&write_event(transcript), at);
+    std::fs::write(transcript, content).expect("write back");
+    out.extend(core.on_event(&write_event(transcript), at + 4));
+    out
+}
+
+/// The boxes `deltas` open as new (not restored history), as a person sees them.
+fn opened_anew(deltas: &[BoxDelta]) -> Vec<Vec<String>> {
+    models(deltas)
+        .iter()
+        .filter(|(id, _)| {
+            deltas
+                .iter()
+                .any(|d| &d.id == *id && d.seq == 1 && !d.is_restored_history())
+        })
+        .map(|(_, m)| summary(m))
+        .collect()
+}
+
+/// What `make compat` met with 2026.7.1: after a turn in a channel whose history holds a
+/// sub-agent spawn, the gateway truncates the transcript (its lock still held) and writes it back
+/// with one more entry. Read back, the old spawning turn waited for a child that had long
+/// finished (its lines are in another transcript, not read again), so it came out of the
+/// catch-up as a turn still running and got a new post.
+#[test]
+fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
+    let (_tmp, sessions, mut core, now) = after_the_subagent_scenario();
+    let transcript = sessions.join(TRANSCRIPT);
+    let history = std::fs::read_to_string(&transcript).expect("channel transcript");
+    let lines: Vec<&str> = history.lines().collect();
+    // The next turn (the first turn's lines again) begins 7 s after the spawning turn ended,
+    // within the wait for a child.
+    let by = ms("2026-11-22T03:52:52.000Z") - ms("2026-11-22T03:50:29.528Z");
     let turn: Vec<String> = lines[4..10].iter().map(|l| shifted(l, by)).collect();
+    let mut live = take_lock(&mut core, &sessions, now);
     let mut at = now;
     live.extend(append_live(&mut core, &transcript, &turn, &mut at));
     let boxes = models(&live);
@@ -309,25 +350,51 @@ fn a_spawning_turn_read_back_after_a_truncation_is_not_shown_as_running() {
 
     // Lock still held: truncated, then written back with one more entry.
     let before = std::fs::read_to_string(&transcript).expect("read");
-    std::fs::write(&transcript, "").expect("truncate");
-    let mut after = core.on_event(&write_event(&transcript), at + 3);
     let last = shifted(lines[9], by + 10);
-    std::fs::write(&transcript, format!("{before}{last}\n")).expect("write back");
-    after.extend(core.on_event(&write_event(&transcript), at + 7));
+    let mut after =
+        truncate_and_write_back(&mut core, &transcript, &format!("{before}{last}\n"), at + 3);
     after.extend(core.tick(at + 100));
-
-    let shown: Vec<Vec<String>> = models(&after)
-        .iter()
-        .filter(|(id, _)| {
-            after
-                .iter()
-                .any(|d| &d.id == *id && d.seq == 1 && !d.is_restored_history())
-        })
-        .map(|(_, m)| summary(m))
-        .collect();
     assert_eq!(
-        shown,
+        opened_anew(&after),
         Vec::<Vec<String>>::new(),
         "a turn read back was shown again"
+    );
+}
+
+/// The same gateway, read again while a sub-agent turn runs (`make compat`, 2026.7.1 inotify):
+/// the channel's whole history, fed again from the start, went into the running turn's box.
+#[test]
+fn a_transcript_read_again_while_a_turn_runs_adds_nothing_old_to_it() {
+    let (_tmp, sessions, mut core, now) = after_the_subagent_scenario();
+    let transcript = sessions.join(TRANSCRIPT);
+    let history = std::fs::read_to_string(&transcript).expect("channel transcript");
+    let lines: Vec<&str> = history.lines().collect();
+    // The spawning turn again (ask, spawn call, its result; then the answer), 18 s later.
+    let by = ms("2026-11-22T03:52:56.000Z") - ms("2026-11-22T03:52:37.876Z");
+    let turn: Vec<String> = lines[15..20].iter().map(|l| shifted(l, by)).collect();
+    let mut deltas = take_lock(&mut core, &sessions, now);
+    let mut at = now;
+    deltas.extend(append_live(&mut core, &transcript, &turn[..3], &mut at));
+
+    let so_far = std::fs::read_to_string(&transcript).expect("read");
+    deltas.extend(truncate_and_write_back(
+        &mut core,
+        &transcript,
+        &so_far,
+        at + 3,
+    ));
+    at += 10;
+    deltas.extend(append_live(&mut core, &transcript, &turn[3..], &mut at));
+
+    let boxes = opened_anew(&deltas);
+    assert_eq!(boxes.len(), 1, "one box, the running turn's: {boxes:?}");
+    assert_eq!(
+        boxes[0][1..],
+        [
+            "Sub-agent: count-notes [OK]".to_owned(),
+            "I started a sub-agent for that task; it will report back here when it is done."
+                .to_owned()
+        ],
+        "nothing of the history in it"
     );
 }

@@ -25,10 +25,14 @@ impl Tracker {
         self.catch_up_with(vec![one(session, records, lock_held)], now_ms, false)
     }
 
-    /// `catch_up` of a transcript read again from its start (truncated, rewritten): the turns it
-    /// ends were shown already, so one that spawned a sub-agent waits for no child (the child's
-    /// lines are in its own transcript, not read again; waiting, the old turn came out as one
-    /// still running and got a new post).
+    /// `catch_up` of a transcript read again from its start (truncated, rewritten; 2026.7.1
+    /// writes a session back after each turn). What is older than the newest line already taken
+    /// in was shown: it is skipped, or its turns would be told again, into the turn running now
+    /// (they were: a channel's whole history inside a sub-agent turn's box). From there on, lines
+    /// already taken in are dropped as repeats and the rest are news (a rewrite that shifted
+    /// bytes). A turn ended in what is caught up waits for no sub-agent: the child's lines are in
+    /// its own transcript, not read again (waiting, an old spawning turn came out as running and
+    /// got a new post).
     pub fn read_again(
         &mut self,
         session: &SessionRef,
@@ -36,6 +40,17 @@ impl Tracker {
         lock_held: bool,
         now_ms: i64,
     ) -> Vec<BoxDelta> {
+        let newest = self
+            .sessions
+            .get(&session.id)
+            .and_then(|s| s.newest_line_ms);
+        let records = match newest {
+            Some(newest) => records
+                .into_iter()
+                .skip_while(|r| r.event.ts_ms().is_none_or(|ts| ts < newest))
+                .collect(),
+            None => records,
+        };
         self.catch_up_with(vec![one(session, records, lock_held)], now_ms, true)
     }
 
@@ -92,7 +107,11 @@ impl Tracker {
         let mut out = Outbox::default();
         for (session, lock_held) in refs.iter().zip(&locks) {
             self.register(session, now_ms, &mut out);
-            if *lock_held {
+            let known_held = self.sessions.get(&session.id).is_some_and(|s| s.lock_held);
+            if *lock_held && known_held {
+                // Held since before (a transcript read again under the lock of its turn): the
+                // lock is not news, and taking it as new would start a turn once its tail ends.
+            } else if *lock_held {
                 // The gateway is working on the session now, however old its last entry is.
                 self.on_lock(&session.id, true, now_ms, &mut out);
             } else {

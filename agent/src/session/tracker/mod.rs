@@ -164,6 +164,9 @@ struct SessionState {
     last_target: Option<Target>,
     /// Transcript time of the first line of the session's latest turn that wrote one.
     last_first_line_ms: Option<i64>,
+    /// The newest transcript time of the lines taken in: a transcript read again from its
+    /// start goes on from there (`read_again`).
+    newest_line_ms: Option<i64>,
 }
 
 impl SessionState {
@@ -196,6 +199,7 @@ impl SessionState {
             self.recent.pop_front();
         }
         self.recent.push_back(ev.clone());
+        self.newest_line_ms = self.newest_line_ms.max(ev.ts_ms());
         false
     }
 }
@@ -274,6 +278,7 @@ impl Tracker {
                         recent: VecDeque::new(),
                         last_target: None,
                         last_first_line_ms: None,
+                        newest_line_ms: None,
                     },
                 );
             }
