@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use livestatus::gateway::accounts::{Account, SingleAccount};
 use livestatus::gateway::route::{Route, Target};
 use livestatus::service::config::{MattermostMode, Secret};
-use livestatus::service::state::PostStore;
 use livestatus::session::{
     BoxDelta, BoxId, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
 };
 use livestatus::sink::Sink;
+use livestatus::sink::mattermost::post_store::PostStore;
 use livestatus::sink::mattermost::{PluginOptions, RestOptions, RestSink};
 use livestatus_e2e::fake_mattermost::{BOT_TOKEN, FakeMattermost, TOWN_SQUARE_ID};
 use livestatus_e2e::plugin_host::PluginHost;

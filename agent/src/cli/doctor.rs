@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::gateway::accounts::{AccountBook, AccountDirectory};
 use crate::gateway::{Registry, route::DEFAULT_ACCOUNT};
 use crate::service::config::MattermostMode;
-use crate::service::state::PostStore;
+use crate::sink::mattermost::post_store::PostStore;
 
 use super::settings;
 use super::{DoctorArgs, FollowArgs};

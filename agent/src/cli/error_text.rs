@@ -37,7 +37,7 @@ mod tests {
 
     #[test]
     fn an_error_that_prints_its_source_names_the_os_error_once() {
-        let err = crate::service::state::StateError::Write {
+        let err = crate::sink::mattermost::post_store::StateError::Write {
             path: PathBuf::from("/var/lib/openclaw-livestatus/posts.json"),
             source: not_found(),
         };

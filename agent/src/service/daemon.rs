@@ -23,10 +23,10 @@ use crate::service::heartbeat::{self, Rhythm};
 use crate::service::live_accounts::LiveAccounts;
 use crate::service::logging::LevelHandle;
 use crate::service::signals::{Order, Signals};
-use crate::service::state::PostStore;
 use crate::service::{data_dir, instance, notify, privileges, reload, runtime, status};
 use crate::sink::daemon::DaemonSink;
 use crate::sink::log::LogSink;
+use crate::sink::mattermost::post_store::PostStore;
 use crate::sink::rest::RestSink;
 
 /// How long a stopping daemon waits for Mattermost to take the final states.

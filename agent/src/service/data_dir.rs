@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_posts_file_that_is_a_symlink_or_a_fifo_is_not_read() {
-        use crate::service::state::{POSTS_FILE, PostStore};
+        use crate::sink::mattermost::post_store::{POSTS_FILE, PostStore};
         let tmp = tempfile::tempdir().expect("tmp");
         let forged = tmp.path().join("forged.json");
         std::fs::write(

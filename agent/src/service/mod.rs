@@ -12,5 +12,4 @@ pub mod privileges;
 pub mod reload;
 pub mod runtime;
 pub mod signals;
-pub mod state;
 pub mod status;

@@ -1,11 +1,11 @@
 //! Deltas in: folding them into boxes, finding where each box goes, and — for boxes rebuilt
 //! at startup (`BoxOp::Restored`) — taking over the post a previous run left (`restore.rs`).
 
+use super::post_store::PostKey;
 use crate::clock;
 use crate::gateway::accounts::Account;
 use crate::gateway::route::Target;
 use crate::render::render_markdown;
-use crate::service::state::PostKey;
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
 
 use super::restore::{Adopt, resume};

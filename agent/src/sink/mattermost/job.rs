@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::post_store::PostKey;
 use crate::gateway::accounts::Account;
-use crate::service::state::PostKey;
 
 use super::hints::Call;
 use super::persist::Persister;

@@ -29,6 +29,7 @@ mod job;
 mod jobs;
 mod persist;
 mod plugin_link;
+pub mod post_store;
 mod replies;
 mod restore;
 mod server;
@@ -49,8 +50,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::gateway::accounts::AccountBook;
 use crate::render::RenderOptions;
-use crate::service::state::PostStore;
 use crate::session::BoxDelta;
+use post_store::PostStore;
 
 use super::Sink;
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::service::state::write_atomic;
+use super::post_store::write_atomic;
 
 pub(super) struct Persister {
     path: Option<PathBuf>,

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use super::post_store::{Outcome, PostEntry, PostKey};
 use crate::gateway::accounts::Account;
-use crate::service::state::{Outcome, PostEntry, PostKey};
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp, SessionId};
 
 use super::job::{LOOKUP_MARGIN_MS, Lookup};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::post_store::PostStore;
 use crate::clock;
-use crate::service::state::PostStore;
 
 use super::job::Marker;
 use super::persist::Persister;

@@ -4,8 +4,8 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use super::post_store::{Outcome, PostEntry, PostKey};
 use crate::gateway::accounts::Account;
-use crate::service::state::{Outcome, PostEntry, PostKey};
 use crate::session::{BoxModel, BoxState};
 
 use super::job::Lookup;

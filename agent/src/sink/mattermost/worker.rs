@@ -16,10 +16,10 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::post_store::{Outcome, PostStore};
 use crate::clock;
 use crate::gateway::accounts::{Account, AccountBook};
 use crate::render::render_markdown;
-use crate::service::state::{Outcome, PostStore};
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
 use super::admission::Admission;

@@ -15,11 +15,11 @@ use crate::gateway::accounts::{Account, AccountBook, SingleAccount};
 use crate::gateway::route::{Route, Target};
 use crate::render::render_markdown;
 use crate::service::config::Secret;
-use crate::service::state::PostStore;
 use crate::session::{
     BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId,
 };
 use crate::sink::Sink;
+use crate::sink::mattermost::post_store::PostStore;
 use stub::{BOT_ID, Stub, TOKEN};
 
 const GW: &str = "/home/alice/.openclaw";
