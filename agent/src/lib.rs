@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod playback;
 pub mod render;
+pub mod reported;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::guarded::{self, Dir, GuardError, Owner, Refusals};
+use crate::guarded::{self, Dir, GuardError, Owner};
 use crate::layout::{self, Place, SessionFile};
+use crate::reported::Reported;
 use crate::session::{SessionId, SessionRef};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
@@ -69,7 +70,7 @@ pub struct Registry {
     /// a turn (or opened its store) there and a host-wide tier saw it (Discover scope only).
     adopted: std::collections::BTreeSet<PathBuf>,
     /// State dirs and `sessions.json` files refused, each reported once per change of state.
-    refusals: Refusals<PathBuf>,
+    refusals: Reported<PathBuf>,
 }
 
 impl Registry {
@@ -78,7 +79,7 @@ impl Registry {
             scope,
             gateways: BTreeMap::new(),
             adopted: Default::default(),
-            refusals: Refusals::default(),
+            refusals: Reported::default(),
         }
     }
 

@@ -15,12 +15,10 @@
 mod dir;
 mod error;
 mod open;
-mod report;
 
 pub use dir::Dir;
 pub use error::GuardError;
 pub use open::{Opened, Owner, Rules, check_private_dir, check_stat, kind_name, open, read};
-pub use report::Refusals;
 
 #[cfg(test)]
 pub(crate) mod test_log;

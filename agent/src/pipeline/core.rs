@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::gateway::sessions_index::IndexChange;
 use crate::gateway::{AgentRef, Change, Registry};
-use crate::guarded::Refusals;
+use crate::reported::Reported;
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
 use crate::session::{BoxDelta, CatchUp, SessionId, SessionRef};
 use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
@@ -63,7 +63,7 @@ pub struct Core {
     catch_up_horizon_ms: i64,
     /// Sessions dirs and transcripts that could not be followed, each reported once until it
     /// can be again: a refused transcript is touched at every turn of its session.
-    refusals: Refusals<std::path::PathBuf>,
+    refusals: Reported<std::path::PathBuf>,
 }
 
 impl Core {
@@ -80,7 +80,7 @@ impl Core {
             stores: Stores::default(),
             started_ms: None,
             catch_up_horizon_ms,
-            refusals: Refusals::default(),
+            refusals: Reported::default(),
         }
     }
 
@@ -715,7 +715,7 @@ fn open_tailer(
     dir: &SessionsDir,
     name: &str,
     at_end: bool,
-    refusals: &mut Refusals<std::path::PathBuf>,
+    refusals: &mut Reported<std::path::PathBuf>,
 ) -> Result<Option<JsonlTailer>, ()> {
     let path = dir.path().join(name);
     // History is followed from its end, parked: no fd until it is written again.
@@ -743,7 +743,7 @@ fn read_logged(
     tailer: &mut JsonlTailer,
     dir: &SessionsDir,
     name: &str,
-    refusals: &mut Refusals<std::path::PathBuf>,
+    refusals: &mut Reported<std::path::PathBuf>,
 ) -> Vec<TranscriptRecord> {
     match tailer.read_new() {
         Ok(records) => records,
@@ -761,7 +761,7 @@ fn read_logged(
 
 /// Logs a transcript's problem once per change of state, not at every event of its session.
 fn report(
-    refusals: &mut Refusals<std::path::PathBuf>,
+    refusals: &mut Reported<std::path::PathBuf>,
     path: std::path::PathBuf,
     err: &TailError,
     what: &str,

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::gateway::AgentRef;
+use crate::reported::Reported;
 use crate::session::tracker::SessionInput;
 use crate::session::{SessionId, SessionRef};
 use crate::transcript::TranscriptRecord;
@@ -23,6 +24,8 @@ use crate::transcript::sqlite::{AgentStore, Batch, Cursor, StoreError, StoreSess
 pub(super) struct Stores {
     followed: HashMap<AgentRef, FollowedStore>,
     rechecks: HashMap<AgentRef, Recheck>,
+    /// Problems already reported (unknown schema, unreadable): not repeated per wakeup.
+    reported: Reported<AgentRef>,
 }
 
 /// What one read of a store gives the core: history to catch up silently, session by session,
@@ -43,8 +46,6 @@ struct FollowedStore {
     /// Keys the store holds: their JSONL leftovers (a gateway migrated by `openclaw doctor`) are
     /// not read, so no session is read from both eras.
     keys: HashSet<String>,
-    /// A problem already reported (unknown schema, unreadable): not repeated per wakeup.
-    reported: Option<String>,
 }
 
 impl FollowedStore {
@@ -54,7 +55,6 @@ impl FollowedStore {
             token: None,
             sessions: HashMap::new(),
             keys: Default::default(),
-            reported: None,
         }
     }
 }
@@ -109,10 +109,10 @@ impl Stores {
             match AgentStore::open(&db) {
                 Ok(store) => {
                     followed.store = Some(store);
-                    followed.reported = None;
+                    self.reported.clear(agent);
                 }
                 Err(err) => {
-                    report_once(followed, &db, &err);
+                    report(&mut self.reported, agent, &db, &err);
                     return reads;
                 }
             }
@@ -124,14 +124,14 @@ impl Stores {
             Ok(token) if followed.token == Some(token) => return reads,
             Ok(token) => followed.token = Some(token),
             Err(err) => {
-                report_once(followed, &db, &err);
+                report(&mut self.reported, agent, &db, &err);
                 return reads;
             }
         }
         let sessions = match store.sessions() {
             Ok(s) => s,
             Err(err) => {
-                report_once(followed, &db, &err);
+                report(&mut self.reported, agent, &db, &err);
                 // A store that cannot be read now is reopened at the next wakeup.
                 followed.store = None;
                 followed.token = None;
@@ -152,7 +152,7 @@ impl Stores {
                 Err(err) => {
                     // What the sessions before it gave is still delivered; this one and the
                     // rest are read again at the next wakeup.
-                    report_once(followed, &db, &err);
+                    report(&mut self.reported, agent, &db, &err);
                     followed.token = None;
                     break;
                 }
@@ -241,9 +241,14 @@ impl Stores {
     }
 }
 
-fn report_once(followed: &mut FollowedStore, db: &std::path::Path, err: &StoreError) {
+fn report(
+    reported: &mut Reported<AgentRef>,
+    agent: &AgentRef,
+    db: &std::path::Path,
+    err: &StoreError,
+) {
     let text = err.to_string();
-    if followed.reported.as_deref() != Some(text.as_str()) {
+    if reported.is_news(agent.clone(), &text) {
         // Not ready, busy: the gateway is mid-write or has not opened the store yet; the next
         // write to it wakes us again.
         if err.is_transient() {
@@ -251,6 +256,5 @@ fn report_once(followed: &mut FollowedStore, db: &std::path::Path, err: &StoreEr
         } else {
             tracing::warn!(store = %db.display(), error = %text, "OpenClaw session store not read");
         }
-        followed.reported = Some(text);
     }
 }

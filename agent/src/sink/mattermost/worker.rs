@@ -10,7 +10,7 @@
 //! unavailable, new states only replace the pending text, so a box that missed ten states
 //! catches up in one update.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +20,7 @@ use super::post_store::{Outcome, PostStore};
 use crate::clock;
 use crate::gateway::accounts::{Account, AccountBook};
 use crate::render::render_markdown;
+use crate::reported::Reported;
 use crate::session::{BoxDelta, BoxId, BoxModel, SessionId};
 
 use super::admission::Admission;
@@ -79,7 +80,8 @@ pub(super) struct Worker {
     pub(super) jobs: Jobs,
     pub(super) finishing: bool,
     drain_reply: Option<oneshot::Sender<DrainReport>>,
-    logged: HashSet<String>,
+    /// Problems of a box or an account already logged (see `once`).
+    logged: Reported<String>,
     pub(super) stats: Stats,
     pub(super) links: Links,
     /// Sessions rebuilt in the batch of deltas being taken in (see `restore.rs`).
@@ -124,7 +126,7 @@ impl Worker {
             jobs: Jobs::new(),
             finishing: false,
             drain_reply: None,
-            logged: HashSet::new(),
+            logged: Reported::default(),
             stats: Stats::default(),
             links: Links::new(modes),
             restored_sessions: Vec::new(),
@@ -219,8 +221,9 @@ impl Worker {
         None
     }
 
+    /// Whether a problem named `key` is logged for the first time (then: log it).
     pub(super) fn once(&mut self, key: String) -> bool {
-        self.logged.insert(key)
+        self.logged.is_news(key, "")
     }
 
     pub(super) fn render(&self, model: &BoxModel, now_ms: i64) -> String {

@@ -1,26 +1,27 @@
-//! A refused file is logged once per change of its state, not at every event that touches it:
-//! a refused transcript is hit by every lock cycle of its session, and one warning per cycle
-//! buries the rest of the log. The same rule as the SQLite store reports (`reported` there).
+//! A problem is logged once per change of its state, not at every event that meets it: a refused
+//! transcript is hit by every lock cycle of its session, an unreadable store by every write, and
+//! one warning per cycle buries the rest of the log. The one helper for "say it once" in the
+//! daemon (a refused file, a store that cannot be read, a Mattermost problem per box).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// The last refusal reported per file (or dir).
+/// The last problem reported per key (a file, a dir, a store, a box).
 #[derive(Debug)]
-pub struct Refusals<K> {
+pub struct Reported<K> {
     last: HashMap<K, String>,
 }
 
-impl<K> Default for Refusals<K> {
+impl<K> Default for Reported<K> {
     fn default() -> Self {
-        Refusals {
+        Reported {
             last: HashMap::new(),
         }
     }
 }
 
-impl<K: Eq + Hash> Refusals<K> {
-    /// Whether this refusal is news worth logging: the first for `key` since it was last fine,
+impl<K: Eq + Hash> Reported<K> {
+    /// Whether this problem is news worth logging: the first for `key` since it was last fine,
     /// or a different reason than the one last reported.
     pub fn is_news(&mut self, key: K, reason: &str) -> bool {
         match self.last.get(&key) {
@@ -32,7 +33,7 @@ impl<K: Eq + Hash> Refusals<K> {
         }
     }
 
-    /// `key` was read fine: a later refusal is news again. True when it had been refused.
+    /// `key` is fine again: a later problem is news again. True when one had been reported.
     pub fn clear(&mut self, key: &K) -> bool {
         self.last.remove(key).is_some()
     }
@@ -44,7 +45,7 @@ mod tests {
 
     #[test]
     fn refused_then_fine_then_refused_is_news_twice_and_repeats_are_not() {
-        let mut r = Refusals::default();
+        let mut r = Reported::default();
         let news: Vec<bool> = (0..500).map(|_| r.is_news("t.jsonl", "2 links")).collect();
         assert_eq!(
             news.iter().filter(|n| **n).count(),
