@@ -5,7 +5,8 @@
 //! fsync, rename, fsync of the dir — so a crash leaves either the old or the new version, never
 //! half of one. It never holds a token: entries name the server by its URL only.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -105,6 +106,15 @@ struct FileEntry {
     entry: PostEntry,
 }
 
+/// `FileEntry` as written: borrowed, so writing the store copies nothing.
+#[derive(Serialize)]
+struct FileEntryRef<'a> {
+    #[serde(flatten)]
+    key: &'a PostKey,
+    #[serde(flatten)]
+    entry: &'a PostEntry,
+}
+
 /// The posts of this and previous runs, by box.
 #[derive(Debug, Default)]
 pub struct PostStore {
@@ -115,6 +125,10 @@ pub struct PostStore {
     /// When the run that last saved the file started: a turn that began since then and has no
     /// post ran (at least partly) while no daemon was watching.
     previous_run_started_ms: Option<i64>,
+    /// Each entry as it is written in the file, kept until the entry changes. The store is
+    /// written before every create, and it holds a day of posts: serialized anew each time, it
+    /// cost most of the daemon's CPU with a few hundred busy sessions (`perf`, load bench).
+    written: RefCell<HashMap<PostKey, Vec<u8>>>,
 }
 
 impl PostStore {
@@ -171,6 +185,7 @@ impl PostStore {
             entries,
             run_started_ms: Some(crate::clock::now_ms()),
             previous_run_started_ms,
+            written: RefCell::default(),
         })
     }
 
@@ -210,10 +225,12 @@ impl PostStore {
         if entry.finished {
             entry.last_text = None;
         }
+        self.written.get_mut().remove(&key);
         self.entries.insert(key, entry);
     }
 
     pub fn remove(&mut self, key: &PostKey) -> Option<PostEntry> {
+        self.written.get_mut().remove(key);
         self.entries.remove(key)
     }
 
@@ -238,24 +255,37 @@ impl PostStore {
                 age <= KEEP_UNFINISHED_MS
             }
         });
+        let entries = &self.entries;
+        self.written.get_mut().retain(|k, _| entries.contains_key(k));
     }
 
-    /// The file's content for this state.
+    /// The file's content for this state: `FileFormat` as JSON, each entry taken from
+    /// `written` when it has not changed since it was last written.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let file = FileFormat {
-            version: FORMAT_VERSION,
-            run_started_ms: self.run_started_ms,
-            posts: self
-                .entries
-                .iter()
-                .map(|(key, entry)| FileEntry {
-                    key: key.clone(),
-                    entry: entry.clone(),
-                })
-                .collect(),
-        };
-        // Plain structs of strings and integers: serializing cannot fail.
-        serde_json::to_vec_pretty(&file).unwrap_or_default()
+        let mut written = self.written.borrow_mut();
+        let mut out = Vec::with_capacity(64 + written.values().map(|b| b.len() + 1).sum::<usize>());
+        out.extend_from_slice(format!("{{\"version\":{FORMAT_VERSION}").as_bytes());
+        if let Some(ms) = self.run_started_ms {
+            out.extend_from_slice(format!(",\"run_started_ms\":{ms}").as_bytes());
+        }
+        out.extend_from_slice(b",\"posts\":[");
+        for (i, (key, entry)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match written.get(key) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => {
+                    // Plain structs of strings and integers: serializing cannot fail.
+                    let bytes =
+                        serde_json::to_vec(&FileEntryRef { key, entry }).unwrap_or_default();
+                    out.extend_from_slice(&bytes);
+                    written.insert(key.clone(), bytes);
+                }
+            }
+        }
+        out.extend_from_slice(b"]}\n");
+        out
     }
 
     /// Writes the store now (atomically); a no-op for an in-memory store.
@@ -421,5 +451,34 @@ mod tests {
             .session_entries("/home/alice/.openclaw", "agent:main:main")
             .collect();
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn what_is_written_follows_every_change_of_an_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = PostStore::open(dir.path()).expect("opens");
+        store.put(key(1), entry(false, 1_000));
+        store.put(key(2), entry(false, 1_000));
+        let first = store.to_bytes();
+        let mut changed = entry(true, 2_000);
+        changed.post_id = Some("post-\"quoted\"".into());
+        store.put(key(1), changed.clone());
+        store.remove(&key(2));
+        store.put(key(3), entry(false, 3_000));
+        let bytes = store.to_bytes();
+        assert_ne!(first, bytes);
+        let file: FileFormat = serde_json::from_slice(&bytes).expect("valid JSON of the format");
+        let got: Vec<(i64, PostEntry)> = file
+            .posts
+            .into_iter()
+            .map(|f| (f.key.started_ms, f.entry))
+            .collect();
+        // A finished entry keeps no text (see `put`).
+        changed.last_text = None;
+        assert_eq!(got, vec![(1, changed), (3, entry(false, 3_000))]);
+        store.save().expect("save");
+        let again = PostStore::open(dir.path()).expect("reopens");
+        assert_eq!(again.len(), 2);
+        assert!(again.get(&key(2)).is_none());
     }
 }
