@@ -5,8 +5,8 @@
 //! fsync, rename, fsync of the dir — so a crash leaves either the old or the new version, never
 //! half of one. It never holds a token: entries name the server by its URL only.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -119,16 +119,31 @@ struct FileEntryRef<'a> {
 #[derive(Debug, Default)]
 pub struct PostStore {
     path: Option<PathBuf>,
-    entries: BTreeMap<PostKey, PostEntry>,
+    entries: BTreeMap<PostKey, Stored>,
     /// When this run started; saved with the posts.
     run_started_ms: Option<i64>,
     /// When the run that last saved the file started: a turn that began since then and has no
     /// post ran (at least partly) while no daemon was watching.
     previous_run_started_ms: Option<i64>,
-    /// Each entry as it is written in the file, kept until the entry changes. The store is
-    /// written before every create, and it holds a day of posts: serialized anew each time, it
-    /// cost most of the daemon's CPU with a few hundred busy sessions (`perf`, load bench).
-    written: RefCell<HashMap<PostKey, Vec<u8>>>,
+}
+
+/// An entry, and the bytes it is written as in the file once it has been: kept until the entry
+/// changes. The store is written before every create and holds a day of posts; serialized anew
+/// each time, it cost most of the daemon's CPU with a few hundred busy sessions (`perf`, load
+/// bench).
+#[derive(Debug)]
+struct Stored {
+    entry: PostEntry,
+    written: OnceCell<Vec<u8>>,
+}
+
+impl Stored {
+    fn new(entry: PostEntry) -> Stored {
+        Stored {
+            entry,
+            written: OnceCell::new(),
+        }
+    }
 }
 
 impl PostStore {
@@ -182,10 +197,12 @@ impl PostStore {
         };
         Ok(PostStore {
             path: Some(path),
-            entries,
+            entries: entries
+                .into_iter()
+                .map(|(k, e)| (k, Stored::new(e)))
+                .collect(),
             run_started_ms: Some(crate::clock::now_ms()),
             previous_run_started_ms,
-            written: RefCell::default(),
         })
     }
 
@@ -218,20 +235,18 @@ impl PostStore {
     }
 
     pub fn get(&self, key: &PostKey) -> Option<&PostEntry> {
-        self.entries.get(key)
+        self.entries.get(key).map(|s| &s.entry)
     }
 
     pub fn put(&mut self, key: PostKey, mut entry: PostEntry) {
         if entry.finished {
             entry.last_text = None;
         }
-        self.written.get_mut().remove(&key);
-        self.entries.insert(key, entry);
+        self.entries.insert(key, Stored::new(entry));
     }
 
     pub fn remove(&mut self, key: &PostKey) -> Option<PostEntry> {
-        self.written.get_mut().remove(key);
-        self.entries.remove(key)
+        self.entries.remove(key).map(|s| s.entry)
     }
 
     /// Every entry of one session, oldest turn first.
@@ -243,11 +258,12 @@ impl PostStore {
         self.entries
             .iter()
             .filter(move |(k, _)| k.gateway == gateway && k.session_key == session_key)
+            .map(|(k, s)| (k, &s.entry))
     }
 
     /// Drops finished entries older than a day and unfinished ones older than a week.
     pub fn prune(&mut self, now_ms: i64) {
-        self.entries.retain(|_, e| {
+        self.entries.retain(|_, Stored { entry: e, .. }| {
             let age = now_ms.saturating_sub(e.updated_ms);
             if e.finished {
                 age <= KEEP_FINISHED_MS
@@ -255,34 +271,36 @@ impl PostStore {
                 age <= KEEP_UNFINISHED_MS
             }
         });
-        let entries = &self.entries;
-        self.written.get_mut().retain(|k, _| entries.contains_key(k));
     }
 
     /// The file's content for this state: `FileFormat` as JSON, each entry taken from
     /// `written` when it has not changed since it was last written.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut written = self.written.borrow_mut();
-        let mut out = Vec::with_capacity(64 + written.values().map(|b| b.len() + 1).sum::<usize>());
+        let written = |key, s: &Stored| -> Vec<u8> {
+            // Plain structs of strings and integers: serializing cannot fail.
+            serde_json::to_vec(&FileEntryRef {
+                key,
+                entry: &s.entry,
+            })
+            .unwrap_or_default()
+        };
+        let mut out = Vec::with_capacity(
+            64 + self
+                .entries
+                .values()
+                .map(|s| s.written.get().map_or(256, Vec::len) + 1)
+                .sum::<usize>(),
+        );
         out.extend_from_slice(format!("{{\"version\":{FORMAT_VERSION}").as_bytes());
         if let Some(ms) = self.run_started_ms {
             out.extend_from_slice(format!(",\"run_started_ms\":{ms}").as_bytes());
         }
         out.extend_from_slice(b",\"posts\":[");
-        for (i, (key, entry)) in self.entries.iter().enumerate() {
+        for (i, (key, s)) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            match written.get(key) {
-                Some(bytes) => out.extend_from_slice(bytes),
-                None => {
-                    // Plain structs of strings and integers: serializing cannot fail.
-                    let bytes =
-                        serde_json::to_vec(&FileEntryRef { key, entry }).unwrap_or_default();
-                    out.extend_from_slice(&bytes);
-                    written.insert(key.clone(), bytes);
-                }
-            }
+            out.extend_from_slice(s.written.get_or_init(|| written(key, s)));
         }
         out.extend_from_slice(b"]}\n");
         out
