@@ -131,13 +131,18 @@ fn load_table(
                     } else {
                         ""
                     };
+                    let deleted = if f.deleted_posts > 0 {
+                        format!(", {} deleted", f.deleted_posts)
+                    } else {
+                        String::new()
+                    };
                     let errors = if f.writer_errors > 0 {
                         format!(", {} write errors", f.writer_errors)
                     } else {
                         String::new()
                     };
                     println!(
-                        "| {n} ({:.0}/s) | {tier} | {:.0} % | {} | {} / {} | {} / {} | {} ({} / {}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
+                        "| {n} ({:.0}/s) | {tier} | {:.0} % | {} | {} / {} | {} / {} | {} ({} / {}{deleted}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
                         f.lines_per_s,
                         f.cpu_percent,
                         mb(f.hwm_kib),

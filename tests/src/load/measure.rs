@@ -29,8 +29,11 @@ pub struct LoadFigures {
     pub lag_p99: Duration,
     pub appear_p50: Duration,
     pub appeared: usize,
-    /// Box posts on the server: more than `appeared` means several posts for one turn.
+    /// Box posts on the server, deleted ones left out: more than `appeared` means several
+    /// posts for one turn.
     pub box_posts: usize,
+    /// Box posts the daemon deleted (a box retracted: its lock came with no turn).
+    pub deleted_posts: usize,
     pub requests_per_s: f64,
     pub overflows: usize,
     pub rescans: usize,
@@ -156,7 +159,14 @@ pub fn load_run(spec: &LoadSpec) -> Result<LoadFigures, String> {
         lag_p99: quantile(&lags, 0.99),
         appear_p50: quantile(&appear, 0.50),
         appeared: appear.len(),
-        box_posts: crate::posts::box_posts(&mm).len(),
+        box_posts: crate::posts::box_posts(&mm)
+            .iter()
+            .filter(|p| p.delete_at == 0)
+            .count(),
+        deleted_posts: crate::posts::box_posts(&mm)
+            .iter()
+            .filter(|p| p.delete_at != 0)
+            .count(),
         requests_per_s: load_requests as f64 / window.max(1e-9),
         overflows: agent.log_count("overflow"),
         rescans: agent.log_count("rescan"),
