@@ -109,7 +109,7 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
-    let accounts = AccountDirectory::new(config.mattermost.as_ref(), credentials.as_deref())?;
+    let accounts = AccountDirectory::new(config.configured_accounts(credentials.as_deref())?);
     for gateway in &gateways {
         let agents = registry
             .agents()

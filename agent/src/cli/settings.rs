@@ -200,10 +200,7 @@ pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     // Tokens are read as `run` reads them, so a missing or unreadable token file is found here
     // and not at the daemon's start.
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
-    crate::gateway::accounts::AccountDirectory::new(
-        loaded.config.mattermost.as_ref(),
-        credentials.as_deref(),
-    )?;
+    loaded.config.configured_accounts(credentials.as_deref())?;
     print!("{}", loaded.config.to_toml_redacted());
     Ok(ExitCode::SUCCESS)
 }

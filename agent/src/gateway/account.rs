@@ -14,6 +14,15 @@ pub struct Account {
     pub token: Secret,
 }
 
+/// An account the daemon's own config names (its token read), with where the token came from.
+#[derive(Clone, Debug)]
+pub struct ConfiguredAccount {
+    pub id: String,
+    pub account: Account,
+    /// `literal`, `file` or `credential` (shown by `doctor`).
+    pub source: &'static str,
+}
+
 /// OpenClaw's `normalizeAccountId`: trimmed and case-folded; other characters than
 /// `[a-z0-9_-]` become `-`, leading and trailing dashes go, at most 64 characters; nothing left
 /// means `"default"`.

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use super::account::Account;
-use super::account::normalize_account_id;
+use super::account::{ConfiguredAccount, normalize_account_id};
 use super::openclaw_config::{GatewayAccounts, GatewayConfigError, read_gateway_accounts};
 use crate::layout::GATEWAY_CONFIG;
-use crate::service::config::{ConfigError, MattermostConfig};
 
 /// Looks up the account that serves `account_id` for the gateway whose state dir is `gateway`.
 /// Implemented from the config file and each gateway's own `openclaw.json`; sinks only ask.
@@ -78,31 +77,17 @@ impl Stamp {
 }
 
 impl AccountDirectory {
-    /// The config's accounts (`[mattermost]` is `"default"`, `[mattermost.accounts.<id>]` the
-    /// others), their tokens read now; `credentials_dir` is `$CREDENTIALS_DIRECTORY`. A configured
-    /// account without a readable token is an error, as a misconfigured daemon should not start.
-    pub fn new(
-        config: Option<&MattermostConfig>,
-        credentials_dir: Option<&Path>,
-    ) -> Result<AccountDirectory, ConfigError> {
-        let mut configured = BTreeMap::new();
-        if let Some(m) = config {
-            for id in m.account_ids() {
-                let Some(base_url) = m.account_url(&id) else {
-                    continue;
-                };
-                let (token, source) = m.account_token(&id, credentials_dir)?;
-                let account = Account {
-                    base_url: base_url.to_owned(),
-                    token,
-                };
-                configured.insert(id, (account, source));
-            }
-        }
-        Ok(AccountDirectory {
-            configured,
+    /// The accounts of the daemon's config (`[mattermost]` is `"default"`,
+    /// `[mattermost.accounts.<id>]` the others), their tokens read by the config
+    /// (`Config::configured_accounts`), and every gateway's, read when first asked.
+    pub fn new(configured: Vec<ConfiguredAccount>) -> AccountDirectory {
+        AccountDirectory {
+            configured: configured
+                .into_iter()
+                .map(|c| (c.id, (c.account, c.source)))
+                .collect(),
             gateways: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Forgets every gateway's accounts: the next lookup reads `openclaw.json` (and the files it

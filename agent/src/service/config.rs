@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::gateway::account::{Account, ConfiguredAccount};
 use crate::guarded::{self, Owner, Rules};
 use crate::watch::TierKind;
 
@@ -410,6 +411,32 @@ impl MattermostConfig {
         }
     }
 
+    /// Every account this section names, its token read now; `credentials_dir` is
+    /// `$CREDENTIALS_DIRECTORY`. A configured account without a readable token is an error: a
+    /// misconfigured daemon should not start.
+    pub fn configured_accounts(
+        &self,
+        credentials_dir: Option<&Path>,
+    ) -> Result<Vec<ConfiguredAccount>, ConfigError> {
+        let mut out = Vec::new();
+        for id in self.account_ids() {
+            let Some(base_url) = self.account_url(&id) else {
+                continue;
+            };
+            let (token, source) = self.account_token(&id, credentials_dir)?;
+            let account = Account {
+                base_url: base_url.to_owned(),
+                token,
+            };
+            out.push(ConfiguredAccount {
+                id,
+                account,
+                source,
+            });
+        }
+        Ok(out)
+    }
+
     /// Every configured account id: `"default"` when the top level has a URL, then the named
     /// ones.
     pub fn account_ids(&self) -> Vec<String> {
@@ -522,6 +549,17 @@ fn read_token_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 impl Config {
+    /// The accounts `[mattermost]` names, their tokens read now (none without the section).
+    pub fn configured_accounts(
+        &self,
+        credentials_dir: Option<&Path>,
+    ) -> Result<Vec<ConfiguredAccount>, ConfigError> {
+        match &self.mattermost {
+            Some(m) => m.configured_accounts(credentials_dir),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Re-checks every value after the CLI changed fields, with the same rules as the file and
     /// the environment, and normalizes paths and the URL the same way.
     pub fn validate(&mut self) -> Result<(), ConfigError> {

@@ -55,9 +55,8 @@ pub fn run(launch: Launch) -> anyhow::Result<ExitCode> {
     let opts = settings::run_options(&config)?;
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let accounts = Arc::new(LiveAccounts::new(AccountDirectory::new(
-        config.mattermost.as_ref(),
-        credentials.as_deref(),
-    )?));
+        config.configured_accounts(credentials.as_deref())?,
+    )));
     let store = PostStore::open(&config.service.data_dir)?;
     let mut rest_opts = settings::rest_options(&config);
     rest_opts.plugin = settings::plugin_options(&config, credentials.as_deref())?;

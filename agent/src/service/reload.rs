@@ -38,7 +38,7 @@ pub fn check(
     }
     let session = settings::session_config(&config)?;
     let render = settings::render_options(&config, None);
-    let accounts = AccountDirectory::new(config.mattermost.as_ref(), credentials)?;
+    let accounts = AccountDirectory::new(config.configured_accounts(credentials)?);
     Ok(Checked {
         config,
         session,

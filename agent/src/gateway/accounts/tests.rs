@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::gateway::openclaw_config::{SOURCE_ENV, SOURCE_LITERAL};
 use crate::service::config::{
-    MattermostAccountConfig, Secret, TOKEN_SOURCE_CREDENTIAL, TOKEN_SOURCE_FILE,
+    MattermostAccountConfig, MattermostConfig, Secret, TOKEN_SOURCE_CREDENTIAL, TOKEN_SOURCE_FILE,
 };
 
 const FIXTURE_URL: &str = "http://127.0.0.1:18065";
@@ -35,7 +35,7 @@ fn token_of(book: &dyn AccountBook, gateway: &Path, id: &str) -> Option<String> 
 
 #[test]
 fn a_host_with_configured_gateways_needs_no_config() {
-    let book = AccountDirectory::new(None, None).expect("empty directory");
+    let book = AccountDirectory::new(Vec::new());
     let gateway = fixture_gateway();
     assert_eq!(
         book.account(&gateway, "default"),
@@ -74,7 +74,7 @@ fn the_configs_account_wins_over_the_gateways_own() {
             ..MattermostAccountConfig::default()
         },
     );
-    let book = AccountDirectory::new(Some(&m), None).expect("directory");
+    let book = AccountDirectory::new(m.configured_accounts(None).expect("tokens"));
     let (_tmp, state) = state_with(
         r#"{ channels: { mattermost: { baseUrl: "https://gw.example.com", accounts: {
             default: { botToken: "gwdefault" }, alerts: { botToken: "gwalerts" },
@@ -141,7 +141,7 @@ fn configured_tokens_come_from_files_and_credentials_and_must_exist() {
             ..MattermostAccountConfig::default()
         },
     );
-    let book = AccountDirectory::new(Some(&m), Some(&creds)).expect("directory");
+    let book = AccountDirectory::new(m.configured_accounts(Some(&creds)).expect("tokens"));
     let nowhere = Path::new("/nonexistent");
     assert_eq!(
         token_of(&book, nowhere, "default").as_deref(),
@@ -169,9 +169,9 @@ fn configured_tokens_come_from_files_and_credentials_and_must_exist() {
     );
 
     fs::remove_file(creds.join("mattermost-token-ops")).expect("rm");
-    let e = AccountDirectory::new(Some(&m), Some(&creds))
-        .err()
-        .expect("an account without a token");
+    let e = m
+        .configured_accounts(Some(&creds))
+        .expect_err("an account without a token");
     let shown = e.to_string();
     assert!(
         shown.contains("`ops`") && shown.contains("mattermost-token-ops"),
@@ -181,7 +181,7 @@ fn configured_tokens_come_from_files_and_credentials_and_must_exist() {
 
 #[test]
 fn a_changed_gateway_config_is_read_again() {
-    let book = AccountDirectory::new(None, None).expect("directory");
+    let book = AccountDirectory::new(Vec::new());
     let (_tmp, state) = state_with(
         r#"{ channels: { mattermost: { baseUrl: "https://m.test", botToken: "first" } } }"#,
     );
@@ -219,7 +219,7 @@ fn a_changed_gateway_config_is_read_again() {
 
 #[test]
 fn a_broken_rewrite_keeps_the_last_good_accounts_and_a_removed_config_drops_them() {
-    let book = AccountDirectory::new(None, None).expect("directory");
+    let book = AccountDirectory::new(Vec::new());
     let (_tmp, state) = state_with(
         r#"{ channels: { mattermost: { baseUrl: "https://m.test", botToken: "good" } } }"#,
     );
@@ -235,7 +235,7 @@ fn a_broken_rewrite_keeps_the_last_good_accounts_and_a_removed_config_drops_them
 
 #[test]
 fn prime_lists_a_gateway_before_its_first_session() {
-    let book = AccountDirectory::new(None, None).expect("directory");
+    let book = AccountDirectory::new(Vec::new());
     assert!(book.describe().is_empty());
     book.prime(&fixture_gateway());
     assert_eq!(book.describe().len(), 1);
@@ -245,7 +245,7 @@ fn prime_lists_a_gateway_before_its_first_session() {
 fn the_directory_is_shared_across_threads() {
     fn shareable<T: AccountBook>() {}
     shareable::<AccountDirectory>();
-    let book = std::sync::Arc::new(AccountDirectory::new(None, None).expect("directory"));
+    let book = std::sync::Arc::new(AccountDirectory::new(Vec::new()));
     let gateway = fixture_gateway();
     let threads: Vec<_> = (0..4)
         .map(|_| {
