@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub const POSTS_FILE: &str = "posts.json";
 const FORMAT_VERSION: u32 = 1;
@@ -89,16 +90,17 @@ pub struct PostEntry {
     pub updated_ms: i64,
 }
 
+/// The file: read with `P` = `FileEntry`, written with each entry's kept bytes.
 #[derive(Serialize, Deserialize)]
-struct FileFormat {
+struct FileFormat<P> {
     version: u32,
     /// When the run that wrote the file started (wall-clock ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     run_started_ms: Option<i64>,
-    posts: Vec<FileEntry>,
+    posts: Vec<P>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct FileEntry {
     #[serde(flatten)]
     key: PostKey,
@@ -134,7 +136,8 @@ pub struct PostStore {
 #[derive(Debug)]
 struct Stored {
     entry: PostEntry,
-    written: OnceCell<Vec<u8>>,
+    /// `None` only if serializing failed, which plain strings and integers cannot.
+    written: OnceCell<Option<Box<RawValue>>>,
 }
 
 impl Stored {
@@ -276,34 +279,27 @@ impl PostStore {
     /// The file's content for this state: `FileFormat` as JSON, each entry taken from
     /// `written` when it has not changed since it was last written.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let written = |key, s: &Stored| -> Vec<u8> {
-            // Plain structs of strings and integers: serializing cannot fail.
-            serde_json::to_vec(&FileEntryRef {
-                key,
-                entry: &s.entry,
+        let posts: Vec<&RawValue> = self
+            .entries
+            .iter()
+            .filter_map(|(key, s)| {
+                s.written
+                    .get_or_init(|| {
+                        serde_json::value::to_raw_value(&FileEntryRef {
+                            key,
+                            entry: &s.entry,
+                        })
+                        .ok()
+                    })
+                    .as_deref()
             })
-            .unwrap_or_default()
+            .collect();
+        let file = FileFormat {
+            version: FORMAT_VERSION,
+            run_started_ms: self.run_started_ms,
+            posts,
         };
-        let mut out = Vec::with_capacity(
-            64 + self
-                .entries
-                .values()
-                .map(|s| s.written.get().map_or(256, Vec::len) + 1)
-                .sum::<usize>(),
-        );
-        out.extend_from_slice(format!("{{\"version\":{FORMAT_VERSION}").as_bytes());
-        if let Some(ms) = self.run_started_ms {
-            out.extend_from_slice(format!(",\"run_started_ms\":{ms}").as_bytes());
-        }
-        out.extend_from_slice(b",\"posts\":[");
-        for (i, (key, s)) in self.entries.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(s.written.get_or_init(|| written(key, s)));
-        }
-        out.extend_from_slice(b"]}\n");
-        out
+        serde_json::to_vec(&file).unwrap_or_default()
     }
 
     /// Writes the store now (atomically); a no-op for an in-memory store.
@@ -323,7 +319,7 @@ impl PostStore {
 type Decoded = (Option<i64>, BTreeMap<PostKey, PostEntry>);
 
 fn decode(bytes: &[u8]) -> Result<Decoded, String> {
-    let file: FileFormat = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let file: FileFormat<FileEntry> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != FORMAT_VERSION {
         return Err(format!(
             "format version {} (this build reads {FORMAT_VERSION})",
@@ -485,7 +481,8 @@ mod tests {
         store.put(key(3), entry(false, 3_000));
         let bytes = store.to_bytes();
         assert_ne!(first, bytes);
-        let file: FileFormat = serde_json::from_slice(&bytes).expect("valid JSON of the format");
+        let file: FileFormat<FileEntry> =
+            serde_json::from_slice(&bytes).expect("valid JSON of the format");
         let got: Vec<(i64, PostEntry)> = file
             .posts
             .into_iter()
