@@ -107,15 +107,13 @@ impl Tracker {
         let mut out = Outbox::default();
         for (session, lock_held) in refs.iter().zip(&locks) {
             self.register(session, now_ms, &mut out);
-            let known_held = self.sessions.get(&session.id).is_some_and(|s| s.lock_held);
-            if *lock_held && known_held {
-                // Held since before (a transcript read again under the lock of its turn): the
-                // lock is not news, and taking it as new would start a turn once its tail ends.
-            } else if *lock_held {
-                // The gateway is working on the session now, however old its last entry is.
-                self.on_lock(&session.id, true, now_ms, &mut out);
-            } else {
+            if !*lock_held {
                 self.expire_session(&session.id, now_ms, &mut out);
+            } else if !self.sessions.get(&session.id).is_some_and(|s| s.lock_held) {
+                // The gateway is working on the session now, however old its last entry is. A
+                // lock held since before (a transcript read again under its turn's lock) is not
+                // news: taken as new, it would start a turn once its tail ends.
+                self.on_lock(&session.id, true, now_ms, &mut out);
             }
         }
         if read_before {

@@ -26,7 +26,9 @@ impl Tracker {
         }
         let line_ms = rec.event.ts_ms();
         self.bump(sid, at_ms);
-        let ended = (at_ms, line_ms.map_or(at_ms, |l| l.min(at_ms)));
+        // What the box shows happens at the line's own time, never later than seen.
+        let shown_ms = line_ms.map(|l| l.min(at_ms));
+        let ended = (at_ms, shown_ms.unwrap_or(at_ms));
         match rec.event {
             TranscriptEvent::Header { .. } => {}
             TranscriptEvent::Compaction { .. } => {
@@ -36,8 +38,7 @@ impl Tracker {
             }
             TranscriptEvent::User { .. } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
-                self.date_line(sid, at_ms, line_ms);
-                self.resolve_target(sid, at_ms);
+                self.date_line(sid, at_ms, shown_ms);
             }
             TranscriptEvent::Assistant {
                 text,
@@ -48,7 +49,7 @@ impl Tracker {
                 ..
             } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
-                self.date_line(sid, at_ms, line_ms);
+                self.date_line(sid, at_ms, shown_ms);
                 self.on_assistant(sid, &text, &tool_calls, total_tokens, at_ms, out);
                 match stop {
                     StopReason::Stop | StopReason::Length => {
@@ -72,7 +73,7 @@ impl Tracker {
                 ..
             } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
-                self.date_line(sid, at_ms, line_ms);
+                self.date_line(sid, at_ms, shown_ms);
                 let status = if is_error {
                     LineStatus::Err
                 } else {
@@ -83,13 +84,13 @@ impl Tracker {
         }
     }
 
-    /// The box the session feeds got a line dated `line_ms`: its end shows that time, as in
-    /// `replay`, however late a tier saw the line (never later than seen).
-    fn date_line(&mut self, sid: &SessionId, at_ms: i64, line_ms: Option<i64>) {
-        if let Some(line_ms) = line_ms
-            && let Some(target) = self.resolve_target(sid, at_ms)
+    /// Finds the box the session feeds (a child attaches here) and dates it with the line's
+    /// `shown_ms`: its end shows that time, as in `replay`, however late a tier saw the line.
+    fn date_line(&mut self, sid: &SessionId, at_ms: i64, shown_ms: Option<i64>) {
+        if let Some(target) = self.resolve_target(sid, at_ms)
+            && let Some(shown_ms) = shown_ms
         {
-            self.boxes.dated(&target.box_id, line_ms.min(at_ms));
+            self.boxes.dated(&target.box_id, shown_ms);
         }
     }
 
