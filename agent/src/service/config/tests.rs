@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::watch::TierKind;
 
 const TOKEN: &str = "xq7z9tokensecret4242abcdef";
 
