@@ -17,7 +17,9 @@ mod effective_toml;
 mod env;
 mod error;
 mod file;
-
+mod keys;
+#[cfg(test)]
+mod keys_tests;
 mod load;
 mod rules;
 mod sections;
@@ -35,8 +37,8 @@ pub use credentials::{
     TOKEN_CREDENTIAL, TOKEN_SOURCE_CREDENTIAL, TOKEN_SOURCE_FILE, TOKEN_SOURCE_LITERAL,
     read_plugin_secret,
 };
-pub use env::LEGACY_ENV;
 pub use error::{ConfigError, Origin, Position};
+pub use keys::{AccountKey, EnvVar, KEYS, Key, legacy_env};
 pub use load::{ConfigSource, DEFAULT_CONFIG_PATH, Loaded, load, load_text, process_env};
 pub use sections::{
     MattermostAccountConfig, MattermostConfig, PluginConfig, RenderConfig, ServiceConfig,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::super::keys::is_table;
 use super::super::{ConfigError, Position};
 
 /// Every key of the document with the byte span of the key itself.
@@ -112,16 +113,6 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
-const TABLES: [&str; 7] = [
-    "watch",
-    "session",
-    "render",
-    "mattermost",
-    "service",
-    "api",
-    "uploader",
-];
-
 /// toml reports syntax errors without a key; recover the table header and the key on the
 /// failing line from the text, when they look unambiguous.
 fn guess_key(text: &str, offset: usize) -> Option<String> {
@@ -144,11 +135,7 @@ fn guess_key(text: &str, offset: usize) -> Option<String> {
         .map(|l| l.trim())
         .find(|l| l.starts_with('['))?;
     let table = header.strip_prefix('[')?.split(']').next()?.trim();
-    let known = TABLES.contains(&table)
-        || table
-            .strip_prefix("mattermost.accounts.")
-            .is_some_and(|id| !id.is_empty());
-    known.then(|| format!("{table}.{key}"))
+    is_table(table).then(|| format!("{table}.{key}"))
 }
 
 fn one_line(message: &str) -> String {
