@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::rules::{self, IntRule};
-use super::{ConfigError, Draft, KEYS, MattermostMode, Origin, REDACTED};
+use super::{ConfigError, Draft, KEYS, MattermostMode, Origin, REDACTED, Secret};
 
 /// How one variable's text becomes its key's value: `(env, draft, variable, key)`.
 pub(super) type SetVar =
@@ -74,6 +74,27 @@ impl Env<'_> {
         let value = rule.parse(&origin, &raw)?;
         store(rule.check_usize(&origin, value)?);
         Ok(())
+    }
+
+    /// A literal token or secret; the placeholder `check-config` prints is ignored, with a
+    /// warning, so that its output can be loaded back.
+    pub(super) fn literal(
+        &mut self,
+        var: &'static str,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let Some(raw) = self.get(var, key) else {
+            return Ok(None);
+        };
+        if raw.trim() == REDACTED {
+            self.warnings.push(format!(
+                "{var} is the {REDACTED:?} placeholder printed by check-config, not a {what}; \
+                 ignored"
+            ));
+            return Ok(None);
+        }
+        rules::token(var, &raw).map(Some)
     }
 
     /// The old daemon watched one agent's sessions; its variables name a gateway through it.
@@ -178,28 +199,6 @@ pub(super) fn sessions_json(
     )
 }
 
-/// `MM_TOKEN`: a token asks for Mattermost, so a URL must come from somewhere.
-pub(super) fn mm_token(
-    env: &mut Env<'_>,
-    draft: &mut Draft,
-    var: &'static str,
-    key: &'static str,
-) -> Result<(), ConfigError> {
-    let Some(raw) = env.get(var, key) else {
-        return Ok(());
-    };
-    if raw.trim() == REDACTED {
-        env.warnings.push(format!(
-            "{var} is the {REDACTED:?} placeholder printed by check-config, not a token; \
-             ignored"
-        ));
-    } else {
-        draft.mattermost.token = Some(rules::token(var, &raw)?);
-        draft.mattermost_wanted.get_or_insert(Origin::Env { var });
-    }
-    Ok(())
-}
-
 /// `PLUGIN_ENABLED=true` meant "use the plugin when it answers its health check, else REST",
 /// which is `auto`; `false` is `rest`.
 pub(super) fn plugin_enabled(
@@ -223,26 +222,6 @@ pub(super) fn plugin_enabled(
         };
         Ok(())
     })
-}
-
-pub(super) fn plugin_secret(
-    env: &mut Env<'_>,
-    draft: &mut Draft,
-    var: &'static str,
-    key: &'static str,
-) -> Result<(), ConfigError> {
-    let Some(raw) = env.get(var, key) else {
-        return Ok(());
-    };
-    if raw.trim() == REDACTED {
-        env.warnings.push(format!(
-            "{var} is the {REDACTED:?} placeholder printed by check-config, not a \
-             secret; ignored"
-        ));
-    } else {
-        draft.config.plugin.secret = Some(rules::token(var, &raw)?);
-    }
-    Ok(())
 }
 
 /// `<state>/agents/<agent>/…` → `<agent>`.

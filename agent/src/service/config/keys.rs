@@ -6,7 +6,7 @@
 use super::effective_toml::{quoted, quoted_path};
 use super::env::{self, SetVar};
 use super::rules;
-use super::{Config, MattermostAccountConfig, MattermostConfig, REDACTED};
+use super::{Config, MattermostAccountConfig, MattermostConfig, Origin, REDACTED};
 
 /// One key of the file.
 pub struct Key {
@@ -179,7 +179,14 @@ pub const KEYS: &[Key] = &[
         name: "mattermost.token",
         env: &[EnvVar {
             name: "MM_TOKEN",
-            set: env::mm_token,
+            // A token asks for Mattermost, so a URL must come from somewhere.
+            set: |e, d, var, key| {
+                if let Some(token) = e.literal(var, key, "token")? {
+                    d.mattermost.token = Some(token);
+                    d.mattermost_wanted.get_or_insert(Origin::Env { var });
+                }
+                Ok(())
+            },
         }],
         print: |c| redacted(mattermost(c)?.token.is_some()),
     },
@@ -253,7 +260,12 @@ pub const KEYS: &[Key] = &[
         name: "mattermost.plugin_secret",
         env: &[EnvVar {
             name: "PLUGIN_SECRET",
-            set: env::plugin_secret,
+            set: |e, d, var, key| {
+                if let Some(secret) = e.literal(var, key, "secret")? {
+                    d.config.plugin.secret = Some(secret);
+                }
+                Ok(())
+            },
         }],
         print: |c| redacted(c.plugin.secret.is_some()),
     },

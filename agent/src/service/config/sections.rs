@@ -1,11 +1,15 @@
-//! The typed sections of [`Config`](super::Config) and their defaults. A stage's own default
-//! is the key's default: the sections copy it from the stage's options type.
+//! The typed sections of [`Config`](super::Config) and their defaults. A key that feeds a
+//! stage takes its default from the stage's options type, so the two cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{DEFAULT_ACCOUNT, MattermostMode, Secret, TierChoice};
+use crate::render::RenderOptions;
+use crate::session::tracker::SessionConfig;
+use crate::sink::rest::RestOptions;
+use crate::watch::WatchOptions;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchConfig {
@@ -103,21 +107,24 @@ pub struct ServiceConfig {
 
 impl Default for WatchConfig {
     fn default() -> Self {
+        let watch = WatchOptions::default();
         WatchConfig {
             tier: TierChoice::Auto,
             gateways: Vec::new(),
-            poll_interval_ms: 1000,
-            safety_net_interval_ms: 10_000,
-            max_host_cost_centi: (crate::watch::DEFAULT_MAX_HOST_COST * 100.0).round() as u64,
+            poll_interval_ms: millis(watch.poll_interval),
+            safety_net_interval_ms: millis(watch.safety_net_interval),
+            max_host_cost_centi: (watch.max_host_cost * 100.0).round() as u64,
         }
     }
 }
 
 impl Default for SessionConfigValues {
     fn default() -> Self {
+        let session = SessionConfig::default();
+        let seconds = |ms: i64| u64::try_from(ms / 1000).unwrap_or(0);
         SessionConfigValues {
-            idle_timeout_s: 900,
-            max_session_duration_s: 7200,
+            idle_timeout_s: seconds(session.idle_timeout_ms),
+            max_session_duration_s: seconds(session.max_duration_ms),
         }
     }
 }
@@ -125,9 +132,9 @@ impl Default for SessionConfigValues {
 impl Default for RenderConfig {
     fn default() -> Self {
         RenderConfig {
-            max_status_lines: 20,
-            // Mattermost's default MaxPostSize.
-            max_message_chars: 16_383,
+            max_status_lines: RenderOptions::default().max_lines,
+            // Mattermost's default MaxPostSize, as the sink has it.
+            max_message_chars: RestOptions::default().max_message_chars,
             tool_labels_file: None,
         }
     }
@@ -165,13 +172,14 @@ impl SessionConfigValues {
 impl MattermostConfig {
     /// A server with every other setting at its default (for a `--mattermost-url` flag).
     pub fn new(url: impl Into<String>) -> Self {
+        let rest = RestOptions::default();
         MattermostConfig {
             url: url.into(),
             token: None,
             token_file: None,
             default_channel: None,
-            throttle_ms: 500,
-            max_active_sessions: 20,
+            throttle_ms: millis(rest.throttle),
+            max_active_sessions: rest.max_active_boxes,
             accounts: BTreeMap::new(),
         }
     }
@@ -198,4 +206,8 @@ impl MattermostConfig {
     pub fn throttle(&self) -> Duration {
         Duration::from_millis(self.throttle_ms)
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
