@@ -31,8 +31,6 @@ impl Core {
     pub fn new(scope: Scope, cfg: SessionConfig) -> Core {
         Core {
             registry: Registry::new(scope),
-            // A file untouched for longer cannot hold a turn still running: it would have
-            // timed out.
             transcripts: Transcripts::new(cfg.idle_timeout_ms),
             tracker: Tracker::new(cfg),
             stores: Stores::default(),
