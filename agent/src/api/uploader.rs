@@ -118,7 +118,7 @@ fn monitor_target(gateway: &Path, default_interval: Duration) -> Option<Target> 
     let file: MonitorFile = match serde_json::from_slice(&bytes) {
         Ok(file) => file,
         Err(e) => {
-            tracing::warn!(file = %path.display(), "status monitor credentials do not parse: {e}");
+            tracing::warn!(path = %path.display(), "status monitor credentials do not parse: {e}");
             return None;
         }
     };

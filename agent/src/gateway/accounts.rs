@@ -182,7 +182,7 @@ fn load(gateway: &Path, previous: Option<Arc<GatewayAccounts>>) -> GatewayAccoun
             for (id, reason) in &accounts.skipped {
                 tracing::warn!(
                     gateway = %gateway.display(),
-                    account = %id,
+                    mm_account = %id,
                     "Mattermost account of this gateway not usable: {reason}"
                 );
             }
@@ -194,7 +194,7 @@ fn load(gateway: &Path, previous: Option<Arc<GatewayAccounts>>) -> GatewayAccoun
             accounts
         }
         Err(GatewayConfigError::Missing { path }) => {
-            tracing::debug!(file = %path.display(), "gateway has no config; no accounts of its own");
+            tracing::debug!(path = %path.display(), "gateway has no config; no accounts of its own");
             GatewayAccounts::default()
         }
         Err(err) => {

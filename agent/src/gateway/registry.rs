@@ -245,7 +245,7 @@ impl Registry {
             Ok(bytes) => {
                 self.refusals.clear(&agent.sessions_dir());
                 if self.refusals.clear(&path) {
-                    tracing::info!(file = %path.display(), "sessions index readable again");
+                    tracing::info!(path = %path.display(), "sessions index readable again");
                 }
                 bytes
             }
@@ -262,7 +262,7 @@ impl Registry {
             Err(err) => {
                 let text = err.to_string();
                 if self.refusals.is_news(path.clone(), &text) {
-                    tracing::warn!(file = %path.display(), "sessions index not read: {text}");
+                    tracing::warn!(path = %path.display(), "sessions index not read: {text}");
                 }
                 return None;
             }

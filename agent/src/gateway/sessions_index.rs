@@ -147,18 +147,18 @@ impl SessionsIndex {
         match parse_index(bytes) {
             Ok((entries, skipped)) => {
                 if self.broken {
-                    tracing::info!(file = %origin.display(), "sessions index readable again");
+                    tracing::info!(path = %origin.display(), "sessions index readable again");
                 }
                 self.broken = false;
                 if skipped > 0 {
-                    tracing::debug!(file = %origin.display(), skipped, "entries of an unknown shape skipped");
+                    tracing::debug!(path = %origin.display(), skipped, "entries of an unknown shape skipped");
                 }
                 self.replace(entries)
             }
             Err(err) => {
                 if !self.broken {
                     tracing::warn!(
-                        file = %origin.display(),
+                        path = %origin.display(),
                         error = %err,
                         kept = self.entries.len(),
                         "sessions index unreadable; keeping the last good one until it is rewritten"

@@ -179,7 +179,7 @@ pub async fn run_controlled<S: Sink + ?Sized>(
                     if let Some(file) = &hooks.stall_file
                         && file.exists()
                     {
-                        tracing::error!(file = %file.display(), "test hook: the event loop stalls on purpose (LIVESTATUS_TEST_STALL_FILE)");
+                        tracing::error!(path = %file.display(), "test hook: the event loop stalls on purpose (LIVESTATUS_TEST_STALL_FILE)");
                         std::future::pending::<()>().await;
                     }
                     let _ = reply.send(Pulse {

@@ -252,9 +252,9 @@ fn report(
         // Not ready, busy: the gateway is mid-write or has not opened the store yet; the next
         // write to it wakes us again.
         if err.is_transient() {
-            tracing::debug!(store = %db.display(), error = %text, "OpenClaw session store not read yet");
+            tracing::debug!(path = %db.display(), error = %text, "OpenClaw session store not read yet");
         } else {
-            tracing::warn!(store = %db.display(), error = %text, "OpenClaw session store not read");
+            tracing::warn!(path = %db.display(), error = %text, "OpenClaw session store not read");
         }
     }
 }

@@ -393,7 +393,7 @@ impl Transcripts {
         }
         self.reread_index(cx, agent);
         cx.registry.session_for(agent, name).unwrap_or_else(|| {
-            tracing::debug!(transcript = name, "transcript not in the sessions index");
+            tracing::debug!(path = name, "transcript not in the sessions index");
             SessionRef {
                 id: SessionId {
                     gateway: agent.gateway.clone(),

@@ -3,7 +3,9 @@
 //! In the journal every line carries `SYSLOG_IDENTIFIER=openclaw-livestatus`, and the fields
 //! of the event and its spans under their own names, upper-cased: `GATEWAY`, `AGENT_ID`,
 //! `SESSION_KEY`, `MM_ACCOUNT`, `POST_ID` on the lines about a session, `TIER` on the
-//! daemon's (so `journalctl -u openclaw-livestatus SESSION_KEY=agent:main:main` works).
+//! daemon's (so `journalctl -u openclaw-livestatus SESSION_KEY=agent:main:main` works), `PATH`
+//! on a file's or directory's, `SERVER` on a Mattermost server's. Those names are the same on
+//! every line that names such a thing: a new log line uses them, not a synonym.
 
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Registry, reload};

@@ -140,7 +140,7 @@ impl JsonlTailer {
             self.restore_fork_state()?;
         } else {
             tracing::info!(
-                file = %self.path.display(),
+                path = %self.path.display(),
                 offset,
                 "transcript was rewritten while the daemon was not reading it: reading it from the start"
             );
@@ -168,7 +168,7 @@ impl JsonlTailer {
         let (identity, size) = identity_of(&file, &self.path)?;
         self.file = Some(file);
         if identity != self.identity {
-            tracing::debug!(file = %self.path.display(), "transcript replaced while not open; following the new file");
+            tracing::debug!(path = %self.path.display(), "transcript replaced while not open; following the new file");
             self.identity = identity;
             self.restart();
             self.entries.new_file();
@@ -221,7 +221,7 @@ impl JsonlTailer {
         let read_pos = self.lines.read_pos();
         if size < read_pos {
             tracing::warn!(
-                file = %self.path.display(),
+                path = %self.path.display(),
                 size,
                 offset = read_pos,
                 "transcript got shorter than what was read (truncated or rewritten): reading it again from the start"
@@ -229,7 +229,7 @@ impl JsonlTailer {
             self.restart_rereading(read_pos);
         } else if self.rewritten()? {
             tracing::warn!(
-                file = %self.path.display(),
+                path = %self.path.display(),
                 offset = read_pos,
                 "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
             );

@@ -44,12 +44,12 @@ impl Reader {
                 }
                 Err(err) if err.is_not_found() || is_writable_by_others(&err) => {
                     // Gone, or reported by the registry when it read the dir's index.
-                    tracing::debug!(dir = %path.display(), "sessions dir not followed: {err}");
+                    tracing::debug!(path = %path.display(), "sessions dir not followed: {err}");
                     return None;
                 }
                 Err(err) => {
                     if self.refusals.is_news(path.clone(), &err.to_string()) {
-                        tracing::warn!(dir = %path.display(), "sessions dir not followed: {err}");
+                        tracing::warn!(path = %path.display(), "sessions dir not followed: {err}");
                     }
                     return None;
                 }
@@ -182,7 +182,7 @@ fn open_tailer(
     match opened {
         Ok(t) => {
             if refusals.clear(&path) {
-                tracing::info!(file = %path.display(), "transcript followed again");
+                tracing::info!(path = %path.display(), "transcript followed again");
             }
             Ok(Some(t))
         }
@@ -218,9 +218,9 @@ fn report(refusals: &mut Reported<PathBuf>, path: PathBuf, err: &TailError, what
     let text = err.to_string();
     if is_writable_by_others(err) {
         // The registry reports the dir once, not each file in it.
-        tracing::debug!(file = %path.display(), "{what}: {text}");
+        tracing::debug!(path = %path.display(), "{what}: {text}");
     } else if refusals.is_news(path.clone(), &text) {
-        tracing::warn!(file = %path.display(), "{what}: {text}");
+        tracing::warn!(path = %path.display(), "{what}: {text}");
     }
 }
 

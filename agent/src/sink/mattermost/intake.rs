@@ -96,7 +96,7 @@ impl Worker {
             None => {
                 let k = format!("noaccount\0{}\0{account_id}", gateway.display());
                 if self.once(k) {
-                    tracing::warn!(gateway = %gateway.display(), account_id = %account_id,
+                    tracing::warn!(gateway = %gateway.display(), mm_account = %account_id,
                         "no Mattermost account configured for this gateway's accountId: its boxes are not posted");
                 }
                 None

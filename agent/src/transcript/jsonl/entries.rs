@@ -118,7 +118,7 @@ impl Entries {
             self.line(line, start, path, records);
         } else {
             tracing::warn!(
-                file = %path.display(),
+                path = %path.display(),
                 offset = start,
                 len = line.len(),
                 "the replaced transcript ends in an incomplete line; dropping it"
@@ -134,7 +134,7 @@ impl Entries {
             .is_none_or(|t| now.duration_since(t) >= BAD_LINE_LOG_EVERY);
         if due {
             tracing::warn!(
-                file = %path.display(),
+                path = %path.display(),
                 offset,
                 len,
                 skipped_since_last_warning = self.bad_lines.suppressed,

@@ -135,7 +135,7 @@ impl std::fmt::Debug for Lines {
 
 fn warn_oversized(path: &Path, offset: u64, len: u64) {
     tracing::warn!(
-        file = %path.display(),
+        path = %path.display(),
         offset,
         len,
         max = MAX_LINE_BYTES,

@@ -77,7 +77,7 @@ impl Reader<'_> {
                 || max_seq.is_none_or(|m| m < cursor.last_seq));
         if rewritten {
             tracing::debug!(
-                file = %self.path.display(),
+                path = %self.path.display(),
                 session_id,
                 "transcript rewritten (compaction or rewind): reading it again from the start"
             );
@@ -180,7 +180,7 @@ impl Reader<'_> {
         self.stats.skipped_rows += 1;
         self.bad_rows.note(|suppressed| {
             tracing::warn!(
-                file = %self.path.display(),
+                path = %self.path.display(),
                 session_id,
                 seq,
                 skipped_since_last_warning = suppressed,

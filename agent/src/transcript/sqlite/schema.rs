@@ -143,7 +143,7 @@ impl Schema {
             );
         if version > TESTED_SCHEMA_VERSION {
             tracing::info!(
-                file = %path.display(),
+                path = %path.display(),
                 version,
                 tested = TESTED_SCHEMA_VERSION,
                 "OpenClaw agent store is newer than the newest schema checked against real data; reading it, the tables used are all there"

@@ -140,7 +140,7 @@ impl Reader {
         let mask = 1 << register::STATE_DIR_DEPTH;
         let old = self.dirs.get(&[k.dev, k.ino], 0).unwrap_or(0);
         if let Err(e) = self.dirs.insert([k.dev, k.ino], old | mask, 0) {
-            tracing::warn!(tier = "ebpf", dir = %state_dir.display(), error = %e, "cannot register a discovered state dir; its transcripts are left to the poll safety net");
+            tracing::warn!(tier = "ebpf", path = %state_dir.display(), error = %e, "cannot register a discovered state dir; its transcripts are left to the poll safety net");
         }
     }
 

@@ -31,7 +31,7 @@ pub(crate) fn registrations(scope: &Scope) -> Vec<(PathBuf, u32)> {
     let mut out: Vec<(PathBuf, u32)> = Vec::new();
     let mut add = |p: PathBuf, depth: u32| {
         if depth > MAX_DEPTH {
-            tracing::warn!(tier = "ebpf", dir = %p.display(), "directory too far above a state dir for the kernel filter; left to the poll safety net");
+            tracing::warn!(tier = "ebpf", path = %p.display(), "directory too far above a state dir for the kernel filter; left to the poll safety net");
             return;
         }
         match out.iter_mut().find(|(q, _)| *q == p) {
