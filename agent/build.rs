@@ -12,12 +12,22 @@ fn main() {
     let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") else {
         return;
     };
-    let dir = PathBuf::from(manifest).join("../target/ebpf");
+    let target = PathBuf::from(manifest).join("../target");
+    let dir = target.join("ebpf");
     // Watching the directory (not the file) makes cargo notice the object appearing later
-    // without re-running this script on every build while it is missing.
-    if std::fs::create_dir_all(&dir).is_ok() {
-        println!("cargo::rerun-if-changed={}", dir.display());
+    // without re-running this script on every build while it is missing. It is created only
+    // inside the target dir cargo builds into: a build never writes elsewhere in the tree.
+    let ours = std::env::var_os("OUT_DIR").is_some_and(|out| {
+        let (Ok(out), Ok(target)) = (PathBuf::from(out).canonicalize(), target.canonicalize())
+        else {
+            return false;
+        };
+        out.starts_with(target)
+    });
+    if ours {
+        let _ = std::fs::create_dir_all(&dir);
     }
+    println!("cargo::rerun-if-changed={}", dir.display());
     let object = dir.join("livestatus.bpf.o");
     if object.is_file() {
         println!("cargo::rustc-cfg=livestatus_ebpf_object");

@@ -22,11 +22,14 @@ use crate::watch::Scope;
 use super::DemoArgs;
 use super::settings;
 
+/// The demo's recording ships with the binary, so it lives with the crate (`agent/demo/`): a
+/// copy of what a real 2026.7.1 gateway wrote (`tests/fixtures/openclaw/2026.7.1/`), kept
+/// identical by `the_shipped_recording_is_the_recorded_one`.
 macro_rules! fixture {
     ($path:literal) => {
         include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/openclaw/2026.7.1/",
+            "/demo/2026.7.1/",
             $path
         ))
     };
@@ -264,5 +267,42 @@ impl<S: Sink + ?Sized> Sink for WatchedSink<'_, S> {
     }
     fn finish(&mut self, now_ms: i64) {
         self.inner.finish(now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every file the demo ships is byte for byte what the real gateway wrote.
+    #[test]
+    fn the_shipped_recording_is_the_recorded_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shipped = root.join("demo/2026.7.1");
+        let recorded = root.join("../tests/fixtures/openclaw/2026.7.1");
+        let mut dirs = vec![shipped.clone()];
+        let mut compared = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read the demo dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(&shipped).expect("under the demo dir");
+                let original = std::fs::read(recorded.join(rel))
+                    .unwrap_or_else(|e| panic!("{} has no recorded original: {e}", rel.display()));
+                assert!(
+                    std::fs::read(&path).expect("read") == original,
+                    "{} differs from the recording; copy it again from tests/fixtures",
+                    rel.display()
+                );
+                compared += 1;
+            }
+        }
+        assert_eq!(
+            compared, 14,
+            "the four transcripts, five indexes and five event logs"
+        );
     }
 }
