@@ -319,7 +319,7 @@ impl Worker {
             ..
         } = &mut job
         {
-            *marker = Some(self.write_marker(id));
+            *marker = self.write_marker(id);
         }
         let b = self.boxes.get_mut(id)?;
         b.busy = true;
@@ -376,10 +376,10 @@ impl Worker {
         }
     }
 
-    /// Records "creating since now" for the box and returns the snapshot the create job must
-    /// put on disk before it posts.
-    fn write_marker(&mut self, id: &BoxId) -> Marker {
-        self.store.marker(self.boxes.get_mut(id))
+    /// Records "creating since now" for the box and returns the line the create job must put
+    /// on disk before it posts.
+    fn write_marker(&mut self, id: &BoxId) -> Option<Marker> {
+        self.store.marker(self.boxes.get_mut(id)?)
     }
 
     /// Removes a box, frees its slot, and records in the store what its post now is.
