@@ -226,6 +226,25 @@ impl Worker {
         self.logged.is_news(key, "")
     }
 
+    /// Renders a changed box once it may send (with the time of its latest change, as if
+    /// rendered then); until then it only counts as not shown.
+    fn render_if_due(&mut self, id: &BoxId, now: Instant) {
+        let Some(b) = self.boxes.get(id) else {
+            return;
+        };
+        let Some(at_ms) = b.text_stale_at else {
+            return;
+        };
+        if !self.finishing && b.throttle.ready_at(now) > now {
+            return;
+        }
+        let text = self.render(&b.model, at_ms);
+        if let Some(b) = self.boxes.get_mut(id) {
+            b.text = text;
+            b.text_stale_at = None;
+        }
+    }
+
     pub(super) fn render(&self, model: &BoxModel, now_ms: i64) -> String {
         render_markdown(
             model,
@@ -298,6 +317,7 @@ impl Worker {
                 }
             }
         }
+        self.render_if_due(id, now);
         let job = match self.next_job(id, now) {
             Next::Run(job) => *job,
             Next::Wait(wake) => return wake,
