@@ -1,6 +1,7 @@
 //! The command line: what each command does is in its `--help`.
 
 pub mod assets;
+pub mod check_config;
 pub mod demo;
 pub mod doctor;
 pub mod error_text;
@@ -201,7 +202,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => watch::run(args),
         Command::Replay(args) => replay::replay(args),
-        Command::CheckConfig(args) => settings::check_config(args),
+        Command::CheckConfig(args) => check_config::run(args),
         Command::Demo(args) => demo::demo(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Status(args) => status::status(args),

@@ -1,11 +1,7 @@
 //! From config file + environment + flags to the options of each stage, and logging setup.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::Context;
 
 use crate::pipeline::RunOptions;
 use crate::render::RenderOptions;
@@ -15,7 +11,7 @@ use crate::session::tracker::SessionConfig;
 use crate::sink::rest::RestOptions;
 use crate::watch::{Scope, WatchOptions};
 
-use super::{CheckConfigArgs, FollowArgs};
+use super::FollowArgs;
 
 /// What loading the config found worth the operator's attention. Logging is set up from the
 /// config, so these exist before it does: `log` them once it is (a `tracing` event without a
@@ -76,34 +72,62 @@ pub fn labels(file: Option<&Path>) -> anyhow::Result<Arc<ToolLabels>> {
     }))
 }
 
+/// What the config decides of each stage's options; every other field keeps the stage's own
+/// default, which is also the key's default (see `service::config::sections`). Pure: the files
+/// the config names (tool labels, secrets) are read by the functions below.
+pub struct StageOptions {
+    pub watch: WatchOptions,
+    pub session: SessionConfig,
+    pub render: RenderOptions,
+    pub rest: RestOptions,
+}
+
+pub fn stage_options(config: &Config) -> StageOptions {
+    let render = RenderOptions {
+        max_lines: config.render.max_status_lines,
+        ..RenderOptions::default()
+    };
+    let mut rest = RestOptions {
+        max_message_chars: config.render.max_message_chars,
+        render: render.clone(),
+        ..RestOptions::default()
+    };
+    if let Some(mm) = &config.mattermost {
+        rest.throttle = mm.throttle();
+        rest.max_active_boxes = mm.max_active_sessions;
+        rest.default_channel = mm.default_channel.clone();
+    }
+    StageOptions {
+        watch: WatchOptions {
+            poll_interval: config.watch.poll_interval(),
+            safety_net_interval: config.watch.safety_net_interval(),
+            max_host_cost: config.watch.max_host_cost(),
+        },
+        session: SessionConfig {
+            idle_timeout_ms: config.session.idle_timeout_s as i64 * 1000,
+            max_duration_ms: config.session.max_session_duration_s as i64 * 1000,
+            ..SessionConfig::default()
+        },
+        render,
+        rest,
+    }
+}
+
 pub fn session_config(config: &Config) -> anyhow::Result<SessionConfig> {
     Ok(SessionConfig {
-        idle_timeout_ms: config.session.idle_timeout_s as i64 * 1000,
-        max_duration_ms: config.session.max_session_duration_s as i64 * 1000,
         labels: labels(config.render.tool_labels_file.as_deref())?,
-        ..SessionConfig::default()
+        ..stage_options(config).session
     })
 }
 
 pub fn render_options(config: &Config, max_lines: Option<usize>) -> RenderOptions {
-    RenderOptions {
-        max_lines: max_lines.unwrap_or(config.render.max_status_lines),
-        ..RenderOptions::default()
-    }
+    let mut render = stage_options(config).render;
+    render.max_lines = max_lines.unwrap_or(render.max_lines);
+    render
 }
 
 pub fn rest_options(config: &Config) -> RestOptions {
-    let mut opts = RestOptions {
-        max_message_chars: config.render.max_message_chars,
-        render: render_options(config, None),
-        ..RestOptions::default()
-    };
-    if let Some(mm) = &config.mattermost {
-        opts.throttle = Duration::from_millis(mm.throttle_ms);
-        opts.max_active_boxes = mm.max_active_sessions;
-        opts.default_channel = mm.default_channel.clone();
-    }
-    opts
+    stage_options(config).rest
 }
 
 /// How boxes reach the plugin; an error when `mattermost.mode = "plugin"` has no secret.
@@ -164,11 +188,7 @@ pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
         scope: scope(config),
         tier: config.watch.tier,
-        watch: WatchOptions {
-            poll_interval: Duration::from_millis(config.watch.poll_interval_ms),
-            safety_net_interval: Duration::from_millis(config.watch.safety_net_interval_ms),
-            max_host_cost: config.watch.max_host_cost(),
-        },
+        watch: stage_options(config).watch,
         session: session_config(config)?,
     })
 }
@@ -176,33 +196,6 @@ pub fn run_options(config: &Config) -> anyhow::Result<RunOptions> {
 /// Logs go to journald when systemd started us, else to stderr (see `service::logging`).
 pub fn init_logging(level: &str) -> crate::service::logging::LevelHandle {
     crate::service::logging::init(level)
-}
-
-pub fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
-    let source = match &args.file {
-        Some(path) => ConfigSource::Explicit(path),
-        None => ConfigSource::Default,
-    };
-    let loaded = config::load(source, &config::process_env)?;
-    match &loaded.file {
-        Some(file) => eprintln!("config: {} is valid", file.display()),
-        None => eprintln!(
-            "config: no file at {} — built-in defaults and environment apply",
-            config::DEFAULT_CONFIG_PATH
-        ),
-    }
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    if let Some(path) = &loaded.config.render.tool_labels_file {
-        ToolLabels::from_file(path).with_context(|| "render.tool_labels_file")?;
-    }
-    // Tokens are read as `run` reads them, so a missing or unreadable token file is found here
-    // and not at the daemon's start.
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
-    loaded.config.configured_accounts(credentials.as_deref())?;
-    print!("{}", loaded.config.to_toml_redacted());
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -281,5 +274,31 @@ mod plugin_options_tests {
                 && shown.contains("plugin-secret-alerts"),
             "{shown}"
         );
+    }
+}
+
+#[cfg(test)]
+mod stage_options_tests {
+    use super::*;
+    use crate::service::config::MattermostConfig;
+
+    /// A key's default lives in the stage's options: the default config changes nothing.
+    #[test]
+    fn the_default_config_gives_every_stage_its_own_defaults() {
+        let config = Config {
+            mattermost: Some(MattermostConfig::new("https://chat.example.com")),
+            ..Config::default()
+        };
+        let opts = stage_options(&config);
+        assert_eq!(opts.watch, WatchOptions::default());
+        let session = SessionConfig::default();
+        assert_eq!(opts.session.idle_timeout_ms, session.idle_timeout_ms);
+        assert_eq!(opts.session.max_duration_ms, session.max_duration_ms);
+        assert_eq!(opts.render, RenderOptions::default());
+        let rest = RestOptions::default();
+        assert_eq!(opts.rest.throttle, rest.throttle);
+        assert_eq!(opts.rest.max_active_boxes, rest.max_active_boxes);
+        assert_eq!(opts.rest.max_message_chars, rest.max_message_chars);
+        assert_eq!(opts.rest.render, rest.render);
     }
 }

@@ -7,6 +7,7 @@ mod merge;
 pub mod run;
 pub mod snapshot;
 mod stores;
+mod transcripts;
 
 #[cfg(test)]
 mod park_tests;
@@ -18,3 +19,7 @@ mod rewrite_tests;
 pub use arm::{choose, measure_command};
 pub use core::Core;
 pub use run::{Control, Hooks, Pulse, Reconfig, RunOptions, TierChoice, run, run_controlled};
+
+/// How far a file's mtime may lag the wall clock and still count as written after startup
+/// (file times come from the kernel's coarse clock).
+const MTIME_SLACK_MS: i64 = 2_000;

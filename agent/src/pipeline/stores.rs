@@ -171,7 +171,7 @@ impl Stores {
             } else if catch_up {
                 Vec::new()
             } else {
-                let before = started_ms - super::core::MTIME_SLACK_MS;
+                let before = started_ms - super::MTIME_SLACK_MS;
                 let old = records
                     .iter()
                     .position(|r| r.event.ts_ms().is_some_and(|ts| ts >= before))

@@ -3,6 +3,9 @@
 //! header are the parent's history, copied; the first entry stamped at or after the header
 //! (shown or not) ends the prefix, so a later clock step cannot hide progress.
 
+use super::event::{TranscriptEvent, TranscriptRecord};
+use super::parse::Parsed;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ForkState {
     /// The fork header's timestamp; entries strictly before it are copies.
@@ -31,6 +34,26 @@ impl ForkState {
             }
             _ => true,
         }
+    }
+
+    /// A parsed entry, next in its transcript, as a record: a header starts (or not) a fork's
+    /// copied prefix, any other entry is copied history while inside it. None: the entry
+    /// shows nothing, though its timestamp may have ended the prefix.
+    pub fn record(&mut self, parsed: Parsed) -> Option<TranscriptRecord> {
+        let history = match &parsed.event {
+            Some(TranscriptEvent::Header {
+                ts_ms,
+                parent_session,
+                ..
+            }) => {
+                self.on_header(*ts_ms, parent_session.is_some());
+                false
+            }
+            _ => self.classify(parsed.ts_ms),
+        };
+        parsed
+            .event
+            .map(|event| TranscriptRecord { event, history })
     }
 
     pub fn in_prefix(&self) -> bool {

@@ -2,7 +2,7 @@
 //!
 //! - `parse`: one JSONL entry → one event (bounded, forgiving of unknown shapes).
 //! - `jsonl`: a tailer for one transcript file (offsets, partial lines, truncation, rotation,
-//!   a fork's copied history).
+//!   a fork's copied history); its `lines` and `entries` cut the bytes into lines and records.
 //! - `sqlite`: the SQLite store of 2026.8+ (sessions with routes, transcript rows after a cursor).
 //! - `rewrite`: noticing a transcript rewritten in place, and where a restart may resume one.
 //! - `safe_open`: how a privileged reader opens users' files (beneath the sessions dir's fd,

@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::watch::TierKind;
 
 const TOKEN: &str = "xq7z9tokensecret4242abcdef";
 
@@ -248,8 +249,7 @@ fn every_legacy_variable_maps_to_its_key() {
         Some("0123456789abcdefghijklmnop")
     );
 
-    let documented: Vec<&str> = LEGACY_ENV.iter().map(|(var, _)| *var).collect();
-    assert_eq!(documented.len(), 17);
+    assert_eq!(legacy_env().count(), 17);
 }
 
 #[test]
@@ -887,62 +887,19 @@ fn duplicate_gateways_collapse_with_a_warning() {
 #[test]
 fn the_documentation_covers_every_key_and_variable() {
     let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md"));
-    let keys = [
-        "watch.tier",
-        "watch.gateways",
-        "watch.poll_interval_ms",
-        "watch.safety_net_interval_ms",
-        "watch.max_host_cost",
-        "session.idle_timeout_s",
-        "session.max_session_duration_s",
-        "render.max_status_lines",
-        "render.max_message_chars",
-        "render.tool_labels_file",
-        "mattermost.url",
-        "mattermost.token",
-        "mattermost.token_file",
-        "mattermost.default_channel",
-        "mattermost.throttle_ms",
-        "mattermost.max_active_sessions",
-        "mattermost.mode",
-        "mattermost.plugin_url",
-        "mattermost.plugin_secret",
-        "mattermost.plugin_secret_file",
-        "service.data_dir",
-        "service.log_level",
-        "api.listen",
-        "api.secret",
-        "api.secret_file",
-        "api.max_concurrent",
-        "uploader.url",
-        "uploader.interval_minutes",
-        "uploader.token",
-        "uploader.token_file",
-    ];
-    for key in keys {
-        assert!(
-            doc.contains(&format!("`{key}`")),
-            "docs/config.md lacks {key}"
-        );
-    }
-    for (var, key) in LEGACY_ENV {
-        assert!(
-            doc.contains(&format!("`{var}`")),
-            "docs/config.md lacks {var}"
-        );
-        assert!(
-            keys.contains(&key),
-            "{var} maps to an undocumented key {key}"
-        );
-    }
-    // Every documented key is one the file accepts (a typo in the list would fail above).
+    assert_eq!(
+        keys::undocumented(doc),
+        Vec::<String>::new(),
+        "docs/config.md lacks them"
+    );
+    // Every key is printed by check-config (literal secrets only when set).
     let printed = Config {
         mattermost: Some(MattermostConfig::new("https://mm.test")),
         ..Config::default()
     }
     .to_toml_redacted();
-    for key in keys {
-        let (table, name) = key.split_once('.').expect("dotted");
+    for key in KEYS {
+        let (table, name) = key.split();
         // Literal secrets are printed (redacted) only when set.
         if ![
             "mattermost.token",
@@ -950,12 +907,13 @@ fn the_documentation_covers_every_key_and_variable() {
             "api.secret",
             "uploader.token",
         ]
-        .contains(&key)
+        .contains(&key.name)
         {
             assert!(printed.contains(&format!("[{table}]")), "{table}");
             assert!(
                 printed.contains(&format!("\n{name} = ")),
-                "{key} not printed"
+                "{} not printed",
+                key.name
             );
         }
     }

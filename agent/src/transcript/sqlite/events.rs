@@ -15,7 +15,7 @@ use super::fork::{ForkMemo, ForkState};
 use super::payload::{self, PayloadError, Source};
 use super::schema::{MAX_EVENT_BYTES, Schema};
 use super::{Batch, Cursor};
-use crate::transcript::event::{TranscriptEvent, TranscriptRecord};
+use crate::transcript::event::TranscriptEvent;
 use crate::transcript::parse::{ParseError, parse_entry};
 
 /// Unreadable rows: the first is logged, then at most one summary per this interval.
@@ -115,22 +115,7 @@ impl Reader<'_> {
                 let parsed = parse_entry(&json.bytes);
                 crate::metrics::count_transcript_line(parsed.is_ok());
                 match parsed {
-                    Ok(parsed) => {
-                        let history = match &parsed.event {
-                            Some(TranscriptEvent::Header {
-                                ts_ms,
-                                parent_session,
-                                ..
-                            }) => {
-                                fork.on_header(*ts_ms, parent_session.is_some());
-                                false
-                            }
-                            _ => fork.classify(parsed.ts_ms),
-                        };
-                        if let Some(event) = parsed.event {
-                            records.push(TranscriptRecord { event, history });
-                        }
-                    }
+                    Ok(parsed) => records.extend(fork.record(parsed)),
                     Err(err) => self.skip(session_id, seq, &RowProblem::Parse(err)),
                 }
                 if records.len() >= max {

@@ -1,10 +1,11 @@
-//! The core's reports of files it does not follow.
+//! The reports of files the JSONL follower does not follow, through the core.
 
 use std::path::{Path, PathBuf};
 
-use super::*;
 use crate::guarded::test_log::logged;
+use crate::pipeline::Core;
 use crate::session::tracker::SessionConfig;
+use crate::watch::{FsEvent, FsEventKind, Scope};
 
 const TRANSCRIPT: &str = "s1.jsonl";
 
