@@ -79,6 +79,20 @@ fn main() {
     let idle_seconds: u64 = env_or("IDLE_SECONDS", 60);
     let history = env_counts("HISTORY_COUNTS", "2000,20000");
     let history_tiers = env_list("HISTORY_TIERS", "inotify");
+    // Another build of the daemon (e.g. main's) run on the same rows right after this one's, so
+    // a change is read as a ratio measured on the same noisy machine in the same minute.
+    let baseline = std::env::var_os("LOAD_BASELINE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    if let Some(b) = &baseline
+        && !b.is_file()
+    {
+        eprintln!(
+            "LOAD_BASELINE={}: no such file; give the path of another build of openclaw-livestatus",
+            b.display()
+        );
+        std::process::exit(2)
+    }
     println!(
         "openclaw-livestatus load bench: {} ({}), {} cores, kernel {}",
         binary.display(),
@@ -87,7 +101,11 @@ fn main() {
         kernel()
     );
     if parts.iter().any(|p| p == "load") {
-        load_table(&binary, &sessions, &tiers, seconds, writers, drain);
+        let mut builds = vec![(binary.as_path(), "")];
+        if let Some(b) = &baseline {
+            builds.push((b.as_path(), " (baseline)"));
+        }
+        load_table(&builds, &sessions, &tiers, seconds, writers, drain);
     }
     if parts.iter().any(|p| p == "idle") {
         idle_table(&binary, &tiers, idle_seconds);
@@ -98,7 +116,7 @@ fn main() {
 }
 
 fn load_table(
-    binary: &Path,
+    builds: &[(&Path, &str)],
     sessions: &[usize],
     tiers: &[String],
     seconds: u64,
@@ -115,7 +133,10 @@ fn load_table(
     println!("|---|---|---|---|---|---|---|---|---|---|");
     flush();
     for &n in sessions {
-        for tier in tiers {
+        for (tier, (binary, build)) in tiers
+            .iter()
+            .flat_map(|t| builds.iter().map(move |b| (t, *b)))
+        {
             let spec = LoadSpec {
                 binary,
                 sessions: n,
@@ -142,7 +163,7 @@ fn load_table(
                         String::new()
                     };
                     println!(
-                        "| {n} ({:.0}/s) | {tier} | {:.0} % | {} | {} / {} | {} / {} | {} ({} / {}{deleted}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
+                        "| {n} ({:.0}/s) | {tier}{build} | {:.0} % | {} | {} / {} | {} / {} | {} ({} / {}{deleted}) | {:.0} | {} / {} | {} / {}{behind}{errors} |",
                         f.lines_per_s,
                         f.cpu_percent,
                         mb(f.hwm_kib),
@@ -160,7 +181,7 @@ fn load_table(
                         secs(f.writer_late_max),
                     );
                 }
-                Err(e) => println!("| {n} | {tier} | skipped: {e} | | | | | | | |"),
+                Err(e) => println!("| {n} | {tier}{build} | skipped: {e} | | | | | | | |"),
             }
             flush();
         }

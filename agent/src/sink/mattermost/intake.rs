@@ -5,7 +5,6 @@ use super::post_store::PostKey;
 use crate::clock;
 use crate::gateway::accounts::Account;
 use crate::gateway::route::Target;
-use crate::render::render_markdown;
 use crate::session::{BoxDelta, BoxId, BoxModel, BoxOp};
 
 use super::restore::{Adopt, resume};
@@ -29,12 +28,7 @@ impl Worker {
             b.pending_since_ms.get_or_insert(now_ms);
             let dated = delta.ops.iter().any(|op| matches!(op, BoxOp::FirstLine(_)));
             if !b.model.retracted {
-                b.text = render_markdown(
-                    &b.model,
-                    now_ms,
-                    &self.opts.render,
-                    self.opts.max_message_chars,
-                );
+                b.text_stale_at = Some(now_ms);
             }
             if dated && self.store.posts.get(&b.key).is_some() {
                 // A post made on the lock alone learns which turn it shows.

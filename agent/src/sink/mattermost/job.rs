@@ -9,7 +9,7 @@ use super::post_store::PostKey;
 use crate::gateway::accounts::Account;
 
 use super::hints::Call;
-use super::persist::Persister;
+use super::marker_journal::MarkerJournal;
 use super::transport::rest::{Api, Failure, ListedPost, NewPost};
 
 /// The props key that marks a post as a status box, and says which one.
@@ -31,7 +31,7 @@ pub(super) enum Job {
         lookup: Option<Lookup>,
         /// False for a retracted box: only look, to delete what is found.
         create: bool,
-        /// Written and flushed before the POST, so a crash after it is detectable.
+        /// Synced to the marker journal before the POST, so a crash after it is detectable.
         marker: Option<Marker>,
     },
     Patch {
@@ -56,9 +56,9 @@ pub(super) struct Lookup {
 }
 
 pub(super) struct Marker {
-    pub persist: Arc<Persister>,
+    pub journal: Arc<MarkerJournal>,
     pub generation: u64,
-    pub bytes: Vec<u8>,
+    pub line: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -146,8 +146,8 @@ pub(super) async fn run(api: Arc<Api>, account: Account, job: Job) -> Result<Job
                 return Ok(JobOk::Missing);
             }
             if let Some(m) = marker {
-                // Logged by the persister; posting anyway beats not showing the box.
-                m.persist.write(m.generation, m.bytes).await;
+                // Logged by the journal; posting anyway beats not showing the box.
+                m.journal.append(m.generation, m.line).await;
             }
             let post_id = api
                 .create_post(

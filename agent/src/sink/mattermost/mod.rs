@@ -16,9 +16,10 @@
 //!   is taken as meaning it: the box is not posted again.
 //! - A session without a route goes to `default_channel` through the gateway's `"default"`
 //!   account, as a top-level post.
-//! - Restarts: every create is preceded by a flushed "creating since" marker in the store; a
-//!   restored box continues the post of its session's unfinished entry (searching the channel by
-//!   the post's props when only the marker is there), so a restart never posts a box twice.
+//! - Restarts: every create is preceded by a synced "creating since" marker (a line in the
+//!   store's journal, `marker_journal.rs`); a restored box continues the post of its session's
+//!   unfinished entry (searching the channel by the post's props when only the marker is
+//!   there), so a restart never posts a box twice.
 
 mod admission;
 mod breaker;
@@ -27,6 +28,7 @@ mod hints;
 mod intake;
 mod job;
 mod jobs;
+mod marker_journal;
 mod persist;
 mod plugin_link;
 pub mod post_store;

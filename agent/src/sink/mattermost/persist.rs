@@ -3,16 +3,20 @@
 //! handed in while a write runs is covered by ONE next write of the newest of them. With many
 //! boxes starting at once (each create puts its "creating" marker on disk first), a create
 //! waits for at most the write in progress and one more, not for a queue of whole-file fsyncs.
+//! Once a write is on disk the marker journal drops the lines it covers.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::marker_journal::MarkerJournal;
 use super::post_store::write_atomic;
 
 pub(super) struct Persister {
     path: Option<PathBuf>,
+    /// The "creating" markers beside the file.
+    pub journal: Arc<MarkerJournal>,
     /// The generation on disk; held across a write so writes happen one at a time.
     written: tokio::sync::Mutex<u64>,
     /// The newest snapshot handed in and not yet taken by a write.
@@ -25,6 +29,7 @@ pub(super) struct Persister {
 impl Persister {
     pub fn new(path: Option<PathBuf>) -> Arc<Persister> {
         Arc::new(Persister {
+            journal: MarkerJournal::new(path.as_deref()),
             path,
             written: tokio::sync::Mutex::new(0),
             newest: Mutex::new(None),
@@ -67,6 +72,7 @@ impl Persister {
             Ok(()) => {
                 *written = taken_gen;
                 self.writes.fetch_add(1, Ordering::Relaxed);
+                self.journal.covered_through(taken_gen).await;
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(path = %path.display(), "the posts state file is written again");
                 }

@@ -3,7 +3,9 @@
 //!
 //! The file (`posts.json` in the data dir) is replaced atomically — temp file in the same dir,
 //! fsync, rename, fsync of the dir — so a crash leaves either the old or the new version, never
-//! half of one. It never holds a token: entries name the server by its URL only.
+//! half of one. It never holds a token: entries name the server by its URL only. The markers
+//! written before each create go to a journal beside it (`marker_journal.rs`) and are part of
+//! the store as read.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use super::marker_journal::{self, MARKERS_FILE};
 
 pub const POSTS_FILE: &str = "posts.json";
 const FORMAT_VERSION: u32 = 1;
@@ -97,24 +101,27 @@ struct FileFormat<P> {
     /// When the run that wrote the file started (wall-clock ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     run_started_ms: Option<i64>,
+    /// The store's generation when written: journal lines up to it are in the file.
+    #[serde(default)]
+    generation: u64,
     posts: Vec<P>,
 }
 
 #[derive(Deserialize)]
-struct FileEntry {
+pub(super) struct FileEntry {
     #[serde(flatten)]
-    key: PostKey,
+    pub key: PostKey,
     #[serde(flatten)]
-    entry: PostEntry,
+    pub entry: PostEntry,
 }
 
 /// `FileEntry` as written: borrowed, so writing the store copies nothing.
 #[derive(Serialize)]
-struct FileEntryRef<'a> {
+pub(super) struct FileEntryRef<'a> {
     #[serde(flatten)]
-    key: &'a PostKey,
+    pub key: &'a PostKey,
     #[serde(flatten)]
-    entry: &'a PostEntry,
+    pub entry: &'a PostEntry,
 }
 
 /// The posts of this and previous runs, by box.
@@ -127,6 +134,8 @@ pub struct PostStore {
     /// When the run that last saved the file started: a turn that began since then and has no
     /// post ran (at least partly) while no daemon was watching.
     previous_run_started_ms: Option<i64>,
+    /// The newest generation read (file and journal); this run's changes come after it.
+    generation: u64,
 }
 
 /// An entry, and the bytes it is written as in the file once it has been: kept until the entry
@@ -169,12 +178,19 @@ impl PostStore {
             "the daemon's user",
             MAX_POSTS_BYTES,
         );
-        let mut previous_run_started_ms = None;
-        let entries = match crate::guarded::read(&path, &ours) {
+        let mut store = PostStore {
+            path: Some(path.clone()),
+            run_started_ms: Some(crate::clock::now_ms()),
+            ..PostStore::default()
+        };
+        match crate::guarded::read(&path, &ours) {
             Ok(bytes) => match decode(&bytes) {
-                Ok((started, entries)) => {
-                    previous_run_started_ms = started;
-                    entries
+                Ok(file) => {
+                    store.previous_run_started_ms = file.run_started_ms;
+                    store.generation = file.generation;
+                    for f in file.posts {
+                        store.entries.insert(f.key, Stored::new(f.entry));
+                    }
                 }
                 Err(why) => {
                     let aside = path.with_extension("json.corrupt");
@@ -186,27 +202,38 @@ impl PostStore {
                         "the posts state file is corrupt; starting without it (posts of boxes \
                          open before this start may be posted again)"
                     );
-                    BTreeMap::new()
                 }
             },
-            Err(e) if e.is_not_found() => BTreeMap::new(),
+            Err(e) if e.is_not_found() => {}
             Err(e) => {
                 tracing::warn!(
                     "the posts state file is not read ({e}); starting without it (posts of \
                      boxes open before this start may be posted again)"
                 );
-                BTreeMap::new()
+            }
+        }
+        store.apply_markers(&path.with_file_name(MARKERS_FILE), &ours);
+        Ok(store)
+    }
+
+    /// Markers newer than the file: a create was about to leave when the last run stopped.
+    fn apply_markers(&mut self, journal: &Path, ours: &crate::guarded::Rules) {
+        let bytes = match crate::guarded::read(journal, ours) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return,
+            Err(e) => {
+                tracing::warn!(path = %journal.display(), error = %e,
+                    "the create markers file is not read; a post whose create was cut off by \
+                     the last stop may be posted again");
+                return;
             }
         };
-        Ok(PostStore {
-            path: Some(path),
-            entries: entries
-                .into_iter()
-                .map(|(k, e)| (k, Stored::new(e)))
-                .collect(),
-            run_started_ms: Some(crate::clock::now_ms()),
-            previous_run_started_ms,
-        })
+        for (generation, f) in marker_journal::entries(&bytes, journal) {
+            if generation > self.generation {
+                self.generation = generation;
+                self.put(f.key, f.entry);
+            }
+        }
     }
 
     /// A store that is never written (tests, or no data dir).
@@ -276,9 +303,14 @@ impl PostStore {
         });
     }
 
-    /// The file's content for this state: `FileFormat` as JSON, each entry taken from
-    /// `written` when it has not changed since it was last written.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The newest generation read; the writer's first change is the next one.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The file's content for this state, as of store generation `generation`: `FileFormat` as
+    /// JSON, each entry taken from `written` when it has not changed since it was last written.
+    pub fn to_bytes(&self, generation: u64) -> Vec<u8> {
         let posts: Vec<&RawValue> = self
             .entries
             .iter()
@@ -297,6 +329,7 @@ impl PostStore {
         let file = FileFormat {
             version: FORMAT_VERSION,
             run_started_ms: self.run_started_ms,
+            generation,
             posts,
         };
         serde_json::to_vec(&file).unwrap_or_default()
@@ -305,20 +338,18 @@ impl PostStore {
     /// Writes the store now (atomically); a no-op for an in-memory store.
     pub fn save(&self) -> Result<(), StateError> {
         match &self.path {
-            Some(path) => {
-                write_atomic(path, &self.to_bytes()).map_err(|source| StateError::Write {
+            Some(path) => write_atomic(path, &self.to_bytes(self.generation)).map_err(|source| {
+                StateError::Write {
                     path: path.clone(),
                     source,
-                })
-            }
+                }
+            }),
             None => Ok(()),
         }
     }
 }
 
-type Decoded = (Option<i64>, BTreeMap<PostKey, PostEntry>);
-
-fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+fn decode(bytes: &[u8]) -> Result<FileFormat<FileEntry>, String> {
     let file: FileFormat<FileEntry> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != FORMAT_VERSION {
         return Err(format!(
@@ -326,8 +357,7 @@ fn decode(bytes: &[u8]) -> Result<Decoded, String> {
             file.version
         ));
     }
-    let posts = file.posts.into_iter().map(|f| (f.key, f.entry)).collect();
-    Ok((file.run_started_ms, posts))
+    Ok(file)
 }
 
 /// Replaces `path` with `bytes` so that a crash at any point leaves the old or the new content:
@@ -473,13 +503,13 @@ mod tests {
         let mut store = PostStore::open(dir.path()).expect("opens");
         store.put(key(1), entry(false, 1_000));
         store.put(key(2), entry(false, 1_000));
-        let first = store.to_bytes();
+        let first = store.to_bytes(0);
         let mut changed = entry(true, 2_000);
         changed.post_id = Some("post-\"quoted\"".into());
         store.put(key(1), changed.clone());
         store.remove(&key(2));
         store.put(key(3), entry(false, 3_000));
-        let bytes = store.to_bytes();
+        let bytes = store.to_bytes(0);
         assert_ne!(first, bytes);
         let file: FileFormat<FileEntry> =
             serde_json::from_slice(&bytes).expect("valid JSON of the format");

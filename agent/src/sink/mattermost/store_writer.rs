@@ -1,7 +1,7 @@
 //! The post store as the worker holds it, and when it goes to disk. Every change bumps a
-//! generation, so the `Persister` never writes an older snapshot over a newer one. Ordinary
-//! changes are written debounced (a busy box must not cost an fsync per state), but the
-//! "creating since" marker before a create is written at once: it must be on disk before the
+//! generation, so the `Persister` never writes an older snapshot over a newer one. Changes are
+//! written debounced (a busy box must not cost an fsync per state), but the "creating since"
+//! marker before a create goes to the marker journal at once: it must be on disk before the
 //! POST leaves, or a crash between the two would post the box twice after a restart.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use super::post_store::PostStore;
 use crate::clock;
 
 use super::job::Marker;
+use super::marker_journal::{self, MarkerJournal};
 use super::persist::Persister;
 use super::tracked::Tracked;
 
@@ -23,6 +24,7 @@ const STORE_DEBOUNCE: Duration = Duration::from_millis(500);
 pub(super) struct StoreWriter {
     pub posts: PostStore,
     persist: Arc<Persister>,
+    journal: Arc<MarkerJournal>,
     /// The generation of `posts` as it is now.
     generation: u64,
     /// Changed since the last write was started.
@@ -34,9 +36,11 @@ impl StoreWriter {
     pub fn new(mut posts: PostStore, persist: Arc<Persister>) -> StoreWriter {
         posts.prune(clock::now_ms());
         StoreWriter {
+            // Goes on from the generations of earlier runs, which the journal's lines carry.
+            generation: posts.generation() + 1,
             posts,
+            journal: persist.journal.clone(),
             persist,
-            generation: 1,
             // Written once at start, so the next run knows when this one began (see
             // `PostStore::unposted_since_ms`) even if nothing is posted before a crash.
             dirty: true,
@@ -61,21 +65,17 @@ impl StoreWriter {
         self.changed();
     }
 
-    /// Records "creating since now" for the box and returns the snapshot the create job must
-    /// put on disk before it posts (which also stands for the debounced write that was due).
-    pub fn marker(&mut self, b: Option<&mut Tracked>) -> Marker {
-        let now_ms = clock::now_ms();
-        if let Some(b) = b {
-            b.marker_ms = Some(now_ms);
-            self.save(b);
-        }
-        self.dirty = false;
-        self.last_write = Some(Instant::now());
-        Marker {
-            persist: self.persist.clone(),
+    /// Records "creating since now" for the box and returns the journal line the create job
+    /// must put on disk before it posts.
+    pub fn marker(&mut self, b: &mut Tracked) -> Option<Marker> {
+        b.marker_ms = Some(clock::now_ms());
+        self.save(b);
+        let entry = self.posts.get(&b.key)?;
+        Some(Marker {
+            journal: self.journal.clone(),
             generation: self.generation,
-            bytes: self.posts.to_bytes(),
-        }
+            line: marker_journal::line(self.generation, &b.key, entry),
+        })
     }
 
     /// Starts a debounced store write when one is due; returns when the next one may start.
@@ -93,7 +93,7 @@ impl StoreWriter {
         self.dirty = false;
         self.last_write = Some(now);
         let persist = self.persist.clone();
-        let (generation, bytes) = (self.generation, self.posts.to_bytes());
+        let (generation, bytes) = (self.generation, self.posts.to_bytes(self.generation));
         tokio::spawn(async move {
             persist.write(generation, bytes).await;
         });
@@ -105,7 +105,7 @@ impl StoreWriter {
         self.posts.prune(clock::now_ms());
         self.generation += 1;
         self.persist
-            .write(self.generation, self.posts.to_bytes())
+            .write(self.generation, self.posts.to_bytes(self.generation))
             .await
     }
 }

@@ -226,6 +226,25 @@ impl Worker {
         self.logged.is_news(key, "")
     }
 
+    /// Renders a changed box once it may send (with the time of its latest change, as if
+    /// rendered then); until then it only counts as not shown.
+    fn render_if_due(&mut self, id: &BoxId, now: Instant) {
+        let Some(b) = self.boxes.get(id) else {
+            return;
+        };
+        let Some(at_ms) = b.text_stale_at else {
+            return;
+        };
+        if !self.finishing && b.throttle.ready_at(now) > now {
+            return;
+        }
+        let text = self.render(&b.model, at_ms);
+        if let Some(b) = self.boxes.get_mut(id) {
+            b.text = text;
+            b.text_stale_at = None;
+        }
+    }
+
     pub(super) fn render(&self, model: &BoxModel, now_ms: i64) -> String {
         render_markdown(
             model,
@@ -298,6 +317,7 @@ impl Worker {
                 }
             }
         }
+        self.render_if_due(id, now);
         let job = match self.next_job(id, now) {
             Next::Run(job) => *job,
             Next::Wait(wake) => return wake,
@@ -319,7 +339,7 @@ impl Worker {
             ..
         } = &mut job
         {
-            *marker = Some(self.write_marker(id));
+            *marker = self.write_marker(id);
         }
         let b = self.boxes.get_mut(id)?;
         b.busy = true;
@@ -376,10 +396,10 @@ impl Worker {
         }
     }
 
-    /// Records "creating since now" for the box and returns the snapshot the create job must
-    /// put on disk before it posts.
-    fn write_marker(&mut self, id: &BoxId) -> Marker {
-        self.store.marker(self.boxes.get_mut(id))
+    /// Records "creating since now" for the box and returns the line the create job must put
+    /// on disk before it posts.
+    fn write_marker(&mut self, id: &BoxId) -> Option<Marker> {
+        self.store.marker(self.boxes.get_mut(id)?)
     }
 
     /// Removes a box, frees its slot, and records in the store what its post now is.
