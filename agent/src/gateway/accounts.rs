@@ -45,6 +45,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub struct AccountDirectory {
     configured: BTreeMap<String, (Account, &'static str)>,
     gateways: Mutex<HashMap<PathBuf, Cached>>,
+    /// How long a gateway's stamp is trusted before it is checked again (`RECHECK`).
+    recheck: Duration,
 }
 
 struct Cached {
@@ -87,7 +89,16 @@ impl AccountDirectory {
                 .map(|c| (c.id, (c.account, c.source)))
                 .collect(),
             gateways: Mutex::new(HashMap::new()),
+            recheck: RECHECK,
         }
+    }
+
+    /// Checks every gateway's stamp at each lookup: tests see a change at once instead of
+    /// sleeping through the period.
+    #[cfg(test)]
+    pub fn checking_every_lookup(mut self) -> AccountDirectory {
+        self.recheck = Duration::ZERO;
+        self
     }
 
     /// Forgets every gateway's accounts: the next lookup reads `openclaw.json` (and the files it
@@ -145,7 +156,7 @@ impl AccountDirectory {
         let previous = {
             let mut cache = self.lock();
             match cache.get_mut(gateway) {
-                Some(cached) if cached.checked.elapsed() < RECHECK => {
+                Some(cached) if cached.checked.elapsed() < self.recheck => {
                     return cached.accounts.clone();
                 }
                 Some(cached) => {
