@@ -69,11 +69,11 @@ fn run(plugin: Option<&PluginHost>, mm: &FakeMattermost) -> (Figures, u64) {
         let now = livestatus::clock::now_ms();
         let ids: Vec<BoxId> = (0..SESSIONS)
             .map(|n| BoxId {
-                session: SessionId {
-                    gateway: "/home/bench/.openclaw".into(),
-                    agent_id: "main".into(),
-                    key: format!("agent:main:mattermost:channel:{TOWN_SQUARE_ID}:bench{n}"),
-                },
+                session: SessionId::new(
+                    "/home/bench/.openclaw".into(),
+                    "main".into(),
+                    format!("agent:main:mattermost:channel:{TOWN_SQUARE_ID}:bench{n}"),
+                ),
                 turn: 1,
             })
             .collect();

@@ -117,11 +117,7 @@ mod tests {
 
     fn session(gateway: &str, key: &str, running: bool, updated_ms: i64) -> SessionView {
         SessionView {
-            id: SessionId {
-                gateway: PathBuf::from(gateway),
-                agent_id: "main".to_owned(),
-                key: key.to_owned(),
-            },
+            id: SessionId::new(PathBuf::from(gateway), "main".to_owned(), key.to_owned()),
             spawned_by: None,
             running,
             updated_ms,

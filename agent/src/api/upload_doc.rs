@@ -86,11 +86,7 @@ mod tests {
 
     fn session(gateway: &str, agent: &str, key: &str, running: bool, at: i64) -> SessionView {
         SessionView {
-            id: SessionId {
-                gateway: PathBuf::from(gateway),
-                agent_id: agent.to_owned(),
-                key: key.to_owned(),
-            },
+            id: SessionId::new(PathBuf::from(gateway), agent.to_owned(), key.to_owned()),
             spawned_by: None,
             running,
             updated_ms: at,

@@ -176,11 +176,7 @@ fn store_sessions(path: &Path) -> anyhow::Result<Vec<(SessionRef, Vec<Transcript
         for s in store.sessions()? {
             let records = store.read_all_after(&s.session_id, Cursor::START)?.records;
             let session = SessionRef {
-                id: SessionId {
-                    gateway: state_dir.clone(),
-                    agent_id: agent_id.clone(),
-                    key: s.key,
-                },
+                id: SessionId::new(state_dir.clone(), agent_id.clone(), s.key),
                 spawned_by: s.spawned_by,
                 label: s.label,
                 route: s.route,
@@ -268,11 +264,7 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
                 .key_for_transcript(&name)
                 .and_then(|key| Some((key, index.entry(key)?)))
                 .map(|(key, entry)| SessionRef {
-                    id: SessionId {
-                        gateway: state_dir.clone(),
-                        agent_id: agent_id.clone(),
-                        key: key.to_owned(),
-                    },
+                    id: SessionId::new(state_dir.clone(), agent_id.clone(), key.to_owned()),
                     spawned_by: entry.spawned_by.clone(),
                     label: entry.label.clone().or_else(|| entry.display_name.clone()),
                     route: None,
@@ -289,14 +281,14 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
 
 fn standin(dir: &Path, name: &str) -> SessionRef {
     SessionRef {
-        id: SessionId {
-            gateway: dir.to_path_buf(),
-            agent_id: "main".into(),
-            key: format!(
+        id: SessionId::new(
+            dir.to_path_buf(),
+            "main".into(),
+            format!(
                 "transcript:{}",
                 crate::layout::transcript_session_id(name).unwrap_or(name)
             ),
-        },
+        ),
         spawned_by: None,
         label: None,
         route: None,

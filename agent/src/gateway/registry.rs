@@ -1,7 +1,7 @@
 //! The gateways this host has, their agents and sessions indexes, and what a filesystem event
 //! means in their terms. Paths come in; typed changes go out to the transcript side.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,10 @@ pub enum Change {
 #[derive(Debug, Default)]
 struct Agent {
     index: SessionsIndex,
+    /// One `SessionId` per session key, handed out for every event of that session: the
+    /// pipeline's lookups then find the very same id (see `SessionId`). Keys the index no
+    /// longer lists are dropped when it is loaded.
+    ids: std::cell::RefCell<HashMap<String, SessionId>>,
 }
 
 #[derive(Debug, Default)]
@@ -272,31 +276,43 @@ impl Registry {
             .get_mut(&agent.gateway)?
             .agents
             .get_mut(&agent.agent_id)?;
-        Some(slot.index.load(&bytes, &path))
+        let change = slot.index.load(&bytes, &path);
+        let index = &slot.index;
+        slot.ids
+            .get_mut()
+            .retain(|key, _| index.entry(key).is_some());
+        Some(change)
+    }
+
+    fn agent(&self, agent: &AgentRef) -> Option<&Agent> {
+        self.gateways
+            .get(&agent.gateway)?
+            .agents
+            .get(&agent.agent_id)
     }
 
     fn index(&self, agent: &AgentRef) -> Option<&SessionsIndex> {
-        Some(
-            &self
-                .gateways
-                .get(&agent.gateway)?
-                .agents
-                .get(&agent.agent_id)?
-                .index,
-        )
+        Some(&self.agent(agent)?.index)
     }
 
     /// The session a transcript belongs to, per the last good index.
     pub fn session_for(&self, agent: &AgentRef, transcript: &str) -> Option<SessionRef> {
-        let index = self.index(agent)?;
+        let slot = self.agent(agent)?;
+        let index = &slot.index;
         let key = index.key_for_transcript(transcript)?;
         let entry = index.entry(key)?;
+        let known = slot.ids.borrow().get(key).cloned();
+        let id = known.unwrap_or_else(|| {
+            let id = SessionId::new(
+                agent.gateway.clone(),
+                agent.agent_id.clone(),
+                key.to_owned(),
+            );
+            slot.ids.borrow_mut().insert(key.to_owned(), id.clone());
+            id
+        });
         Some(SessionRef {
-            id: SessionId {
-                gateway: agent.gateway.clone(),
-                agent_id: agent.agent_id.clone(),
-                key: key.to_owned(),
-            },
+            id,
             spawned_by: entry.spawned_by.clone(),
             label: entry.label.clone().or_else(|| entry.display_name.clone()),
             route: super::route::route_for(key, entry),

@@ -80,11 +80,7 @@ impl Recheck {
 
 fn session_ref(agent: &AgentRef, s: &StoreSession) -> SessionRef {
     SessionRef {
-        id: SessionId {
-            gateway: agent.gateway.clone(),
-            agent_id: agent.agent_id.clone(),
-            key: s.key.clone(),
-        },
+        id: SessionId::new(agent.gateway.clone(), agent.agent_id.clone(), s.key.clone()),
         spawned_by: s.spawned_by.clone(),
         label: s.label.clone(),
         route: s.route.clone(),

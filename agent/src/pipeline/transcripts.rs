@@ -395,15 +395,15 @@ impl Transcripts {
         cx.registry.session_for(agent, name).unwrap_or_else(|| {
             tracing::debug!(path = name, "transcript not in the sessions index");
             SessionRef {
-                id: SessionId {
-                    gateway: agent.gateway.clone(),
-                    agent_id: agent.agent_id.clone(),
-                    key: format!(
+                id: SessionId::new(
+                    agent.gateway.clone(),
+                    agent.agent_id.clone(),
+                    format!(
                         "agent:{}:transcript:{}",
                         agent.agent_id,
                         crate::layout::transcript_session_id(name).unwrap_or(name)
                     ),
-                },
+                ),
                 spawned_by: None,
                 label: None,
                 route: None,

@@ -142,11 +142,11 @@ pub(super) mod tests {
         all.extend(ops);
         BoxModel::open(&BoxDelta {
             id: BoxId {
-                session: SessionId {
-                    gateway: "/home/alice/.openclaw".into(),
-                    agent_id: "main".into(),
-                    key: "agent:main:main".into(),
-                },
+                session: SessionId::new(
+                    "/home/alice/.openclaw".into(),
+                    "main".into(),
+                    "agent:main:main".into(),
+                ),
                 turn: 1,
             },
             seq: 1,

@@ -2,16 +2,83 @@
 //! fold them into a `BoxModel` (or forward them as they are, to the Mattermost plugin), so every
 //! sink shows the same box and a gap in `seq` is detectable.
 
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A session as the gateway stage identified it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId {
+/// A session as the gateway stage identified it. Every input, box and map of the pipeline
+/// carries one: shared, so that a clone is a reference count and comparing a session with
+/// itself (the usual lookup) does not walk its path and strings (`perf`, load bench).
+#[derive(Clone)]
+pub struct SessionId(Arc<SessionName>);
+
+/// What names a session; read through a `SessionId`.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionName {
     /// The gateway's state dir.
     pub gateway: PathBuf,
     pub agent_id: String,
     /// The session key, e.g. `agent:main:mattermost:channel:<id>`.
     pub key: String,
+}
+
+impl SessionId {
+    pub fn new(gateway: PathBuf, agent_id: String, key: String) -> SessionId {
+        SessionId(Arc::new(SessionName {
+            gateway,
+            agent_id,
+            key,
+        }))
+    }
+}
+
+impl Deref for SessionId {
+    type Target = SessionName;
+
+    fn deref(&self) -> &SessionName {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionId")
+            .field("gateway", &self.gateway)
+            .field("agent_id", &self.agent_id)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &SessionId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for SessionId {}
+
+impl Hash for SessionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &SessionId) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SessionId {
+    fn cmp(&self, other: &SessionId) -> Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
 }
 
 /// Everything the session stage needs to know about a session besides its events.
@@ -322,11 +389,7 @@ mod tests {
 
     fn id() -> BoxId {
         BoxId {
-            session: SessionId {
-                gateway: "/g".into(),
-                agent_id: "main".into(),
-                key: "agent:main:main".into(),
-            },
+            session: SessionId::new("/g".into(), "main".into(), "agent:main:main".into()),
             turn: 1,
         }
     }

@@ -177,11 +177,7 @@ pub fn load_transcript(path: &Path) -> Vec<(i64, TranscriptRecord)> {
 
 pub fn session_ref(key: &str, spawned_by: Option<&str>, label: Option<&str>) -> SessionRef {
     SessionRef {
-        id: SessionId {
-            gateway: GATEWAY.into(),
-            agent_id: "main".into(),
-            key: key.into(),
-        },
+        id: SessionId::new(GATEWAY.into(), "main".into(), key.into()),
         spawned_by: spawned_by.map(str::to_string),
         label: label.map(str::to_string),
         route: None,

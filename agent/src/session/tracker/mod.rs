@@ -252,7 +252,10 @@ impl Tracker {
         match self.sessions.get_mut(&session.id) {
             Some(s) => {
                 let became_child = !s.is_child() && session.spawned_by.is_some();
-                s.sref = session.clone();
+                // Nearly always the same: comparing costs less than a clone per input.
+                if s.sref != *session {
+                    s.sref = session.clone();
+                }
                 // The store named the parent only after the child's first lock or lines, so the
                 // box it got meanwhile was never its own: drop it, the parent's box takes over.
                 if became_child

@@ -71,11 +71,7 @@ impl Turn {
     fn new(key: &str, turn: u64, route: Option<Route>) -> Turn {
         Turn {
             id: BoxId {
-                session: SessionId {
-                    gateway: GW.into(),
-                    agent_id: "main".into(),
-                    key: key.into(),
-                },
+                session: SessionId::new(GW.into(), "main".into(), key.into()),
                 turn,
             },
             seq: 0,
