@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::{exit_within, until};
 
 /// The binary cargo built beside this test (`cargo test --workspace` builds it).
 pub fn binary() -> PathBuf {
@@ -103,14 +105,19 @@ impl Daemon {
 
     /// Waits until the daemon's log contains `needle`; panics with the log when it does not.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log_text().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !until(timeout, || self.log_text().contains(needle)) {
+            panic!("the daemon never logged {needle:?}:\n{}", self.log_text());
         }
-        panic!("the daemon never logged {needle:?}:\n{}", self.log_text());
+    }
+
+    /// Polls `ok` until it holds; panics naming `what`, with the daemon's log, after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
+        if !until(timeout, ok) {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; the daemon's log:\n{}",
+                self.log_text()
+            );
+        }
     }
 
     /// Whether the child is still running (false once it has exited, however).
@@ -134,12 +141,8 @@ impl Daemon {
     pub fn terminate(mut self) -> bool {
         self.signal("-TERM");
         let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = exit_within(&mut child, Duration::from_secs(20)) {
+            return status.success();
         }
         let _ = child.kill();
         let _ = child.wait();

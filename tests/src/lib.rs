@@ -8,6 +8,7 @@ pub mod load;
 pub mod plugin_host;
 pub mod posts;
 pub mod sqlite_play;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -249,14 +250,10 @@ pub fn run_live_at(
         // Done when every box has closed and nothing has arrived for a while: a box closing
         // does not mean the last writes were seen (a later turn may still be on its way, and
         // a busy machine can delay a poll round well past its interval).
-        let deadline = Instant::now() + settle;
-        while Instant::now() < deadline
-            && (watcher.open_boxes() > 0
-                || watcher.boxes().is_empty()
-                || watcher.quiet_for() < QUIET)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Past `settle` the run stops anyway: the caller compares what was seen.
+        wait::until(settle, || {
+            watcher.open_boxes() == 0 && !watcher.boxes().is_empty() && watcher.quiet_for() >= QUIET
+        });
         let _ = stop_tx.send(());
         played
     });

@@ -1,22 +1,14 @@
 //! What the fake Mattermost holds of the daemon's boxes, and waiting on it: the helpers the
 //! end-to-end tests that run `openclaw-livestatus run` share.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::daemon::Daemon;
 use crate::fake_mattermost::{FakeMattermost, Post};
+use crate::wait::until;
 
-/// Polls `ok` until it holds; panics naming `what` after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
-}
+// Kept here too: the tests and the API bench that wait on posts import it from here.
+pub use crate::wait::wait_for;
 
 /// The posts that are status boxes (they carry the daemon's props).
 pub fn box_posts(mm: &FakeMattermost) -> Vec<Post> {
@@ -35,12 +27,8 @@ pub fn finished(p: &Post) -> bool {
 
 /// Waits until `n` box posts exist and all show a final state; on timeout, says what there was.
 pub fn wait_final(mm: &FakeMattermost, daemon: &Daemon, n: usize, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if all_finished(mm, n) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    if until(timeout, || all_finished(mm, n)) {
+        return;
     }
     let requests: Vec<String> = mm
         .requests()

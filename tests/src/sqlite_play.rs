@@ -207,17 +207,18 @@ pub fn live_turn(scenario: &str, tier: TierChoice, arrival: Arrival, pace: Pace)
                 std::fs::create_dir_all(&agent_dir).expect("agent dir");
                 std::fs::rename(&staged_db, &db).expect("move the store in");
                 let writer = open_writer(&db);
-                // Long enough for every tier to find the store and read its history.
+                // A fixed wait: the held rows keep their recorded times, so committed before
+                // the tier has found the store they would be read as history, not news; and
+                // nothing the pipeline hands on says it has read a store with no ended turn
+                // (a_channel_tools has none before the held one).
                 std::thread::sleep(Duration::from_millis(1500));
                 writer
             });
             commit_rows(writer, held, pace);
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while std::time::Instant::now() < deadline
-                && (watcher.boxes().is_empty() || watcher.open_boxes() > 0)
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // Past the deadline the run stops anyway: the caller compares what was seen.
+            crate::wait::until(Duration::from_secs(10), || {
+                !watcher.boxes().is_empty() && watcher.open_boxes() == 0
+            });
             let _ = stop_tx.send(());
         });
     });

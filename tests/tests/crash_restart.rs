@@ -10,10 +10,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use livestatus::playback::{Pace, Player, Recording};
+use livestatus::sink::mattermost::post_store::POSTS_FILE;
 use livestatus_e2e::daemon::{Daemon, write_gateway_config};
 use livestatus_e2e::fake_mattermost::{FakeMattermost, Post};
 use livestatus_e2e::recording;
 use livestatus_e2e::sqlite_play::HeldTurn;
+use livestatus_e2e::wait::until;
 
 const TOKEN: &str = "fake-mm-bot-token-not-secret";
 const PACE: Pace = Pace {
@@ -155,10 +157,10 @@ fn normalized(message: &str) -> String {
 /// Waits until at least `want` box posts are all finished and have not changed for a second,
 /// or 40 s have passed; returns the posts either way.
 fn quiet(mm: &FakeMattermost, want: usize) -> Vec<Post> {
-    let deadline = Instant::now() + Duration::from_secs(40);
     let mut last = Vec::new();
     let mut since = Instant::now();
-    while Instant::now() < deadline {
+    // Not settled in time: the caller compares what there is, and says so.
+    until(Duration::from_secs(40), || {
         let now: Vec<(String, String)> = box_posts(mm)
             .into_iter()
             .map(|p| (p.id, p.message))
@@ -168,12 +170,24 @@ fn quiet(mm: &FakeMattermost, want: usize) -> Vec<Post> {
             since = Instant::now();
         }
         let done = last.len() >= want && box_posts(mm).iter().all(finished);
-        if done && since.elapsed() > Duration::from_secs(1) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        done && since.elapsed() > Duration::from_secs(1)
+    });
     box_posts(mm)
+}
+
+/// Waits until the daemon has posted a box and saved that post's id in its store: the restart
+/// then finds the post. (A kill before the save is another case, which the random rounds draw.)
+fn wait_post_saved(mm: &FakeMattermost, host: &Host, daemon: &Daemon) {
+    let store = host.data.join(POSTS_FILE);
+    daemon.wait_for(
+        "the box's post id in the store",
+        Duration::from_secs(20),
+        || {
+            box_posts(mm).first().is_some_and(|p| {
+                std::fs::read_to_string(&store).is_ok_and(|saved| saved.contains(&p.id))
+            })
+        },
+    );
 }
 
 /// Like `quiet`, and panics with the daemon's log unless `want` finished posts came.
@@ -274,7 +288,8 @@ fn crash_rounds(chain: &[&'static str], rounds: u64) {
             if !more {
                 break;
             }
-            // Let the daemon act on some of it (or none: a kill right after a write).
+            // A fixed wait on purpose: the kill lands at a drawn moment, after the daemon has
+            // acted on some of it (or none: a kill right after a write).
             std::thread::sleep(Duration::from_millis(draw.next(300) as u64));
             earlier_logs.push(daemon.log_text());
             daemon.kill9();
@@ -330,11 +345,7 @@ fn a_turn_that_ends_while_the_daemon_is_down_ends_in_its_own_post() {
         appends == 2
     })
     .expect("play");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while box_posts(&mm).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    wait_post_saved(&mm, &host, &daemon);
     daemon.kill9();
     a.play(PACE, |_| {}).expect("play A1 out");
     let mut d = recording("2026.7.1/d_tool_error")
@@ -373,11 +384,7 @@ fn a_turn_that_ends_while_the_daemon_is_down_is_finished_in_its_post() {
         appends == 2
     })
     .expect("play");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while box_posts(&mm).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    wait_post_saved(&mm, &host, &daemon);
     daemon.kill9();
     a.play(PACE, |_| {}).expect("play A1 out");
     let daemon = host.daemon();

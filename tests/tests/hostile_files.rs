@@ -3,24 +3,18 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livestatus_e2e::daemon::binary;
+use livestatus_e2e::wait::exit_within;
 
 /// Waits for `child` to exit, killing it (and failing) if it is still running after 20 s:
 /// blocking on a FIFO's open, or running on a refused data dir, is what these tests catch.
 fn exits_promptly(mut child: Child, what: &str) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after 20 s instead of refusing at once");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = exit_within(&mut child, Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what}: still running after 20 s instead of refusing at once");
     };
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
@@ -162,20 +156,11 @@ fn a_fifo_named_sessions_json_in_one_gateway_does_not_stop_another_gateways_box(
         .prepare(&alice, "main")
         .expect("prepare");
     player.play(Pace::FAST, |_| {}).expect("play");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let done = || {
+    daemon.wait_for("alice's box to finish", Duration::from_secs(20), || {
         mm.posts()
             .iter()
             .any(|p| p.props.get("openclaw_livestatus").is_some() && p.message.contains("[DONE]"))
-    };
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "alice's box never finished:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    });
     let log = daemon.log_text();
     assert_eq!(
         log.matches(&format!("{} is a FIFO", planted.display()))

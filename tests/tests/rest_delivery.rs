@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use livestatus::api::client;
 use livestatus::playback::{Pace, Recording};
+use livestatus::service::config::Listen;
 use livestatus_e2e::daemon::{Daemon, write_gateway_config};
 use livestatus_e2e::fake_mattermost::{ALICE_USER_ID, FakeMattermost, Post};
 use livestatus_e2e::posts::{box_posts, creates, finished, wait_final, wait_for};
@@ -194,13 +196,36 @@ fn a_burst_of_a_hundred_appends_costs_a_couple_of_requests_and_the_final_state_a
 fn after_an_outage_the_box_catches_up_in_one_update() {
     let mm = FakeMattermost::start();
     let host = Host::new(&mm, "");
+    // The API tells when the outage has lasted long enough: the turn ended, the breaker open.
+    let socket = host.path().join("api.sock");
+    std::fs::write(
+        &host.config,
+        format!("[api]\nlisten = \"unix:{}\"\n", socket.display()),
+    )
+    .expect("config");
+    let api = Listen::Unix(socket);
     let daemon = host.daemon();
     let rec = recording_now("2026.7.1/a_channel_tools");
     let mut player = rec.prepare(&host.state, "main").expect("prepare");
     // Down from the start of the turn until after its end.
     mm.set_down(true);
     player.play(Pace::FAST, |_| {}).expect("play");
-    std::thread::sleep(Duration::from_secs(30));
+    let channel_key = format!("agent:main:mattermost:channel:{CHANNEL}");
+    daemon.wait_for(
+        "the turn's end (/v1/status) while the breaker is open (/health 503)",
+        Duration::from_secs(60),
+        || {
+            let ended = client::get(&api, "/v1/status", None).is_ok_and(|a| {
+                let doc: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+                doc["sessions"]["running"] == 0
+                    && doc["sessions"]["details"].as_array().is_some_and(|d| {
+                        d.iter()
+                            .any(|s| s["key"] == channel_key.as_str() && s["status"] == "idle")
+                    })
+            });
+            ended && client::get(&api, "/health", None).is_ok_and(|a| a.status == 503)
+        },
+    );
     let before = mm.requests().len();
     mm.set_down(false);
     wait_final(&mm, &daemon, 1, Duration::from_secs(90));
@@ -229,10 +254,10 @@ fn sigterm_marks_the_open_box_interrupted() {
             appends == 2
         })
         .expect("play");
+    // Posted means open at the daemon: SIGTERM now finds a box to mark.
     wait_for("the box", Duration::from_secs(20), || {
         !box_posts(&mm).is_empty()
     });
-    std::thread::sleep(Duration::from_millis(800));
     assert!(daemon.terminate());
     let post = &box_posts(&mm)[0];
     assert!(post.message.contains("[INTERRUPTED]"), "{}", post.message);
@@ -264,6 +289,7 @@ fn kill_9_and_restart_at_random_points_never_duplicates_a_post_nor_loses_a_line(
         });
         let kill_after = Duration::from_millis(fastrand_u64(round) % 400);
         let killer = std::thread::spawn(move || {
+            // A fixed wait on purpose: the kill lands at a drawn moment of the playback.
             std::thread::sleep(kill_after);
             daemon.kill9();
         });
@@ -271,6 +297,8 @@ fn kill_9_and_restart_at_random_points_never_duplicates_a_post_nor_loses_a_line(
         killer.join().expect("killer");
         let daemon = host.daemon();
         wait_final(&mm, &daemon, 2, Duration::from_secs(30));
+        // A fixed wait on purpose: a duplicate post would come after the two final ones, and
+        // none may come meanwhile.
         std::thread::sleep(Duration::from_millis(700));
         let posts = box_posts(&mm);
         let story = format!("round {round} (kill after {kill_after:?}): {posts:#?}");
@@ -305,6 +333,7 @@ fn a_channel_the_bot_is_not_in_is_reported_once_not_retried_in_a_loop() {
     let daemon = host.daemon();
     host.play(&recording_now("2026.7.1/a_channel_tools"), Pace::FAST);
     daemon.wait_for_log("403", Duration::from_secs(20));
+    // A fixed wait on purpose: a retry loop would post again meanwhile.
     std::thread::sleep(Duration::from_secs(2));
     let attempts = creates(&mm);
     assert!(
@@ -335,6 +364,7 @@ fn a_wrong_token_is_reported_with_what_to_do_and_not_retried_in_a_loop() {
     let daemon = host.daemon();
     host.play(&recording_now("2026.7.1/a_channel_tools"), Pace::FAST);
     daemon.wait_for_log("401", Duration::from_secs(20));
+    // A fixed wait on purpose: a retry loop would send again meanwhile.
     std::thread::sleep(Duration::from_secs(2));
     let log = daemon.log_text();
     assert!(

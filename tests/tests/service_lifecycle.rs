@@ -11,6 +11,7 @@ use livestatus_e2e::daemon::{Daemon, binary, write_gateway_config};
 use livestatus_e2e::fake_mattermost::FakeMattermost;
 use livestatus_e2e::posts::{box_posts, creates, wait_for};
 use livestatus_e2e::recording_now;
+use livestatus_e2e::wait::exit_within;
 
 const TOKEN: &str = "fake-mm-bot-token-not-secret";
 
@@ -44,17 +45,10 @@ fn a_second_run_on_the_same_data_dir_exits_at_once_naming_the_holder() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the second daemon");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = second.try_wait().expect("wait for the second daemon") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            let _ = second.wait();
-            panic!("the second daemon on the same data dir kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = exit_within(&mut second, Duration::from_secs(10)) else {
+        let _ = second.kill();
+        let _ = second.wait();
+        panic!("the second daemon on the same data dir kept running");
     };
     let mut stderr = String::new();
     if let Some(mut pipe) = second.stderr.take() {

@@ -20,7 +20,7 @@ use crate::session::{
 };
 use crate::sink::Sink;
 use crate::sink::mattermost::post_store::PostStore;
-use stub::{BOT_ID, Stub, TOKEN};
+use stub::{BOT_ID, Stub, TOKEN, wait_until};
 
 const GW: &str = "/home/alice/.openclaw";
 const CH: &str = "channel00000000000000000aa";
@@ -188,11 +188,10 @@ fn breaker(sink: &RestSink, stub: &Stub) -> Option<BreakerState> {
 
 /// The stub records a request before the sink has seen its answer: poll the breaker.
 async fn wait_breaker(sink: &RestSink, stub: &Stub, want: BreakerState) {
-    let deadline = Instant::now() + WAIT;
-    while breaker(sink, stub) != Some(want) {
-        assert!(Instant::now() < deadline, "breaker never became {want:?}");
-        sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(&format!("the breaker {want:?}"), WAIT, || {
+        breaker(sink, stub) == Some(want)
+    })
+    .await;
 }
 
 fn file_store(dir: &Path) -> PostStore {
@@ -209,6 +208,7 @@ async fn a_box_is_one_post_then_message_only_patches() {
     stub.wait("the create", WAIT, |s| s.creates() == 1).await;
     for i in 0..3 {
         sink.deliver(&[t.line(&format!("exec: step {i}"))], NOW);
+        // A fixed pace on purpose: each line after the throttle window, as its own update.
         sleep(Duration::from_millis(40)).await;
     }
     sink.deliver(&[t.close(BoxState::Done)], NOW);
@@ -295,7 +295,7 @@ async fn unrouted_sessions_go_to_the_default_channel_or_nowhere() {
     let mut sink = RestSink::start(opts(), accounts(&stub), PostStore::in_memory());
     let mut t = Turn::new("agent:main:cron:nightly", 1, None);
     sink.deliver(&[t.open(), t.close(BoxState::Done)], NOW);
-    sleep(Duration::from_millis(100)).await;
+    // The drain ends the worker: whatever it would have sent, it has sent by then.
     assert_eq!(sink.drain(WAIT).await.posts_created, 0);
     assert!(
         stub.with(|s| s.requests.is_empty()),
@@ -340,6 +340,7 @@ async fn a_burst_of_changes_costs_a_leading_and_a_trailing_request() {
     let start = Instant::now();
     for i in 0..100 {
         sink.deliver(&[t.line(&format!("read: file {i}"))], NOW);
+        // A fixed pace on purpose: a burst spread over a few throttle windows.
         sleep(Duration::from_millis(2)).await;
     }
     sink.deliver(&[t.close(BoxState::Done)], NOW);
@@ -404,6 +405,7 @@ async fn the_breaker_opens_pauses_probes_and_the_box_catches_up_in_one_request()
     assert_eq!(seen, 3, "opens after three failures");
     for i in 0..5 {
         sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        // A fixed pace on purpose: states that come and go while the breaker is open.
         sleep(Duration::from_millis(20)).await;
     }
     sink.deliver(&[t.close(BoxState::Done)], NOW);
@@ -491,15 +493,20 @@ async fn after_an_outage_a_posted_box_gets_its_latest_state_in_one_update() {
     stub.with(|s| s.down = true);
     for i in 0..10 {
         sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        // A fixed pace on purpose: states that come and go while the server is down.
         sleep(Duration::from_millis(30)).await;
     }
     sink.deliver(&[t.close(BoxState::Error)], NOW);
+    // A fixed wait: the worker takes the close in while the server is still down, and nothing
+    // it shows outside says when it has.
     sleep(Duration::from_millis(50)).await;
     stub.with(|s| s.down = false);
     let last = t.text();
     stub.wait("the final text", WAIT, |s| has_text(s, &last))
         .await;
-    sleep(Duration::from_millis(100)).await;
+    // Drained, the worker sends nothing more: the count below is its last word.
+    sink.finish(NOW);
+    sink.drain(WAIT).await;
     stub.with(|s| {
         let ok_patches = s
             .matching("PUT", "/api/v4/posts/", "/patch")
@@ -654,6 +661,7 @@ async fn a_refusal_stops_the_box_after_one_request_and_frees_its_slot() {
         .await;
     for i in 0..3 {
         sink.deliver(&[refused.line(&format!("exec: {i}"))], NOW);
+        // A fixed pace on purpose: news of the refused box, each its own chance to retry.
         sleep(Duration::from_millis(30)).await;
     }
     let report = sink.drain(WAIT).await;
@@ -682,6 +690,8 @@ async fn a_post_deleted_by_someone_is_not_recreated() {
     sink.deliver(&[t.line("exec: one")], NOW);
     stub.wait("the refused patch", WAIT, |s| s.patches() == 1)
         .await;
+    // A fixed wait: the worker takes the refusal in before the next lines, and nothing it
+    // shows outside says when it has.
     sleep(Duration::from_millis(50)).await;
     sink.deliver(&[t.line("exec: two"), t.close(BoxState::Done)], NOW);
     let report = sink.drain(WAIT).await;
@@ -720,6 +730,7 @@ async fn every_box_is_posted_at_once_and_edits_beyond_the_limit_wait_in_order_fo
         sink.deliver(&[d], NOW);
     }
     stub.wait("two edits", WAIT, |s| s.patches() == 2).await;
+    // A fixed wait on purpose: the edits without a slot must not go out meanwhile.
     sleep(Duration::from_millis(100)).await;
     assert_eq!(
         stub.with(|s| s.patches()),
@@ -814,6 +825,7 @@ async fn the_store_marks_a_create_before_posting_debounces_and_holds_no_token() 
     stub.wait("the create", WAIT, |s| s.creates() == 1).await;
     for i in 0..40 {
         sink.deliver(&[t.line(&format!("exec: {i}"))], NOW);
+        // A fixed pace on purpose: updates over several debounce windows of the store.
         sleep(Duration::from_millis(10)).await;
     }
     sink.deliver(&[t.close(BoxState::Done)], NOW);
@@ -856,14 +868,12 @@ async fn a_restart_mid_turn_continues_the_saved_post() {
     first.deliver(&[t.open(), t.line("exec: ls")], NOW);
     stub.wait("the create", WAIT, |s| s.creates() == 1).await;
     let path = dir.path().join("posts.json");
-    let deadline = Instant::now() + WAIT;
-    while !std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .contains("\"post_id\"")
-    {
-        assert!(Instant::now() < deadline, "post id saved");
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the post id saved", WAIT, || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("\"post_id\"")
+    })
+    .await;
     drop(first);
 
     let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
@@ -1041,17 +1051,13 @@ async fn finish_sends_the_latest_state_at_once_and_drain_honours_its_deadline() 
 
 /// Waits until the saved store holds `n` posts of session 1 with their ids.
 async fn saved_posts(dir: &Path, n: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    wait_until(&format!("{n} posts saved"), WAIT, || {
         let saved = file_store(dir);
         let k1 = key(1);
         let entries: Vec<_> = saved.session_entries(GW, &k1).collect();
-        if entries.len() == n && entries.iter().all(|(_, e)| e.post_id.is_some()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{n} posts saved");
-        sleep(Duration::from_millis(10)).await;
-    }
+        entries.len() == n && entries.iter().all(|(_, e)| e.post_id.is_some())
+    })
+    .await;
 }
 
 /// Killed after posting a box on the turn's lock alone, before any line of it: after the
@@ -1127,14 +1133,14 @@ async fn a_turn_that_ran_while_the_daemon_was_down_is_posted_after_the_restart()
     let dir = tempfile::tempdir().expect("tempdir");
     let stub = Stub::start().await;
     let first = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));
-    let deadline = Instant::now() + WAIT;
-    while !dir.path().join("posts.json").exists() {
-        assert!(Instant::now() < deadline, "the store is written at start");
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the store written at start", WAIT, || {
+        dir.path().join("posts.json").exists()
+    })
+    .await;
     drop(first);
     // While no daemon runs, a turn begins.
     let down_ms = crate::clock::now_ms();
+    // A fixed wait on purpose: the clock moves on past the moment the daemon went down.
     sleep(Duration::from_millis(5)).await;
 
     let mut second = RestSink::start(opts(), accounts(&stub), file_store(dir.path()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
 
-use super::stub::{PLUGIN_SECRET, Stub};
+use super::stub::{PLUGIN_SECRET, Stub, StubState, wait_until};
 use super::*;
 use crate::service::config::{MattermostMode, Secret};
 use crate::sink::mattermost::PluginOptions;
@@ -24,6 +24,19 @@ fn plugin_opts(mode: MattermostMode, throttle_ms: u64) -> RestOptions {
         },
         ..opts()
     }
+}
+
+/// Makes the plugin answer again (`change`), then waits until the sink has asked its health:
+/// from then on a box that opens goes to it.
+async fn plugin_back(stub: &Stub, change: impl FnOnce(&mut StubState)) {
+    let healths = stub.with(|s| {
+        change(s);
+        s.plugin.healths
+    });
+    stub.wait("the plugin's health asked again", WAIT, |s| {
+        s.plugin.healths > healths
+    })
+    .await;
 }
 
 fn ops_of(delta: &Value) -> Vec<String> {
@@ -58,6 +71,7 @@ async fn many_sessions_stream_in_one_batch_per_window_and_no_post_is_edited() {
         for t in &mut turns {
             sink.deliver(&[t.line(&format!("exec: step {step}"))], NOW);
         }
+        // A fixed pace on purpose: lines over several batch windows.
         sleep(Duration::from_millis(20)).await;
     }
     for t in &mut turns {
@@ -138,8 +152,13 @@ async fn a_gap_is_repaired_with_a_snapshot_that_keeps_the_post() {
             rec.0 = 0;
         }
     });
+    let batches = stub.with(|s| s.plugin.batches.len());
     sink.deliver(&[t.line("read: b")], NOW);
-    sleep(Duration::from_millis(60)).await;
+    // The gap is met by the batch that carries b, before c is written.
+    stub.wait("the batch after the gap", WAIT, |s| {
+        s.plugin.batches.len() > batches
+    })
+    .await;
     sink.deliver(&[t.line("read: c"), t.close(BoxState::Done)], NOW);
     stub.wait("a finished record", WAIT, |s| s.plugin.sessions[&key(1)].3)
         .await;
@@ -196,8 +215,7 @@ async fn a_plugin_that_keeps_failing_hands_its_boxes_to_rest_in_the_same_post_an
     });
 
     // Back: the plugin answers again; the next turn goes to it.
-    stub.with(|s| s.plugin.failing = false);
-    sleep(Duration::from_millis(150)).await;
+    plugin_back(&stub, |s| s.plugin.failing = false).await;
     let mut t2 = Turn::new(&key(2), 1, to_channel(None));
     sink.deliver(
         &[t2.open(), t2.line("read: z"), t2.close(BoxState::Done)],
@@ -263,10 +281,10 @@ async fn sink_modes_after(stub: &Stub) -> String {
     let mut sink = RestSink::start(o, accounts(stub), PostStore::in_memory());
     let mut t = Turn::new(&key(9), 1, to_channel(None));
     sink.deliver(&[t.open()], NOW);
-    let deadline = Instant::now() + WAIT;
-    while sink.transport_modes().is_empty() && Instant::now() < deadline {
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the sink's transport modes", WAIT, || {
+        !sink.transport_modes().is_empty()
+    })
+    .await;
     format!("{:?}", sink.transport_modes())
 }
 
@@ -282,8 +300,7 @@ async fn auto_uses_rest_while_the_plugin_is_missing_and_the_plugin_once_it_answe
     sink.deliver(&[t.open(), t.close(BoxState::Done)], NOW);
     stub.wait("the REST post", WAIT, |s| s.creates() == 1).await;
     assert!(format!("{:?}", sink.transport_modes()).contains("rest"));
-    stub.with(|s| s.plugin.up = true);
-    sleep(Duration::from_millis(150)).await;
+    plugin_back(&stub, |s| s.plugin.up = true).await;
     let mut t2 = Turn::new(&key(2), 1, to_channel(None));
     sink.deliver(&[t2.open(), t2.close(BoxState::Done)], NOW);
     stub.wait("the plugin's record", WAIT, |s| {
@@ -348,14 +365,12 @@ async fn a_restart_mid_turn_continues_the_plugins_post_through_the_plugin() {
     .await;
     let post = stub.with(|s| s.plugin.sessions[&key(1)].1.clone());
     let path = dir.path().join("posts.json");
-    let deadline = Instant::now() + WAIT;
-    while !std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .contains(&post)
-    {
-        assert!(Instant::now() < deadline, "the plugin's post id saved");
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the plugin's post id saved", WAIT, || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains(&post)
+    })
+    .await;
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).expect("store");
     assert_eq!(saved["posts"][0]["by_plugin"], true, "{saved:#}");

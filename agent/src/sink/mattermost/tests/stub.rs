@@ -175,16 +175,21 @@ impl Stub {
         });
     }
 
-    /// Polls until `cond` holds; panics with `what` after `limit`.
+    /// Polls until `cond` holds of what the stub has; panics with `what` after `limit`.
     pub async fn wait(&self, what: &str, limit: Duration, cond: impl Fn(&StubState) -> bool) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if self.with(|s| cond(s)) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        wait_until(what, limit, || self.with(|s| cond(s))).await;
+    }
+}
+
+/// Polls `cond` until it holds; panics with `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return;
         }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
