@@ -243,6 +243,10 @@ pub fn run_live_at(
         });
     });
     let watcher = collector.clone();
+    // A host-wide tier also shows the gateways other tests play meanwhile: only this run's
+    // boxes say whether it is done.
+    let canonical = std::fs::canonicalize(&state_dir).unwrap_or_else(|_| state_dir.clone());
+    let ours = move |m: &BoxModel| m.id.session.gateway == canonical;
     let stopper = std::thread::spawn(move || {
         // Recorded pace plays the longest recording (2026.4.27) for over two minutes, after
         // the tier has waited its turn to arm.
@@ -252,7 +256,10 @@ pub fn run_live_at(
         // a busy machine can delay a poll round well past its interval).
         // Past `settle` the run stops anyway: the caller compares what was seen.
         wait::until(settle, || {
-            watcher.open_boxes() == 0 && !watcher.boxes().is_empty() && watcher.quiet_for() >= QUIET
+            let boxes = watcher.boxes();
+            boxes.iter().any(&ours)
+                && boxes.iter().filter(|m| ours(m)).all(BoxModel::is_finished)
+                && watcher.quiet_for() >= QUIET
         });
         let _ = stop_tx.send(());
         played
