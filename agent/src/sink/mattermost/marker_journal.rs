@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use super::post_store::{FileEntry, FileEntryRef, PostEntry, PostKey};
+use super::post_store::{FileEntry, FileEntryRef, PostEntry, PostKey, write_atomic};
 
 pub const MARKERS_FILE: &str = "posts.creating.jsonl";
 
@@ -230,15 +230,7 @@ fn cut(path: &Path, file: Option<Arc<File>>, kept: &[u8]) -> io::Result<Option<A
             },
         };
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".posts-creating-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(kept)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()?;
+    write_atomic(path, kept)?;
     Ok(Some(Arc::new(open_append(path)?)))
 }
 
