@@ -188,6 +188,10 @@ def write_config(gw):
                     "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
                     "contextWindow": 200000, "maxTokens": 8192}]}
     cfg.setdefault("agents", {}).setdefault("defaults", {})["model"] = {"primary": "mock/mock-1"}
+    # The heartbeat (every 30 min by default) is a real turn in the main session (agent:main:main,
+    # the DM's): a version's run that lasts longer gets a box no scenario asked for (2026.4.27's
+    # profile gateway, poll tier, in e_subagent of run 231822Z).
+    cfg["agents"]["defaults"]["heartbeat"] = {"every": "0m"}
     cfg.setdefault("tools", {})["exec"] = {"security": "full", "ask": "off"}
     cfg["gateway"] = dict(cfg.get("gateway") or {}, mode="local", port=gw.port, bind="loopback")
     cfg.setdefault("channels", {})["mattermost"] = {
@@ -594,7 +598,9 @@ def main():
     os.makedirs(top_out, exist_ok=True)
     for gw in args.gateways:
         ensure_user(gw)
+    machine = "%s, %d cores, %s" % (os.uname().nodename, os.cpu_count(), os.uname().release)
     results = []
+    table = matrix(results, machine, when)
     for v in [v for v in args.versions.split(",") if v]:
         version = resolve(v)
         if any(r["version"] == version for r in results):
@@ -604,12 +610,12 @@ def main():
         except (RuntimeError, TimeoutError, subprocess.SubprocessError, OSError) as e:
             say("openclaw %s: setup failed: %s" % (version, e))
             results.append(result(version, None, "-", "setup", "FAIL", None, [str(e)]))
-    machine = "%s, %d cores, %s" % (os.uname().nodename, os.cpu_count(), os.uname().release)
-    table = matrix(results, machine, when)
-    with open(top_out + "/results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    with open(top_out + "/matrix.md", "w") as f:
-        f.write(table)
+        # after each version: a run stopped half-way still leaves the versions it finished
+        table = matrix(results, machine, when)
+        with open(top_out + "/results.json", "w") as f:
+            json.dump(results, f, indent=1)
+        with open(top_out + "/matrix.md", "w") as f:
+            f.write(table)
     print(table)
     say("logs and results in " + top_out)
     sys.exit(0 if results and all(r["verdict"] == "pass" for r in results) else 1)
