@@ -188,9 +188,9 @@ def write_config(gw):
                     "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
                     "contextWindow": 200000, "maxTokens": 8192}]}
     cfg.setdefault("agents", {}).setdefault("defaults", {})["model"] = {"primary": "mock/mock-1"}
-    # The heartbeat (every 30 min by default) is a real turn in the main session (agent:main:main,
-    # the DM's): a version's run that lasts longer gets a box no scenario asked for (2026.4.27's
-    # profile gateway, poll tier, in e_subagent of run 231822Z).
+    # The heartbeat (every 30 min by default; 2026.9.6 also ran one 3 min after a start) is a real
+    # turn in the main session (agent:main:main, the DM's) that no scenario asked for: its box
+    # fell in a scenario's window twice in run 231822Z.
     cfg["agents"]["defaults"]["heartbeat"] = {"every": "0m"}
     cfg.setdefault("tools", {})["exec"] = {"security": "full", "ask": "off"}
     cfg["gateway"] = dict(cfg.get("gateway") or {}, mode="local", port=gw.port, bind="loopback")
