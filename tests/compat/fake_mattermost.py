@@ -1,23 +1,34 @@
 #!/usr/bin/env python3
-"""A fake Mattermost (REST /api/v4 + WebSocket) on loopback that both a real OpenClaw gateway's
+"""A fake Mattermost (REST /api/v4 + WebSocket) on loopback that the real OpenClaw gateways'
 Mattermost plugin and `openclaw-livestatus run` talk to during `make compat`.
 
-It serves one fixed world (team, bot, the human alice, town-square, the alice<->bot DM) and logs
-every request to a JSONL file, tagged with who made it: the daemon sends the User-Agent
-`openclaw-livestatus/<version>`, so `"from": "livestatus"`; everything else is the gateway.
+It serves the fixed world of mm_world.py (two teams, a bot each, alice) and logs every request to
+a JSONL file, tagged with who made it: `"from": "livestatus"` when the User-Agent is
+`openclaw-livestatus/<version>` (the daemon's), else `"gateway"`; `"user"` is the username the
+token belongs to.
+
+Like the real server it checks what the daemon depends on being checked, so that a box posted
+with the wrong account fails here as it would in production:
+- every /api/v4 request but GET /system/ping needs a known token (`Authorization: Bearer|Token`),
+  else 401 `api.context.session_expired.app_error`;
+- a user reads and posts only in channels it may (a member, or any open channel of its team),
+  edits and deletes only its own posts, types and reacts only as itself, opens only its own DMs:
+  else 403 `api.context.permissions.app_error`; a reply's root_id must be a root post of the same
+  channel, else 400;
+- a WebSocket is told nothing until it is authenticated (the plugin sends an
+  `authentication_challenge` with its token; a bad token closes the socket), then `hello`, and
+  then only the events of channels its user is a member of.
 
 What OpenClaw needs (from the fixture recordings, ../../../shared/fixtures/README.md):
 - GET /users/me is the plugin's health check every 30 s: its update_at must never change, or
   the plugin reconnects the WebSocket.
-- The WebSocket sends `hello`, answers any `action` with {"status":"OK","seq_reply":n}, and
-  broadcasts `posted` (with `data.post` a JSON *string*) for every post, the bot's own included,
-  like a real server; OpenClaw ignores its own posts.
-- channel_type in the event (O or D) is what decides channel vs DM routing.
+- `posted` (with `data.post` a JSON *string*) for every post, the bot's own included, like a
+  real server; OpenClaw ignores its own posts. channel_type (O or D) decides channel vs DM.
 What the daemon needs: POST /posts with props, PUT /posts/{id}/patch (message only, props kept),
-GET /channels/{id}/posts?since=, POST /channels/direct, GET /system/ping.
+GET /channels/{id}/posts?since=, POST /channels/direct, GET /system/ping, GET /users/me.
 
 Control API for the driver (not Mattermost): POST /_control/inject {"channel_id","message",
-"root_id"?} posts as alice and broadcasts it; GET /_control/state returns every post.
+"root_id"?} posts as alice and broadcasts it; GET /_control/state returns every post and user.
 usage: fake_mattermost.py PORT LOGFILE
 """
 import asyncio
@@ -29,32 +40,10 @@ import time
 
 from aiohttp import WSMsgType, web
 
-TEAM = {"id": "tm8x3ke5cbgqjmd7f1r4w2yhno", "name": "acme", "display_name": "Acme", "type": "O"}
-FIXED_AT = 1763780000000
+from mm_world import ALICE, CHANNEL_MEMBERS, CHANNELS, TEAM_MEMBERS, TEAMS, TOKENS, USERS, channel, dm_name
 
-
-def user(uid, name, bot):
-    return {"id": uid, "username": name, "first_name": name, "last_name": "", "nickname": "",
-            "is_bot": bot, "roles": "system_user", "locale": "en", "update_at": FIXED_AT,
-            "create_at": FIXED_AT, "delete_at": 0, "email": name + "@example.invalid"}
-
-
-BOT = user("bt9f4k2m7xq1w8e5r3t6y0uiop", "openclaw", True)
-ALICE = user("us3a7lice0000000000000000a", "alice", False)
-USERS = {u["id"]: u for u in (BOT, ALICE)}
-
-
-def channel(cid, ctype, name, display, team):
-    return {"id": cid, "team_id": team, "type": ctype, "name": name, "display_name": display,
-            "header": "", "purpose": "", "create_at": FIXED_AT, "update_at": FIXED_AT,
-            "delete_at": 0, "creator_id": ALICE["id"]}
-
-
-TOWN = channel("ch4town5quare00000000000ab", "O", "town-square", "Town Square", TEAM["id"])
-DM = channel("ch7dm0alice0bot00000000000", "D", BOT["id"] + "__" + ALICE["id"], "", "")
-CHANNELS = {c["id"]: c for c in (TOWN, DM)}
 POSTS = {}
-SOCKETS = set()
+SOCKETS = {}  # WebSocketResponse -> user id once authenticated, else None
 SEQ = [0]
 LOG = None
 
@@ -73,14 +62,45 @@ def log(entry):
     LOG.flush()
 
 
+def app_error(status, err_id, message):
+    return {"id": err_id, "message": message, "detailed_error": "", "request_id": new_id(),
+            "status_code": status}, status
+
+
+def not_found(what):
+    return app_error(404, "api.context.404.app_error", what + " not found")
+
+
+def forbidden():
+    return app_error(403, "api.context.permissions.app_error", "You do not have the appropriate permissions.")
+
+
+def unauthorized():
+    return app_error(401, "api.context.session_expired.app_error", "Invalid or expired session, please login again.")
+
+
+def bad_param(name):
+    return app_error(400, "api.context.invalid_body_param.app_error", "Invalid or missing %s in request body." % name)
+
+
+def may_access(uid, ch):
+    """Read or post: a member, or anyone of the team in an open channel (Mattermost's
+    read_public_channel / create_post_public of the team_user role)."""
+    return uid in CHANNEL_MEMBERS.get(ch["id"], ()) or (
+        ch["type"] == "O" and uid in TEAM_MEMBERS.get(ch["team_id"], ()))
+
+
 def broadcast(event, data, channel_id):
+    """To the channel's members' sockets only, as the real server's hub does."""
     frame = {"event": event, "data": data, "seq": SEQ[0],
              "broadcast": {"omit_users": None, "user_id": "", "channel_id": channel_id,
                            "team_id": CHANNELS.get(channel_id, {}).get("team_id", "")}}
     SEQ[0] += 1
     raw = json.dumps(frame)
-    for ws in list(SOCKETS):
-        asyncio.ensure_future(ws.send_str(raw))
+    members = CHANNEL_MEMBERS.get(channel_id, set())
+    for ws, uid in list(SOCKETS.items()):
+        if uid in members:
+            asyncio.ensure_future(ws.send_str(raw))
 
 
 def make_post(channel_id, user_id, message, root_id="", props=None):
@@ -90,76 +110,115 @@ def make_post(channel_id, user_id, message, root_id="", props=None):
          "message": message, "type": "", "props": props or {}, "hashtags": "",
          "pending_post_id": "", "reply_count": 0, "file_ids": [], "metadata": {}}
     POSTS[p["id"]] = p
-    ch = CHANNELS.get(channel_id, {})
-    sender = USERS.get(user_id, {}).get("username", "unknown")
-    data = {"channel_display_name": ch.get("display_name", ""), "channel_name": ch.get("name", ""),
-            "channel_type": ch.get("type", "O"), "post": json.dumps(p), "sender_name": "@" + sender,
-            "set_online": True, "team_id": ch.get("team_id", "")}
-    if ch.get("type") == "D":
-        data["mentions"] = json.dumps([BOT["id"]])
+    ch = CHANNELS[channel_id]
+    data = {"channel_display_name": ch["display_name"], "channel_name": ch["name"],
+            "channel_type": ch["type"], "post": json.dumps(p), "sender_name": "@" + USERS[user_id]["username"],
+            "set_online": True, "team_id": ch["team_id"]}
+    if ch["type"] == "D":
+        data["mentions"] = json.dumps(sorted(CHANNEL_MEMBERS[channel_id] - {user_id}))
     broadcast("posted", data, channel_id)
     return p
 
 
-def not_found(what):
-    return {"id": "api.context.404.app_error", "message": what + " not found", "status_code": 404}, 404
+def create_post(uid, b):
+    ch = CHANNELS.get(b.get("channel_id") or "")
+    if not b.get("channel_id"):
+        return bad_param("channel_id")
+    if ch is None or not may_access(uid, ch):
+        return forbidden()
+    root_id = b.get("root_id") or ""
+    if root_id:
+        root = POSTS.get(root_id)
+        if root is None or root["channel_id"] != ch["id"] or root["root_id"] or root["delete_at"]:
+            return app_error(400, "api.post.create_post.root_id.app_error", "Invalid RootId parameter.")
+    return make_post(ch["id"], uid, b.get("message", ""), root_id, b.get("props")), 201
 
 
-def route(method, seg, body, query):
-    if seg == ["system", "ping"]:
-        return {"status": "OK"}, 200
-    if seg[:1] == ["users"]:
-        if method == "GET" and seg == ["users", "me"]:
-            return BOT, 200
-        if method == "POST" and seg == ["users", "me", "typing"]:
-            return {"status": "OK"}, 200
-        if method == "GET" and len(seg) == 3 and seg[2] == "teams":
-            return [TEAM], 200
-        if method == "GET" and len(seg) == 3 and seg[2] == "channels":
-            return list(CHANNELS.values()), 200
-        if method == "GET" and len(seg) == 3 and seg[1] == "username":
+def direct_channel(uid, ids):
+    if not isinstance(ids, list) or len(ids) != 2 or not all(i in USERS for i in ids):
+        return bad_param("user_ids")
+    if uid not in ids:
+        return forbidden()
+    name = dm_name(*ids)
+    ch = next((c for c in CHANNELS.values() if c["name"] == name), None)
+    if ch is None:  # a real server creates it on first use
+        ch = channel(new_id(), "D", name, "", "", uid)
+        CHANNELS[ch["id"]], CHANNEL_MEMBERS[ch["id"]] = ch, set(ids)
+    return ch, 201
+
+
+def route(uid, method, seg, body, query):
+    if seg[:1] == ["users"] and len(seg) >= 2:
+        target = uid if seg[1] == "me" else seg[1]
+        if method == "GET" and len(seg) == 2:
+            return (USERS[target], 200) if target in USERS else not_found("user")
+        if method == "POST" and seg[1] == "ids" and len(seg) == 2:
+            return [USERS[i] for i in (body or []) if i in USERS], 200
+        if method == "GET" and seg[1] == "username" and len(seg) == 3:
             u = next((u for u in USERS.values() if u["username"] == seg[2]), None)
             return (u, 200) if u else not_found("user")
-        if method == "POST" and seg == ["users", "ids"]:
-            return [USERS[i] for i in (body or []) if i in USERS], 200
-        if method == "GET" and len(seg) == 2:
-            return (USERS[seg[1]], 200) if seg[1] in USERS else not_found("user")
-    if seg[:1] == ["teams"] and method == "GET":
+        if target != uid:  # another user's teams, channels, typing: manage_system only
+            return forbidden()
+        if method == "POST" and seg[2:] == ["typing"]:
+            ch = CHANNELS.get((body or {}).get("channel_id") or "")
+            if ch is None or not may_access(uid, ch):
+                return forbidden()
+            return {"status": "OK"}, 200
+        if method == "GET" and seg[2:] == ["teams"]:
+            return [t for tid, t in TEAMS.items() if uid in TEAM_MEMBERS[tid]], 200
+        if method == "GET" and (seg[2:] == ["channels"] or len(seg) == 5 and seg[2] == "teams" and seg[4] == "channels"):
+            team_id = seg[3] if len(seg) == 5 else None
+            if team_id is not None and uid not in TEAM_MEMBERS.get(team_id, ()):
+                return forbidden()
+            return [c for c in CHANNELS.values() if uid in CHANNEL_MEMBERS[c["id"]]
+                    and (team_id is None or c["team_id"] in (team_id, ""))], 200
+    if seg[:1] == ["teams"] and method == "GET" and len(seg) >= 2:
+        if seg[1] not in TEAMS:
+            return not_found("team")
+        if uid not in TEAM_MEMBERS[seg[1]]:
+            return forbidden()
         if len(seg) == 2:
-            return TEAM, 200
+            return TEAMS[seg[1]], 200
         if len(seg) == 5 and seg[2:4] == ["channels", "name"]:
-            c = next((c for c in CHANNELS.values() if c["name"] == seg[4]), None)
-            return (c, 200) if c else not_found("channel")
+            c = next((c for c in CHANNELS.values() if c["team_id"] == seg[1] and c["name"] == seg[4]), None)
+            if c is None:
+                return not_found("channel")
+            return (c, 200) if may_access(uid, c) else forbidden()
     if seg[:1] == ["channels"]:
         if method == "POST" and seg == ["channels", "direct"]:
-            if sorted(body or []) == sorted([BOT["id"], ALICE["id"]]):
-                return DM, 201
-            return {"message": "only the alice<->bot DM exists here", "status_code": 400}, 400
-        if method == "GET" and len(seg) == 2:
-            return (CHANNELS[seg[1]], 200) if seg[1] in CHANNELS else not_found("channel")
-        if method == "GET" and len(seg) == 3 and seg[2] == "posts":
-            since = int(query.get("since", "0") or 0)
-            ps = sorted((p for p in POSTS.values() if p["channel_id"] == seg[1]
-                         and max(p["create_at"], p["update_at"]) >= since), key=lambda p: -p["create_at"])
-            return {"order": [p["id"] for p in ps], "posts": {p["id"]: p for p in ps},
-                    "next_post_id": "", "prev_post_id": ""}, 200
+            return direct_channel(uid, body)
+        if method == "GET" and len(seg) in (2, 3):
+            ch = CHANNELS.get(seg[1])
+            if ch is None:
+                return not_found("channel")
+            if not may_access(uid, ch):
+                return forbidden()
+            if len(seg) == 2:
+                return ch, 200
+            if seg[2] == "posts":
+                since = int(query.get("since", "0") or 0)
+                ps = sorted((p for p in POSTS.values() if p["channel_id"] == ch["id"]
+                             and max(p["create_at"], p["update_at"]) >= since), key=lambda p: -p["create_at"])
+                return {"order": [p["id"] for p in ps], "posts": {p["id"]: p for p in ps},
+                        "next_post_id": "", "prev_post_id": ""}, 200
     if seg[:1] == ["posts"]:
         if method == "POST" and len(seg) == 1:
-            b = body or {}
-            p = make_post(b.get("channel_id", ""), BOT["id"], b.get("message", ""),
-                          b.get("root_id", ""), b.get("props"))
-            return p, 201
+            return create_post(uid, body if isinstance(body, dict) else {})
         p = POSTS.get(seg[1]) if len(seg) >= 2 else None
         if p is None:
             return not_found("post")
+        if not may_access(uid, CHANNELS[p["channel_id"]]):
+            return forbidden()
         if method == "GET" and len(seg) == 2:
             return p, 200
         if method == "GET" and seg[2:] == ["thread"]:
             root = p["root_id"] or p["id"]
             ps = [q for q in POSTS.values() if root in (q["id"], q["root_id"])]
             return {"order": [q["id"] for q in ps], "posts": {q["id"]: q for q in ps}}, 200
-        if method == "PUT" and len(seg) == 2 or method == "PUT" and seg[2:] == ["patch"]:
-            b = body or {}
+        if method == "PUT" and (len(seg) == 2 or seg[2:] == ["patch"]):
+            if p["user_id"] != uid:  # edit_others_posts: not a team_user's permission
+                return forbidden()
+            b = body if isinstance(body, dict) else {}
             if "message" in b:
                 p["message"] = b["message"]
             if len(seg) == 2 or b.get("props") is not None:
@@ -169,12 +228,25 @@ def route(method, seg, body, query):
             broadcast("post_edited", {"post": json.dumps(p)}, p["channel_id"])
             return p, 200
         if method == "DELETE" and len(seg) == 2:
+            if p["user_id"] != uid:
+                return forbidden()
             p["delete_at"] = now_ms()
             broadcast("post_deleted", {"post": json.dumps(p)}, p["channel_id"])
             return {"status": "OK"}, 200
     if seg == ["reactions"] and method == "POST":
-        return dict(body or {}, create_at=now_ms()), 201
+        b = body if isinstance(body, dict) else {}
+        p = POSTS.get(b.get("post_id") or "")
+        if b.get("user_id") != uid or p is None or not may_access(uid, CHANNELS[p["channel_id"]]):
+            return forbidden()
+        return dict(b, create_at=now_ms()), 201
     return not_found("/".join(seg))
+
+
+def token_user(auth_header):
+    scheme, _, token = (auth_header or "").partition(" ")
+    if scheme.lower() not in ("bearer", "token"):
+        return None
+    return TOKENS.get(token.strip())
 
 
 async def api(request):
@@ -184,24 +256,37 @@ async def api(request):
     except ValueError:
         body = {"_bytes": len(raw)}
     seg = [s for s in request.match_info["tail"].split("/") if s]
-    resp, status = route(request.method, seg, body, request.query)
+    uid = token_user(request.headers.get("Authorization"))
+    if request.method == "GET" and seg == ["system", "ping"]:
+        resp, status = {"status": "OK"}, 200
+    elif uid is None:
+        resp, status = unauthorized()
+    else:
+        resp, status = route(uid, request.method, seg, body, request.query)
     ua = request.headers.get("User-Agent", "")
     log({"dir": "http", "from": "livestatus" if ua.startswith("openclaw-livestatus/") else "gateway",
+         "user": USERS[uid]["username"] if uid else None,
          "method": request.method, "path": "/api/v4/" + "/".join(seg), "query": request.query_string,
          "body": body, "status": status,
-         "resp_id": resp.get("id") if isinstance(resp, dict) else None})
+         "resp_id": resp.get("id") if isinstance(resp, dict) and status < 300 else None})
     return web.json_response(resp, status=status)
+
+
+async def send_hello(ws, uid):
+    hello = {"event": "hello", "data": {"server_version": "10.5.0.0.fake", "connection_id": new_id()},
+             "broadcast": {"omit_users": None, "user_id": uid, "channel_id": "", "team_id": ""},
+             "seq": SEQ[0]}
+    SEQ[0] += 1
+    await ws.send_str(json.dumps(hello))
 
 
 async def websocket(request):
     ws = web.WebSocketResponse(heartbeat=None)
     await ws.prepare(request)
-    SOCKETS.add(ws)
-    hello = {"event": "hello", "data": {"server_version": "10.5.0.0.fake", "connection_id": new_id()},
-             "broadcast": {"omit_users": None, "user_id": BOT["id"], "channel_id": "", "team_id": ""},
-             "seq": SEQ[0]}
-    SEQ[0] += 1
-    await ws.send_str(json.dumps(hello))
+    uid = token_user(request.headers.get("Authorization"))
+    SOCKETS[ws] = uid
+    if uid:
+        await send_hello(ws, uid)
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -210,24 +295,44 @@ async def websocket(request):
                 m = json.loads(msg.data)
             except ValueError:
                 continue
-            if isinstance(m, dict) and m.get("action"):
-                log({"dir": "ws-in", "action": m["action"]})
+            if not isinstance(m, dict) or not m.get("action"):
+                continue
+            if m["action"] == "authentication_challenge" and SOCKETS[ws] is None:
+                uid = TOKENS.get(str((m.get("data") or {}).get("token")))
+                log({"dir": "ws-in", "action": m["action"], "user": USERS[uid]["username"] if uid else None,
+                     "status": "OK" if uid else "FAIL"})
+                if uid is None:  # the real server closes the connection on a bad token
+                    break
+                SOCKETS[ws] = uid
+                await ws.send_str(json.dumps({"status": "OK", "seq_reply": m.get("seq")}))
+                await send_hello(ws, uid)
+                continue
+            uid = SOCKETS[ws]
+            log({"dir": "ws-in", "action": m["action"], "user": USERS[uid]["username"] if uid else None})
+            if uid is None:
+                await ws.send_str(json.dumps({"status": "FAIL", "seq_reply": m.get("seq"), "error": {
+                    "id": "api.web_socket_router.not_authenticated.app_error",
+                    "message": "Not authenticated", "status_code": 401}}))
+            else:
                 await ws.send_str(json.dumps({"status": "OK", "seq_reply": m.get("seq")}))
     finally:
-        SOCKETS.discard(ws)
+        SOCKETS.pop(ws, None)
+        await ws.close()
     return ws
 
 
 async def inject(request):
     b = await request.json()
-    p = make_post(b["channel_id"], ALICE["id"], b["message"], b.get("root_id", ""))
-    log({"dir": "control", "action": "inject", "post_id": p["id"], "channel_id": p["channel_id"],
-         "root_id": p["root_id"]})
-    return web.json_response(p)
+    resp, status = create_post(ALICE["id"], b)
+    if status == 201:
+        log({"dir": "control", "action": "inject", "post_id": resp["id"], "channel_id": resp["channel_id"],
+             "root_id": resp["root_id"]})
+    return web.json_response(resp, status=200 if status == 201 else status)
 
 
 async def state(_request):
-    return web.json_response({"posts": list(POSTS.values()), "sockets": len(SOCKETS)})
+    return web.json_response({"posts": list(POSTS.values()), "users": list(USERS.values()),
+                              "sockets": sorted(USERS[u]["username"] for u in SOCKETS.values() if u)})
 
 
 def main():

