@@ -1,7 +1,10 @@
 //! Transcript entries become lines of the turn's box: assistant text, tool calls and their
 //! results.
 
-use super::{EARLY_RESULTS_CAP, MAX_ERROR_CHARS, SILENT_REPLIES, SessionState, Target, Tracker};
+use super::{
+    EARLY_RESULTS_CAP, HEARTBEAT_POLL, MAX_ERROR_CHARS, SILENT_REPLIES, SessionState, Target,
+    Tracker,
+};
 use crate::session::boxes::{Outbox, Spawn};
 use crate::session::delta::{BoxState, Line, LineKind, LineStatus, SessionId};
 use crate::session::{labels, text};
@@ -36,9 +39,12 @@ impl Tracker {
                     turn.content = true;
                 }
             }
-            TranscriptEvent::User { .. } => {
+            TranscriptEvent::User { text, .. } => {
                 self.ensure_turn(sid, at_ms, line_ms, out);
                 self.date_line(sid, at_ms, shown_ms);
+                if text.trim() == HEARTBEAT_POLL {
+                    self.unshow_turn(sid, out);
+                }
             }
             TranscriptEvent::Assistant {
                 text,

@@ -120,6 +120,11 @@ pub enum SessionInput {
 
 /// Assistant replies that mean "say nothing".
 const SILENT_REPLIES: &[&str] = &["NO_REPLY", "HEARTBEAT_OK"];
+/// The user message of OpenClaw's own periodic heartbeat turn (every 30 min by default; seen in
+/// 2026.4.27 and 2026.9.6 transcripts and stores). The gateway posts nothing for it unless the
+/// agent finds something to say, so such a turn gets no box: a box in the user's DM every half
+/// hour would tell them nothing.
+const HEARTBEAT_POLL: &str = "[OpenClaw heartbeat poll]";
 /// Recent events remembered per session to drop repeats.
 const DEDUP_MEMORY: usize = 16;
 /// Results kept for calls not seen yet; more are odd input, not worth memory.

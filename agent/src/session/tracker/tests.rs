@@ -1556,3 +1556,40 @@ fn a_turn_seen_late_ends_at_its_stop_line_as_in_replay() {
     assert_eq!(l.counted_from(), r.counted_from());
     assert_eq!(live.texts(), replay.texts());
 }
+
+#[test]
+fn a_heartbeat_turn_gets_no_box_and_the_next_turn_does() {
+    let p = parent();
+    let mut s = Sink::new();
+    let d = s.on(&p, lock(true), 0);
+    assert!(matches!(d[0].ops[..], [BoxOp::Open { .. }]), "{d:?}");
+    let heartbeat = rec(TranscriptEvent::User {
+        ts_ms: Some(10),
+        text: HEARTBEAT_POLL.into(),
+        message_id: None,
+    });
+    let d = s.on(&p, heartbeat, 10);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].ops.last(), Some(&BoxOp::Retract), "{d:?}");
+    let d = s.on(
+        &p,
+        assistant(20, "HEARTBEAT_OK", vec![], StopReason::Stop, 5),
+        20,
+    );
+    assert!(d.is_empty(), "nothing of the heartbeat is shown: {d:?}");
+    s.on(&p, lock(false), 30);
+    assert!(s.tick(10_000).is_empty());
+    assert!(s.boxes.values().all(|m| m.retracted));
+
+    s.on(&p, lock(true), 20_000);
+    s.on(&p, user(20_010), 20_010);
+    s.on(
+        &p,
+        assistant(20_020, "hello", vec![], StopReason::Stop, 5),
+        20_020,
+    );
+    let shown = s.only();
+    assert_eq!(shown.id.turn, 2);
+    assert_eq!(shown.state, BoxState::Done);
+    assert_eq!(s.texts(), vec!["hello".to_string()]);
+}

@@ -167,6 +167,20 @@ impl Tracker {
         }
     }
 
+    /// The turn goes on without a box: its box is withdrawn (a post already made is deleted)
+    /// and its lines go nowhere. A sub-agent's turn is its parent's to show, so it is left be.
+    pub(super) fn unshow_turn(&mut self, sid: &SessionId, out: &mut Outbox) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        if s.is_child() {
+            return;
+        }
+        if let Some(target) = s.turn.as_mut().and_then(|t| t.target.take()) {
+            self.boxes.retract(out, &target.box_id);
+        }
+    }
+
     pub(super) fn on_reset(&mut self, sid: &SessionId, at_ms: i64, out: &mut Outbox) {
         self.abort_turn(sid, at_ms, out);
         if let Some(s) = self.sessions.get_mut(sid) {
