@@ -211,31 +211,22 @@ impl MarkerJournal {
 /// that replaces the old one, synced with its directory before any later append relies on it.
 fn cut(path: &Path, file: Option<Arc<File>>, kept: &[u8]) -> io::Result<Option<Arc<File>>> {
     if kept.is_empty() {
-        return match file {
-            Some(f) => {
-                f.set_len(0)?;
-                Ok(Some(f))
-            }
-            None => match OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(path)
-            {
-                Ok(f) => {
-                    f.set_len(0)?;
-                    Ok(None)
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            },
+        // Opened here if it was not: the first write of the store comes at start, so the first
+        // create does not also pay for making the file.
+        let f = match file {
+            Some(f) => f,
+            None => Arc::new(open_append(path)?),
         };
+        f.set_len(0)?;
+        return Ok(Some(f));
     }
     write_atomic(path, kept)?;
     Ok(Some(Arc::new(open_append(path)?)))
 }
 
 /// The data dir is the daemon's own and not writable by others (checked at start); no symlink
-/// is followed all the same, and only a regular file is appended to.
+/// is followed all the same, and only a regular file is appended to. The directory is synced:
+/// `fdatasync` of a line does not make a file just created part of the directory on disk.
 fn open_append(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .append(true)
@@ -246,6 +237,11 @@ fn open_append(path: &Path) -> io::Result<File> {
     if !file.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()?;
     Ok(file)
 }
 
