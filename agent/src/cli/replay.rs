@@ -12,7 +12,7 @@ use crate::gateway::registry::read_index;
 use crate::gateway::sessions_index::SessionsIndex;
 use crate::render::{RenderOptions, render_text};
 use crate::session::tracker::{SessionConfig, SessionInput, Tracker};
-use crate::session::{BoxDelta, BoxId, BoxModel, SessionId, SessionRef};
+use crate::session::{BoxDelta, BoxId, BoxModel, SessionId, SessionInfo, SessionRef};
 use crate::transcript::sqlite::{AgentStore, Cursor};
 use crate::transcript::{JsonlTailer, SessionsDir, TranscriptRecord};
 
@@ -175,12 +175,12 @@ fn store_sessions(path: &Path) -> anyhow::Result<Vec<(SessionRef, Vec<Transcript
             .with_context(|| format!("opening the session store {}", db.display()))?;
         for s in store.sessions()? {
             let records = store.read_all_after(&s.session_id, Cursor::START)?.records;
-            let session = SessionRef {
+            let session = SessionRef::from(SessionInfo {
                 id: SessionId::new(state_dir.clone(), agent_id.clone(), s.key),
                 spawned_by: s.spawned_by,
                 label: s.label,
                 route: s.route,
-            };
+            });
             out.push((session, records));
         }
     }
@@ -201,13 +201,18 @@ fn sources(path: &Path) -> anyhow::Result<Vec<Source>> {
             // Not a transcript (a store, or anything else): the store reader had its say.
             return Ok(Vec::new());
         }
-        let mut session = sessions_in(&dir)
+        let found = sessions_in(&dir)
             .into_iter()
             .find(|s| s.name == name)
             .map(|s| s.session)
             .unwrap_or_else(|| standin(&dir, &name));
         // Alone, a sub-agent has no parent box to nest in: show it as its own.
-        session.spawned_by = None;
+        let session = SessionRef::from(SessionInfo {
+            id: found.id.clone(),
+            spawned_by: None,
+            label: found.label.clone(),
+            route: found.route.clone(),
+        });
         return Ok(vec![Source { dir, name, session }]);
     }
     if path.join(crate::layout::SESSIONS_INDEX).is_file() || has_transcripts(path) {
@@ -263,11 +268,13 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
             let session = index
                 .key_for_transcript(&name)
                 .and_then(|key| Some((key, index.entry(key)?)))
-                .map(|(key, entry)| SessionRef {
-                    id: SessionId::new(state_dir.clone(), agent_id.clone(), key.to_owned()),
-                    spawned_by: entry.spawned_by.clone(),
-                    label: entry.label.clone().or_else(|| entry.display_name.clone()),
-                    route: None,
+                .map(|(key, entry)| {
+                    SessionRef::from(SessionInfo {
+                        id: SessionId::new(state_dir.clone(), agent_id.clone(), key.to_owned()),
+                        spawned_by: entry.spawned_by.clone(),
+                        label: entry.label.clone().or_else(|| entry.display_name.clone()),
+                        route: None,
+                    })
                 })
                 .unwrap_or_else(|| standin(dir, &name));
             Source {
@@ -280,7 +287,7 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
 }
 
 fn standin(dir: &Path, name: &str) -> SessionRef {
-    SessionRef {
+    SessionRef::from(SessionInfo {
         id: SessionId::new(
             dir.to_path_buf(),
             "main".into(),
@@ -292,5 +299,5 @@ fn standin(dir: &Path, name: &str) -> SessionRef {
         spawned_by: None,
         label: None,
         route: None,
-    }
+    })
 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::guarded::{self, Dir, GuardError, Owner};
 use crate::layout::{self, Place, SessionFile};
 use crate::reported::Reported;
-use crate::session::{SessionId, SessionRef};
+use crate::session::{SessionId, SessionInfo, SessionRef};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
-use super::sessions_index::{IndexChange, SessionsIndex};
+use super::sessions_index::{IndexChange, SessionEntry, SessionsIndex};
 
 /// `sessions.json` larger than this is not read (a real one is a few hundred KiB).
 pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
@@ -56,10 +56,11 @@ pub enum Change {
 #[derive(Debug, Default)]
 struct Agent {
     index: SessionsIndex,
-    /// One `SessionId` per session key, handed out for every event of that session: the
-    /// pipeline's lookups then find the very same id (see `SessionId`). Keys the index no
-    /// longer lists are dropped when it is loaded.
-    ids: std::cell::RefCell<HashMap<String, SessionId>>,
+    /// One `SessionRef` per session key, handed out for every event of that session: built
+    /// once per index, and the pipeline's lookups find the very same id (see `SessionId`). When
+    /// the index is loaded again each is rebuilt from its new entry (keeping its id), or dropped
+    /// with it.
+    refs: std::cell::RefCell<HashMap<String, SessionRef>>,
 }
 
 #[derive(Debug, Default)]
@@ -278,9 +279,13 @@ impl Registry {
             .get_mut(&agent.agent_id)?;
         let change = slot.index.load(&bytes, &path);
         let index = &slot.index;
-        slot.ids
-            .get_mut()
-            .retain(|key, _| index.entry(key).is_some());
+        let refs = slot.refs.get_mut();
+        refs.retain(|key, _| index.entry(key).is_some());
+        for (key, session) in refs.iter_mut() {
+            if let Some(entry) = index.entry(key) {
+                *session = session_ref(session.id.clone(), key, entry);
+            }
+        }
         Some(change)
     }
 
@@ -300,23 +305,20 @@ impl Registry {
         let slot = self.agent(agent)?;
         let index = &slot.index;
         let key = index.key_for_transcript(transcript)?;
+        if let Some(known) = slot.refs.borrow().get(key) {
+            return Some(known.clone());
+        }
         let entry = index.entry(key)?;
-        let known = slot.ids.borrow().get(key).cloned();
-        let id = known.unwrap_or_else(|| {
-            let id = SessionId::new(
-                agent.gateway.clone(),
-                agent.agent_id.clone(),
-                key.to_owned(),
-            );
-            slot.ids.borrow_mut().insert(key.to_owned(), id.clone());
-            id
-        });
-        Some(SessionRef {
-            id,
-            spawned_by: entry.spawned_by.clone(),
-            label: entry.label.clone().or_else(|| entry.display_name.clone()),
-            route: super::route::route_for(key, entry),
-        })
+        let id = SessionId::new(
+            agent.gateway.clone(),
+            agent.agent_id.clone(),
+            key.to_owned(),
+        );
+        let session = session_ref(id, key, entry);
+        slot.refs
+            .borrow_mut()
+            .insert(key.to_owned(), session.clone());
+        Some(session)
     }
 
     /// The transcript names the index currently points at.
@@ -466,6 +468,16 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// What the pipeline tells the tracker about a session, from its index entry.
+fn session_ref(id: SessionId, key: &str, entry: &SessionEntry) -> SessionRef {
+    SessionRef::from(SessionInfo {
+        id,
+        spawned_by: entry.spawned_by.clone(),
+        label: entry.label.clone().or_else(|| entry.display_name.clone()),
+        route: super::route::route_for(key, entry),
+    })
 }
 
 /// Reads `<sessions dir>/sessions.json` through the guarded reader: the sessions dir must not be

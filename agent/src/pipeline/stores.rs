@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use crate::gateway::AgentRef;
 use crate::reported::Reported;
 use crate::session::tracker::SessionInput;
-use crate::session::{SessionId, SessionRef};
+use crate::session::{SessionId, SessionInfo, SessionRef};
 use crate::transcript::TranscriptRecord;
 use crate::transcript::sqlite::{AgentStore, Batch, Cursor, StoreError, StoreSession};
 
@@ -79,12 +79,12 @@ impl Recheck {
 }
 
 fn session_ref(agent: &AgentRef, s: &StoreSession) -> SessionRef {
-    SessionRef {
+    SessionRef::from(SessionInfo {
         id: SessionId::new(agent.gateway.clone(), agent.agent_id.clone(), s.key.clone()),
         spawned_by: s.spawned_by.clone(),
         label: s.label.clone(),
         route: s.route.clone(),
-    }
+    })
 }
 
 impl Stores {

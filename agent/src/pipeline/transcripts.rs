@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use crate::gateway::sessions_index::IndexChange;
 use crate::gateway::{AgentRef, Registry};
 use crate::session::tracker::SessionInput;
-use crate::session::{CatchUp, SessionId, SessionRef};
+use crate::session::{CatchUp, SessionId, SessionInfo, SessionRef};
 use crate::transcript::{JsonlTailer, TranscriptRecord};
 use crate::watch::FsEventKind;
 
@@ -394,7 +394,7 @@ impl Transcripts {
         self.reread_index(cx, agent);
         cx.registry.session_for(agent, name).unwrap_or_else(|| {
             tracing::debug!(path = name, "transcript not in the sessions index");
-            SessionRef {
+            SessionRef::from(SessionInfo {
                 id: SessionId::new(
                     agent.gateway.clone(),
                     agent.agent_id.clone(),
@@ -407,7 +407,7 @@ impl Transcripts {
                 spawned_by: None,
                 label: None,
                 route: None,
-            }
+            })
         })
     }
 

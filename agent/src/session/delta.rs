@@ -81,9 +81,29 @@ impl Ord for SessionId {
     }
 }
 
-/// Everything the session stage needs to know about a session besides its events.
+/// Everything the session stage needs to know about a session besides its events, shared:
+/// the registry builds one per session and index, and every input of that session carries it
+/// (building its route and labels per event was a tenth of the pipeline's CPU).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionRef {
+pub struct SessionRef(Arc<SessionInfo>);
+
+impl From<SessionInfo> for SessionRef {
+    fn from(info: SessionInfo) -> SessionRef {
+        SessionRef(Arc::new(info))
+    }
+}
+
+impl Deref for SessionRef {
+    type Target = SessionInfo;
+
+    fn deref(&self) -> &SessionInfo {
+        &self.0
+    }
+}
+
+/// What a `SessionRef` holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SessionInfo {
     pub id: SessionId,
     /// Key of the session that spawned this one (sub-agents), from the entry's `spawnedBy`.
     pub spawned_by: Option<String>,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::delta::{SessionId, SessionRef};
+use super::delta::{SessionId, SessionInfo, SessionRef};
 use super::tracker::SessionInput;
 use crate::transcript::{StopReason, ToolCall, TranscriptEvent, TranscriptRecord};
 
@@ -176,12 +176,12 @@ pub fn load_transcript(path: &Path) -> Vec<(i64, TranscriptRecord)> {
 }
 
 pub fn session_ref(key: &str, spawned_by: Option<&str>, label: Option<&str>) -> SessionRef {
-    SessionRef {
+    SessionRef::from(SessionInfo {
         id: SessionId::new(GATEWAY.into(), "main".into(), key.into()),
         spawned_by: spawned_by.map(str::to_string),
         label: label.map(str::to_string),
         route: None,
-    }
+    })
 }
 
 /// What one recorded scenario gives the tracker: transcripts as they were before the run

@@ -13,7 +13,8 @@ pub(crate) mod fixture;
 mod stories;
 
 pub use delta::{
-    BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId, SessionRef,
+    BoxDelta, BoxId, BoxModel, BoxOp, BoxState, Line, LineKind, LineStatus, SessionId, SessionInfo,
+    SessionRef,
 };
 pub use label_template::TemplateError;
 pub use labels::{LabelsError, ToolLabels};
