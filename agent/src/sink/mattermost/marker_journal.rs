@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use super::post_store::{FileEntry, FileEntryRef, PostEntry, PostKey, write_atomic};
+use super::post_store::{FileEntry, FileEntryRef, PostEntry, PostKey, sync_dir_of, write_atomic};
 
 pub const MARKERS_FILE: &str = "posts.creating.jsonl";
 
@@ -237,11 +237,7 @@ fn open_append(path: &Path) -> io::Result<File> {
     if !file.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()?;
+    sync_dir_of(path)?;
     Ok(file)
 }
 

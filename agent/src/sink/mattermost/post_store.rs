@@ -363,18 +363,26 @@ fn decode(bytes: &[u8]) -> Result<FileFormat<FileEntry>, String> {
 /// Replaces `path` with `bytes` so that a crash at any point leaves the old or the new content:
 /// temp file in the same dir (so the rename cannot cross filesystems), fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".posts-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir_of(path))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()
+    sync_dir_of(path)
+}
+
+/// Makes the directory entries of `path`'s directory durable (a file created or renamed in it).
+pub(super) fn sync_dir_of(path: &Path) -> io::Result<()> {
+    File::open(dir_of(path))?.sync_all()
+}
+
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::post_store::PostStore;
 use crate::clock;
 
 use super::job::Marker;
-use super::marker_journal::{self, MarkerJournal};
+use super::marker_journal;
 use super::persist::Persister;
 use super::tracked::Tracked;
 
@@ -24,7 +24,6 @@ const STORE_DEBOUNCE: Duration = Duration::from_millis(500);
 pub(super) struct StoreWriter {
     pub posts: PostStore,
     persist: Arc<Persister>,
-    journal: Arc<MarkerJournal>,
     /// The generation of `posts` as it is now.
     generation: u64,
     /// Changed since the last write was started.
@@ -39,7 +38,6 @@ impl StoreWriter {
             // Goes on from the generations of earlier runs, which the journal's lines carry.
             generation: posts.generation() + 1,
             posts,
-            journal: persist.journal.clone(),
             persist,
             // Written once at start, so the next run knows when this one began (see
             // `PostStore::unposted_since_ms`) even if nothing is posted before a crash.
@@ -72,7 +70,7 @@ impl StoreWriter {
         self.save(b);
         let entry = self.posts.get(&b.key)?;
         Some(Marker {
-            journal: self.journal.clone(),
+            journal: self.persist.journal.clone(),
             generation: self.generation,
             line: marker_journal::line(self.generation, &b.key, entry),
         })

@@ -235,13 +235,23 @@ impl Worker {
         let Some(at_ms) = b.text_stale_at else {
             return;
         };
-        if !self.finishing && b.throttle.ready_at(now) > now {
+        if self.ready_at(b, now) > now {
             return;
         }
         let text = self.render(&b.model, at_ms);
         if let Some(b) = self.boxes.get_mut(id) {
             b.text = text;
             b.text_stale_at = None;
+        }
+    }
+
+    /// When the box may send its next request: at once while stopping or for a retracted box,
+    /// else when its throttle allows.
+    fn ready_at(&self, b: &Tracked, now: Instant) -> Instant {
+        if self.finishing || b.model.retracted {
+            now
+        } else {
+            b.throttle.ready_at(now)
         }
     }
 
@@ -357,11 +367,7 @@ impl Worker {
             return Next::Wait(None);
         };
         let retracted = b.model.retracted;
-        let ready = if self.finishing || retracted {
-            now
-        } else {
-            b.throttle.ready_at(now)
-        };
+        let ready = self.ready_at(b, now);
         match &b.phase {
             Phase::NeedChannel { .. } if retracted => Next::Settle(Settle::Gone),
             Phase::NeedChannel { user_id } => Next::Run(Box::new(Job::Resolve {
