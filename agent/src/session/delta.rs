@@ -3,7 +3,6 @@
 //! sink shows the same box and a gap in `seq` is detectable.
 
 use std::cmp::Ordering;
-use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +10,9 @@ use std::sync::Arc;
 /// A session as the gateway stage identified it. Every input, box and map of the pipeline
 /// carries one: shared, so that a clone is a reference count and comparing a session with
 /// itself (the usual lookup) does not walk its path and strings (`perf`, load bench).
-#[derive(Clone)]
+/// (`Arc`'s equality already takes one allocation as equal to itself; ordering is written
+/// below to do the same.)
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(Arc<SessionName>);
 
 /// What names a session; read through a `SessionId`.
@@ -49,20 +50,6 @@ impl std::fmt::Debug for SessionId {
             .field("agent_id", &self.agent_id)
             .field("key", &self.key)
             .finish()
-    }
-}
-
-impl PartialEq for SessionId {
-    fn eq(&self, other: &SessionId) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
-    }
-}
-
-impl Eq for SessionId {}
-
-impl Hash for SessionId {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
     }
 }
 
