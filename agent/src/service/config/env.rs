@@ -46,33 +46,18 @@ impl Env<'_> {
         }
     }
 
-    pub(super) fn int(
+    pub(super) fn int<T: TryFrom<u64>>(
         &mut self,
         var: &'static str,
         rule: &IntRule,
-        store: impl FnOnce(u64),
+        store: impl FnOnce(T),
     ) -> Result<(), ConfigError> {
         let Some(raw) = self.get(var, rule.key) else {
             return Ok(());
         };
         let origin = Origin::Env { var };
         let value = rule.parse(&origin, &raw)?;
-        store(rule.check(&origin, value)?);
-        Ok(())
-    }
-
-    pub(super) fn count(
-        &mut self,
-        var: &'static str,
-        rule: &IntRule,
-        store: impl FnOnce(usize),
-    ) -> Result<(), ConfigError> {
-        let Some(raw) = self.get(var, rule.key) else {
-            return Ok(());
-        };
-        let origin = Origin::Env { var };
-        let value = rule.parse(&origin, &raw)?;
-        store(rule.check_usize(&origin, value)?);
+        store(rule.check_as(&origin, value)?);
         Ok(())
     }
 

@@ -74,10 +74,10 @@ pub(super) fn apply(
     }
 
     if let Some(r) = file.render {
-        set.count(&rules::MAX_STATUS_LINES, r.max_status_lines, |d, v| {
+        set.int(&rules::MAX_STATUS_LINES, r.max_status_lines, |d, v| {
             d.config.render.max_status_lines = v;
         })?;
-        set.count(&rules::MAX_MESSAGE_CHARS, r.max_message_chars, |d, v| {
+        set.int(&rules::MAX_MESSAGE_CHARS, r.max_message_chars, |d, v| {
             d.config.render.max_message_chars = v;
         })?;
         if let Some(p) = r.tool_labels_file {
@@ -126,7 +126,7 @@ pub(super) fn apply(
         set.int(&rules::THROTTLE_MS, m.throttle_ms, |d, v| {
             d.mattermost.throttle_ms = v;
         })?;
-        set.count(
+        set.int(
             &rules::MAX_ACTIVE_SESSIONS,
             m.max_active_sessions,
             |d, v| {
@@ -196,7 +196,7 @@ pub(super) fn apply(
             set.draft.config.api.secret_file = set.optional_path("api.secret_file", &p)?;
         }
         set.int(&super::api::MAX_CONCURRENT, a.max_concurrent, |d, v| {
-            d.config.api.max_concurrent = u32::try_from(v).unwrap_or(u32::MAX);
+            d.config.api.max_concurrent = v;
         })?;
     }
 

@@ -125,7 +125,7 @@ pub const KEYS: &[Key] = &[
         env: &[EnvVar {
             name: "MAX_STATUS_LINES",
             set: |e, d, var, _| {
-                e.count(var, &rules::MAX_STATUS_LINES, |v| {
+                e.int(var, &rules::MAX_STATUS_LINES, |v| {
                     d.config.render.max_status_lines = v
                 })
             },
@@ -137,7 +137,7 @@ pub const KEYS: &[Key] = &[
         env: &[EnvVar {
             name: "MAX_MESSAGE_CHARS",
             set: |e, d, var, _| {
-                e.count(var, &rules::MAX_MESSAGE_CHARS, |v| {
+                e.int(var, &rules::MAX_MESSAGE_CHARS, |v| {
                     d.config.render.max_message_chars = v
                 })
             },
@@ -227,7 +227,7 @@ pub const KEYS: &[Key] = &[
         env: &[EnvVar {
             name: "MAX_ACTIVE_SESSIONS",
             set: |e, d, var, _| {
-                e.count(var, &rules::MAX_ACTIVE_SESSIONS, |v| {
+                e.int(var, &rules::MAX_ACTIVE_SESSIONS, |v| {
                     d.mattermost.max_active_sessions = v;
                     d.mattermost_env_only.push(var);
                 })

@@ -103,9 +103,14 @@ impl IntRule {
             .ok_or_else(|| self.error(origin, value.to_string()))
     }
 
-    pub fn check_usize(&self, origin: &Origin, value: i128) -> Result<usize, ConfigError> {
+    /// `check`, as the type the value is kept in (a count is a `usize`).
+    pub fn check_as<T: TryFrom<u64>>(
+        &self,
+        origin: &Origin,
+        value: i128,
+    ) -> Result<T, ConfigError> {
         let v = self.check(origin, value)?;
-        usize::try_from(v).map_err(|_| self.error(origin, value.to_string()))
+        T::try_from(v).map_err(|_| self.error(origin, value.to_string()))
     }
 
     /// Parses an environment value; the error shows it quoted, since it is arbitrary text.

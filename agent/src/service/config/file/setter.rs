@@ -20,27 +20,14 @@ impl Setter<'_, '_> {
         Origin::file(self.path, self.index.position(key))
     }
 
-    pub(super) fn int(
+    pub(super) fn int<T: TryFrom<u64>>(
         &mut self,
         rule: &IntRule,
         value: Option<Int>,
-        store: impl FnOnce(&mut Draft, u64),
+        store: impl FnOnce(&mut Draft, T),
     ) -> Result<(), ConfigError> {
         if let Some(Int(v)) = value {
-            let v = rule.check(&self.origin(rule.key), v.into())?;
-            store(self.draft, v);
-        }
-        Ok(())
-    }
-
-    pub(super) fn count(
-        &mut self,
-        rule: &IntRule,
-        value: Option<Int>,
-        store: impl FnOnce(&mut Draft, usize),
-    ) -> Result<(), ConfigError> {
-        if let Some(Int(v)) = value {
-            let v = rule.check_usize(&self.origin(rule.key), v.into())?;
+            let v = rule.check_as(&self.origin(rule.key), v.into())?;
             store(self.draft, v);
         }
         Ok(())
