@@ -33,8 +33,6 @@ pub use lines::MAX_LINE_BYTES;
 
 /// Bytes read per syscall.
 const CHUNK_BYTES: usize = 64 << 10;
-/// Smallest read buffer: room for a few lines that arrive while a read is under way.
-const MIN_CHUNK_BYTES: usize = 8 << 10;
 /// How much of the file's start is read to find the header when resuming past it.
 const HEADER_PROBE_BYTES: usize = 64 << 10;
 
@@ -219,6 +217,7 @@ impl JsonlTailer {
     ) -> Result<(Vec<TranscriptRecord>, bool), TailError> {
         let size = self.size()?;
         let read_pos = self.lines.read_pos();
+        let mut pending = None;
         if size < read_pos {
             tracing::warn!(
                 path = %self.path.display(),
@@ -227,34 +226,85 @@ impl JsonlTailer {
                 "transcript got shorter than what was read (truncated or rewritten): reading it again from the start"
             );
             self.restart_rereading(read_pos);
-        } else if self.rewritten()? {
-            tracing::warn!(
-                path = %self.path.display(),
-                offset = read_pos,
-                "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
-            );
-            self.restart_rereading(read_pos);
+        } else {
+            // The rewrite check and the new bytes come in one read: an append is a line or two,
+            // and a second syscall per append was a tenth of the pipeline's cost (load bench).
+            match self.read_checked(size - read_pos)? {
+                Some(read) => pending = Some(read),
+                None => {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        offset = read_pos,
+                        "transcript was rewritten in place (other bytes where it was already read): reading it again from the start"
+                    );
+                    self.restart_rereading(read_pos);
+                }
+            }
         }
         self.entries.start_read();
         let mut records = Vec::new();
-        // Sized to what is there: an append is a line or two, not a chunk to zero each time.
-        let waiting = usize::try_from(size - self.lines.read_pos()).unwrap_or(CHUNK_BYTES);
-        let mut chunk = vec![0u8; waiting.clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)];
         let mut consumed = 0u64;
-        while consumed < max_bytes {
-            let n = self.read_chunk(&mut chunk)?;
-            if n == 0 {
-                break;
+        if let Some((buf, kept)) = pending {
+            self.take_in(&buf[kept..], &mut records);
+            consumed = (buf.len() - kept) as u64;
+        }
+        // What was there at the `size` above is read; a write after it brings its own event.
+        let due = size.saturating_sub(self.lines.read_pos());
+        if due > 0 && consumed < max_bytes {
+            let mut chunk = vec![0u8; usize::try_from(due).unwrap_or(CHUNK_BYTES).min(CHUNK_BYTES)];
+            while consumed < max_bytes {
+                let n = self.read_chunk(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                self.take_in(&chunk[..n], &mut records);
+                consumed += n as u64;
             }
-            self.lines.split(&chunk[..n], &self.path, |line, start| {
-                self.entries.line(line, start, &self.path, &mut records)
-            });
-            self.window.push(&chunk[..n]);
-            consumed += n as u64;
         }
         self.entries.end_read(self.lines.offset());
         let more = consumed >= max_bytes && self.size()? > self.lines.read_pos();
         Ok((records, more))
+    }
+
+    /// Cuts bytes read at the read position into records, and keeps their tail for the rewrite
+    /// check.
+    fn take_in(&mut self, bytes: &[u8], records: &mut Vec<TranscriptRecord>) {
+        self.lines.split(bytes, &self.path, |line, start| {
+            self.entries.line(line, start, &self.path, records)
+        });
+        self.window.push(bytes);
+    }
+
+    /// One read from just before the read position: the bytes of the rewrite window as they
+    /// are in the file now, then up to `waiting` new bytes (at most a chunk). Some((buf, kept)):
+    /// the first `kept` bytes are still those read, the rest is new; None: they are not (or
+    /// the file got shorter meanwhile), a rewrite.
+    fn read_checked(&self, waiting: u64) -> Result<Option<(Vec<u8>, usize)>, TailError> {
+        let window = self.window.bytes();
+        let kept = window.len();
+        let new = usize::try_from(waiting)
+            .unwrap_or(CHUNK_BYTES)
+            .min(CHUNK_BYTES);
+        // The window holds bytes read, so it never reaches before the file's start.
+        let start = self.lines.read_pos() - kept as u64;
+        let mut buf = vec![0u8; kept + new];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self
+                .file()?
+                .read_at(&mut buf[filled..], start + filled as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
+            }
+        }
+        buf.truncate(filled);
+        if filled < kept || buf[..kept] != *window {
+            return Ok(None);
+        }
+        Ok(Some((buf, kept)))
     }
 
     /// Start of the first line not yet returned: the offset to persist.
@@ -349,16 +399,6 @@ impl JsonlTailer {
         self.entries.restart();
         self.lines = Lines::default();
         self.window = ReadWindow::default();
-    }
-
-    /// Whether the file no longer holds, where reading already went, the bytes that were read.
-    fn rewritten(&self) -> Result<bool, TailError> {
-        let kept = self.window.bytes();
-        if kept.is_empty() {
-            return Ok(false);
-        }
-        let now = self.bytes_before(self.lines.read_pos(), kept.len())?;
-        Ok(now != kept)
     }
 
     /// Up to `max` bytes of the file ending at `end` (fewer when the file is shorter now).

@@ -173,8 +173,10 @@ fn mask_for(role: &Role, anchor: bool) -> WatchMask {
         | WatchMask::EXCL_UNLINK;
     // Homes and the like only matter for the directories appearing in them; writes to files
     // there (shell history, editors) must not wake us.
+    // Every write is a MODIFY; a CLOSE_WRITE after it (inotify does not merge the two) would
+    // only make the file be read once more for nothing, at every append.
     if role.holds_files() {
-        m |= WatchMask::MODIFY | WatchMask::CLOSE_WRITE;
+        m |= WatchMask::MODIFY;
     }
     // Below the anchors a symlinked directory leads out of the tree; the anchors themselves
     // (and the way to them) were named by the operator.
@@ -474,7 +476,7 @@ impl Tree {
         }
         let kind = if mask.contains(EventMask::CREATE) {
             FsEventKind::Created
-        } else if mask.intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE) {
+        } else if mask.contains(EventMask::MODIFY) {
             FsEventKind::Appended
         } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
             FsEventKind::Removed

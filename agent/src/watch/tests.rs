@@ -555,12 +555,14 @@ async fn inotify_queue_overflow_asks_for_a_rescan_and_keeps_going() {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(16384);
-    let busy = sess.join("busy.jsonl");
-    write(&busy, "");
-    // Open / append / close per line, like the gateway: MODIFY and CLOSE_WRITE alternate, so
-    // the kernel cannot merge them, and one read() takes at most a few thousand.
-    for _ in 0..(queue / 2 + 4096) {
-        append(&busy, "x\n");
+    let busy = [sess.join("busy-a.jsonl"), sess.join("busy-b.jsonl")];
+    for b in &busy {
+        write(b, "");
+    }
+    // Appends to two files in turn: the kernel merges an event only into an identical one just
+    // before it, so each write queues one; one read() takes at most a few thousand.
+    for i in 0..(queue + 4096) {
+        append(&busy[i % 2], "x\n");
     }
     let rescan = FsEvent {
         path: fs.clone(),
