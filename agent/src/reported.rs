@@ -37,6 +37,11 @@ impl<K: Eq + Hash> Reported<K> {
     pub fn clear(&mut self, key: &K) -> bool {
         self.last.remove(key).is_some()
     }
+
+    /// Nothing reported and not cleared since: a caller can skip building the key to clear.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
 }
 
 #[cfg(test)]

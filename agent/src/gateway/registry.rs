@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::guarded::{self, Dir, GuardError, Owner};
 use crate::layout::{self, Place, SessionFile};
@@ -66,7 +67,15 @@ struct Agent {
 #[derive(Debug, Default)]
 struct Gateway {
     agents: BTreeMap<String, Agent>,
+    /// When the state dir was last found private (see `trusted`).
+    trusted_at: Option<Instant>,
 }
+
+/// How long a state dir found private is taken as such without a `stat`: every event of a
+/// busy gateway asked, a twentieth of the daemon's CPU under load. A dir made writable by
+/// others is dropped this much later at most; its files are still opened with every check
+/// (`guarded`) meanwhile.
+const TRUST_RECHECK: Duration = Duration::from_secs(1);
 
 pub struct Registry {
     scope: Scope,
@@ -174,10 +183,21 @@ impl Registry {
     /// Whether the state dir may be followed: a dir other users may write to is not (they could
     /// swap its `agents/` tree for their own). A gateway followed until then is dropped.
     fn trusted(&mut self, state_dir: &Path) -> bool {
+        if self
+            .gateways
+            .get(state_dir)
+            .and_then(|g| g.trusted_at)
+            .is_some_and(|at| at.elapsed() < TRUST_RECHECK)
+        {
+            return true;
+        }
         match guarded::check_private_dir(state_dir) {
             Ok(()) => {
                 if self.refusals.clear(&state_dir.to_path_buf()) {
                     tracing::info!(gateway = %state_dir.display(), "state dir no longer writable by others: following it");
+                }
+                if let Some(g) = self.gateways.get_mut(state_dir) {
+                    g.trusted_at = Some(Instant::now());
                 }
                 true
             }
@@ -747,5 +767,32 @@ mod tests {
             1,
             "{log}"
         );
+    }
+
+    #[test]
+    fn a_followed_state_dir_made_writable_by_others_is_dropped_within_the_recheck_period() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = mkstate(tmp.path(), "home/alice", ".openclaw", "main");
+        write_index(&state);
+        let transcript = FsEvent {
+            path: state.join("agents/main/sessions/s1.jsonl"),
+            kind: FsEventKind::Appended,
+        };
+        let mut reg = Registry::new(Scope::Gateways(vec![state.clone()]));
+        reg.discover();
+        assert!(!reg.on_event(&transcript).is_empty(), "followed");
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        // Found private just now: taken as such until the period is over.
+        assert!(
+            !reg.on_event(&transcript).is_empty(),
+            "checked within the period"
+        );
+        std::thread::sleep(TRUST_RECHECK + Duration::from_millis(50));
+        assert!(
+            reg.on_event(&transcript).is_empty(),
+            "checked again after it"
+        );
+        assert_eq!(reg.gateway_count(), 0);
     }
 }

@@ -482,6 +482,9 @@ impl Boxes {
             let Some(b) = self.map.get_mut(&id) else {
                 continue;
             };
+            // Every close and retract goes through the outbox, so the boxes it names are the
+            // only ones to forget: a walk over all of them per input grew with the sessions.
+            let closed = b.closed;
             let seq = b.model.as_ref().map_or(1, |m| m.last_seq + 1);
             let delta = BoxDelta { id, seq, ops };
             match &mut b.model {
@@ -491,9 +494,11 @@ impl Boxes {
                 }
                 None => b.model = BoxModel::open(&delta).ok(),
             }
+            if closed {
+                self.map.remove(&delta.id);
+            }
             deltas.push(delta);
         }
-        self.map.retain(|_, b| !b.closed);
         deltas
     }
 }

@@ -206,7 +206,14 @@ impl JsonlTailer {
     /// Reads everything appended since the last call and returns the records of the complete
     /// lines (a trailing partial line waits for its newline).
     pub fn read_new(&mut self) -> Result<Vec<TranscriptRecord>, TailError> {
-        self.read_limited(u64::MAX).map(|(records, _)| records)
+        let size = self.size()?;
+        self.read_upto(u64::MAX, size).map(|(records, _)| records)
+    }
+
+    /// `read_new` when the caller has just seen the open file's size (`stat` of its name gave
+    /// this file's identity): saves a syscall per append.
+    pub fn read_new_sized(&mut self, size: u64) -> Result<Vec<TranscriptRecord>, TailError> {
+        self.read_upto(u64::MAX, size).map(|(records, _)| records)
     }
 
     /// Like `read_new`, but stops after about `max_bytes` of input (at least one chunk); the
@@ -216,6 +223,14 @@ impl JsonlTailer {
         max_bytes: u64,
     ) -> Result<(Vec<TranscriptRecord>, bool), TailError> {
         let size = self.size()?;
+        self.read_upto(max_bytes, size)
+    }
+
+    fn read_upto(
+        &mut self,
+        max_bytes: u64,
+        size: u64,
+    ) -> Result<(Vec<TranscriptRecord>, bool), TailError> {
         let read_pos = self.lines.read_pos();
         let mut pending = None;
         if size < read_pos {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::gateway::AgentRef;
 use crate::reported::Reported;
-use crate::transcript::{JsonlTailer, SessionsDir, TailError, TranscriptRecord};
+use crate::transcript::{FileIdentity, JsonlTailer, SessionsDir, TailError, TranscriptRecord};
 
 /// What one read of a followed transcript gave.
 pub(super) struct Read {
@@ -76,7 +76,7 @@ impl Reader {
         let mut records = Vec::new();
         if let Some(mut opened) = open_tailer(dir, name, !recent, refusals).ok()? {
             if recent {
-                records = read_logged(&mut opened, dir, name, refusals);
+                records = read_logged(&mut opened, None, dir, name, refusals);
             }
             if !lock_held {
                 opened.park();
@@ -103,7 +103,7 @@ impl Reader {
         let path = dir.path().join(name);
         let Some(open) = tailer.as_mut() else {
             let mut opened = open_tailer(dir, name, false, refusals).ok()??;
-            let records = read_logged(&mut opened, dir, name, refusals);
+            let records = read_logged(&mut opened, None, dir, name, refusals);
             *tailer = Some(opened);
             return Some(Read {
                 records,
@@ -112,6 +112,8 @@ impl Reader {
             });
         };
         let mut records = Vec::new();
+        // The size of the open file, when the stat of its name just gave it.
+        let mut size = None;
         if open.is_parked() {
             match open.unpark(dir) {
                 Ok(()) => {
@@ -124,13 +126,21 @@ impl Reader {
                     return None;
                 }
             }
-        } else if replaced(dir, name, open, refusals) {
-            match open.reopen(dir, name) {
-                Ok(r) => records = r,
-                Err(err) => report(refusals, path, &err, "cannot switch to the new transcript"),
+        } else {
+            match named(dir, name, refusals) {
+                Some((identity, _)) if identity != open.identity() => {
+                    match open.reopen(dir, name) {
+                        Ok(r) => records = r,
+                        Err(err) => {
+                            report(refusals, path, &err, "cannot switch to the new transcript")
+                        }
+                    }
+                }
+                Some((_, now)) => size = Some(now),
+                None => {}
             }
         }
-        records.extend(read_logged(open, dir, name, refusals));
+        records.extend(read_logged(open, size, dir, name, refusals));
         let read = Read {
             records,
             truncated: open.take_truncated(),
@@ -144,24 +154,24 @@ impl Reader {
     }
 }
 
-/// Whether another file than the open one now has its name.
-fn replaced(
+/// The identity and size of the file now at `name`; None when nothing is there, or it was
+/// refused (and reported: the file opened before is still read, the name is what was refused).
+fn named(
     dir: &SessionsDir,
     name: &str,
-    tailer: &JsonlTailer,
     refusals: &mut Reported<PathBuf>,
-) -> bool {
-    let path = dir.path().join(name);
+) -> Option<(FileIdentity, u64)> {
     match dir.stat(name) {
-        Ok(Some((identity, _))) => {
-            refusals.clear(&path);
-            identity != tailer.identity()
+        Ok(Some(found)) => {
+            if !refusals.is_empty() {
+                refusals.clear(&dir.path().join(name));
+            }
+            Some(found)
         }
-        Ok(None) => false,
-        // The file opened before is still read; the name is what was refused.
+        Ok(None) => None,
         Err(err) => {
-            report(refusals, path, &err, "transcript refused");
-            false
+            report(refusals, dir.path().join(name), &err, "transcript refused");
+            None
         }
     }
 }
@@ -196,11 +206,16 @@ fn open_tailer(
 
 fn read_logged(
     tailer: &mut JsonlTailer,
+    size: Option<u64>,
     dir: &SessionsDir,
     name: &str,
     refusals: &mut Reported<PathBuf>,
 ) -> Vec<TranscriptRecord> {
-    match tailer.read_new() {
+    let read = match size {
+        Some(size) => tailer.read_new_sized(size),
+        None => tailer.read_new(),
+    };
+    match read {
         Ok(records) => records,
         Err(err) => {
             report(
