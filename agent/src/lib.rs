@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod gateway;
 pub mod guarded;
+pub mod heap;
 pub mod layout;
 pub mod metrics;
 pub mod pipeline;

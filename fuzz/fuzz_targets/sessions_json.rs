@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use livestatus::gateway::sessions_index::{SessionsIndex, parse_index};
+use livestatus::gateway::sessions_index::{IndexedEntry, SessionsIndex, parse_index};
 
 /// A name the daemon opens inside the sessions dir: one path component, a `.jsonl` file.
 fn check_name(name: &str) {
@@ -24,19 +24,17 @@ fn check_loaded(index: &SessionsIndex, bytes: &[u8]) {
         return;
     };
     assert_eq!(index.len(), entries.len());
-    for (key, entry) in &entries {
-        assert_eq!(index.entry(key), Some(entry));
+    for (key, entry) in entries {
+        let entry = IndexedEntry::of(&key, entry);
+        assert_eq!(index.entry(&key), Some(&entry));
         if let Some(name) = entry.transcript_name() {
-            check_name(&name);
+            check_name(name);
             // Two keys may share a transcript; the lookup then names one of them.
             let owner = index
                 .key_for_transcript(&name)
                 .expect("every name maps to a key");
             let owner_entry = index.entry(owner).expect("the key it maps to exists");
-            assert_eq!(
-                owner_entry.transcript_name().as_deref(),
-                Some(name.as_str())
-            );
+            assert_eq!(owner_entry.transcript_name(), Some(name));
         }
     }
 }

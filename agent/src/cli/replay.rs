@@ -272,7 +272,7 @@ fn sessions_in(dir: &Path) -> Vec<Source> {
                     SessionRef::from(SessionInfo {
                         id: SessionId::new(state_dir.clone(), agent_id.clone(), key.to_owned()),
                         spawned_by: entry.spawned_by.clone(),
-                        label: entry.label.clone().or_else(|| entry.display_name.clone()),
+                        label: entry.label.clone(),
                         route: None,
                     })
                 })

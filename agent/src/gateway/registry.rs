@@ -12,7 +12,7 @@ use crate::reported::Reported;
 use crate::session::{SessionId, SessionInfo, SessionRef};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
-use super::sessions_index::{IndexChange, SessionEntry, SessionsIndex};
+use super::sessions_index::{IndexChange, IndexedEntry, SessionsIndex};
 
 /// `sessions.json` larger than this is not read (a real one is a few hundred KiB).
 pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
@@ -303,7 +303,7 @@ impl Registry {
         refs.retain(|key, _| index.entry(key).is_some());
         for (key, session) in refs.iter_mut() {
             if let Some(entry) = index.entry(key) {
-                *session = session_ref(session.id.clone(), key, entry);
+                *session = session_ref(session.id.clone(), entry);
             }
         }
         Some(change)
@@ -334,7 +334,7 @@ impl Registry {
             agent.agent_id.clone(),
             key.to_owned(),
         );
-        let session = session_ref(id, key, entry);
+        let session = session_ref(id, entry);
         slot.refs
             .borrow_mut()
             .insert(key.to_owned(), session.clone());
@@ -348,7 +348,7 @@ impl Registry {
         };
         let mut names: Vec<String> = index
             .keys()
-            .filter_map(|k| index.entry(k)?.transcript_name())
+            .filter_map(|k| Some(index.entry(k)?.transcript_name()?.to_owned()))
             .collect();
         names.sort();
         names.dedup();
@@ -491,12 +491,12 @@ fn file_name(path: &Path) -> String {
 }
 
 /// What the pipeline tells the tracker about a session, from its index entry.
-fn session_ref(id: SessionId, key: &str, entry: &SessionEntry) -> SessionRef {
+fn session_ref(id: SessionId, entry: &IndexedEntry) -> SessionRef {
     SessionRef::from(SessionInfo {
         id,
         spawned_by: entry.spawned_by.clone(),
-        label: entry.label.clone().or_else(|| entry.display_name.clone()),
-        route: super::route::route_for(key, entry),
+        label: entry.label.clone(),
+        route: entry.route.clone(),
     })
 }
 

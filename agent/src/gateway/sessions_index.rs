@@ -5,6 +5,10 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
+use serde_json::value::RawValue;
+
+use super::route::{Route, route_for};
 
 /// What the agent uses of one entry. Unknown fields are ignored: every release adds some.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -80,33 +84,74 @@ pub enum IndexError {
 /// Parses a whole `sessions.json`. Entries that are not objects are skipped (counted), so one bad
 /// entry does not hide the others.
 pub fn parse_index(bytes: &[u8]) -> Result<(HashMap<String, SessionEntry>, usize), IndexError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| IndexError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(IndexError::NotAMap);
-    };
-    let mut entries = HashMap::with_capacity(map.len());
+    let mut entries = HashMap::new();
+    let skipped = parse_each(bytes, |key, entry| {
+        entries.insert(key, entry);
+    })?;
+    Ok((entries, skipped))
+}
+
+/// Hands each good entry of a `sessions.json` to `each`, one at a time; returns how many were
+/// skipped. Each entry is parsed from its own bytes, never the whole file into one JSON tree:
+/// with tens of thousands of sessions that tree was ~5 KB a session, and the allocator kept
+/// most of it after it was freed.
+fn parse_each(
+    bytes: &[u8],
+    mut each: impl FnMut(String, SessionEntry),
+) -> Result<usize, IndexError> {
+    let raw: HashMap<String, &RawValue> = serde_json::from_slice(bytes).map_err(|e| {
+        match e.classify() {
+            // Valid JSON, but not an object of entries (`[1,2]`, `"x"`).
+            Category::Data => IndexError::NotAMap,
+            _ => IndexError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            },
+        }
+    })?;
     let mut skipped = 0;
-    for (key, entry) in map {
-        match serde_json::from_value::<SessionEntry>(entry) {
-            Ok(entry) => {
-                entries.insert(key, entry);
-            }
+    for (key, entry) in raw {
+        match serde_json::from_str::<SessionEntry>(entry.get()) {
+            Ok(entry) => each(key, entry),
             Err(_) => skipped += 1,
         }
     }
-    Ok((entries, skipped))
+    Ok(skipped)
+}
+
+/// What the index keeps of an entry: the name of its transcript and what the tracker is told of
+/// its session, the route already worked out. Its raw destinations (three JSON objects) are not
+/// kept: a host keeps an entry per session it ever had, finished ones included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedEntry {
+    pub transcript: Option<Box<str>>,
+    pub spawned_by: Option<String>,
+    /// The entry's `label` (sub-agents) or its display name.
+    pub label: Option<String>,
+    pub route: Option<Route>,
+}
+
+impl IndexedEntry {
+    pub fn of(key: &str, entry: SessionEntry) -> IndexedEntry {
+        IndexedEntry {
+            transcript: entry.transcript_name().map(String::into_boxed_str),
+            route: route_for(key, &entry),
+            label: entry.label.or(entry.display_name),
+            spawned_by: entry.spawned_by,
+        }
+    }
+
+    pub fn transcript_name(&self) -> Option<&str> {
+        self.transcript.as_deref()
+    }
 }
 
 /// The last good index of one sessions dir, with transcript name → key lookups.
 #[derive(Debug, Default)]
 pub struct SessionsIndex {
-    entries: HashMap<String, SessionEntry>,
-    by_transcript: HashMap<String, String>,
+    entries: HashMap<Box<str>, IndexedEntry>,
+    by_transcript: HashMap<Box<str>, Box<str>>,
     /// Set while the file on disk is unusable, so the problem is logged once, not per rewrite.
     broken: bool,
 }
@@ -121,12 +166,12 @@ pub struct IndexChange {
 }
 
 impl SessionsIndex {
-    pub fn entry(&self, key: &str) -> Option<&SessionEntry> {
+    pub fn entry(&self, key: &str) -> Option<&IndexedEntry> {
         self.entries.get(key)
     }
 
     pub fn key_for_transcript(&self, name: &str) -> Option<&str> {
-        self.by_transcript.get(name).map(String::as_str)
+        self.by_transcript.get(name).map(|key| &**key)
     }
 
     pub fn len(&self) -> usize {
@@ -138,14 +183,19 @@ impl SessionsIndex {
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+        self.entries.keys().map(|key| &**key)
     }
 
     /// Replaces the map with what `bytes` holds. On a parse failure the old map stays and the
     /// error is logged once until a good file arrives again.
     pub fn load(&mut self, bytes: &[u8], origin: &std::path::Path) -> IndexChange {
-        match parse_index(bytes) {
-            Ok((entries, skipped)) => {
+        let mut entries = HashMap::new();
+        let parsed = parse_each(bytes, |key, entry| {
+            let indexed = IndexedEntry::of(&key, entry);
+            entries.insert(key.into_boxed_str(), indexed);
+        });
+        match parsed {
+            Ok(skipped) => {
                 if self.broken {
                     tracing::info!(path = %origin.display(), "sessions index readable again");
                 }
@@ -170,21 +220,23 @@ impl SessionsIndex {
         }
     }
 
-    fn replace(&mut self, entries: HashMap<String, SessionEntry>) -> IndexChange {
+    fn replace(&mut self, entries: HashMap<Box<str>, IndexedEntry>) -> IndexChange {
         let mut change = IndexChange::default();
         for (key, old) in &self.entries {
             let old_name = old.transcript_name();
             match entries.get(key) {
                 None => {
                     if let Some(name) = old_name {
-                        change.removed.push((key.clone(), name));
+                        change.removed.push((key.to_string(), name.to_owned()));
                     }
                 }
                 Some(new) => {
                     if let (Some(o), Some(n)) = (old_name, new.transcript_name())
                         && o != n
                     {
-                        change.rotated.push((key.clone(), o, n));
+                        change
+                            .rotated
+                            .push((key.to_string(), o.to_owned(), n.to_owned()));
                     }
                 }
             }
@@ -193,7 +245,7 @@ impl SessionsIndex {
         change.removed.sort();
         self.by_transcript = entries
             .iter()
-            .filter_map(|(k, e)| Some((e.transcript_name()?, k.clone())))
+            .filter_map(|(k, e)| Some((e.transcript.clone()?, k.clone())))
             .collect();
         self.entries = entries;
         change
@@ -302,6 +354,31 @@ mod tests {
             entries["ok"].transcript_name().as_deref(),
             Some("good.jsonl")
         );
+    }
+
+    #[test]
+    fn the_index_keeps_each_entry_routed_and_skips_entries_that_are_not_objects() {
+        let mut index = SessionsIndex::default();
+        let key = "agent:main:mattermost:channel:ch4town5quare00000000000ab";
+        index.load(
+            format!(
+                r#"{{"{key}":{{"sessionId":"a","displayName":"town",
+                   "deliveryContext":{{"channel":"mattermost","to":"channel:ch4town5quare00000000000ab"}}}},
+                   "odd":42,"list":"x"}}"#
+            )
+            .as_bytes(),
+            Path::new("s.json"),
+        );
+        assert_eq!(index.len(), 1);
+        let entry = index.entry(key).expect("kept");
+        assert_eq!(entry.transcript_name(), Some("a.jsonl"));
+        assert_eq!(entry.label.as_deref(), Some("town"));
+        let route = entry.route.as_ref().expect("routed at load");
+        assert_eq!(
+            route.target,
+            crate::gateway::Target::Channel("ch4town5quare00000000000ab".into())
+        );
+        assert!(matches!(parse_index(b"[1,2]"), Err(IndexError::NotAMap)));
     }
 
     #[test]

@@ -124,3 +124,88 @@ fn history_and_finished_turns_hold_no_open_transcript() {
     core.on_event(&event(&quiet, FsEventKind::Appended), now + 4_000);
     assert_eq!(core.open_transcripts(), 0);
 }
+
+/// Every op of the deltas, as text.
+fn ops_text(deltas: &[crate::session::BoxDelta]) -> String {
+    deltas
+        .iter()
+        .flat_map(|d| &d.ops)
+        .map(|op| format!("{op:?}"))
+        .collect()
+}
+
+/// One turn of the fixture under its lock, its tool reading `file` instead of `hello.txt`.
+fn turn_reading(core: &mut Core, transcript: &Path, file: &str, at: i64) -> String {
+    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let turn: Vec<String> = bytes
+        .lines()
+        .skip(4)
+        .map(|l| {
+            l.replace("2026-11-22T03:50:", "2026-11-22T04:10:")
+                .replace("hello.txt", file)
+        })
+        .collect();
+    let lock = PathBuf::from(format!("{}.lock", transcript.display()));
+    std::fs::write(&lock, "{}").expect("lock");
+    let mut deltas = core.on_event(&event(&lock, FsEventKind::Created), at);
+    let mut out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(transcript)
+        .expect("append");
+    std::io::Write::write_all(&mut out, format!("{}\n", turn.join("\n")).as_bytes())
+        .expect("write turn");
+    deltas.extend(core.on_event(&event(transcript, FsEventKind::Appended), at + 1_000));
+    std::fs::remove_file(&lock).expect("unlock");
+    deltas.extend(core.on_event(&event(&lock, FsEventKind::Removed), at + 2_000));
+    ops_text(&deltas)
+}
+
+#[test]
+fn a_finished_transcript_written_again_is_followed_from_where_it_ended_and_a_new_file_at_its_name_from_its_start()
+ {
+    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("home/alice/.openclaw");
+    let sessions = state.join("agents/main/sessions");
+    std::fs::create_dir_all(&sessions).expect("sessions dir");
+    std::fs::copy(
+        fixture_sessions().join("sessions.json"),
+        sessions.join("sessions.json"),
+    )
+    .expect("index");
+    let transcript = sessions.join(TRANSCRIPT);
+    std::fs::write(&transcript, &bytes).expect("transcript");
+    age(&transcript, Duration::from_secs(86_400));
+
+    let now = crate::clock::now_ms();
+    let mut core = Core::new(Scope::Gateways(vec![state]), SessionConfig::default());
+    core.startup(now);
+    assert_eq!(core.followed_files(), 1);
+    // A tier that lost events rescans: the finished file, unchanged, is left as it is.
+    core.on_event(&event(&sessions, FsEventKind::Rescan), now + 500);
+
+    let told = turn_reading(&mut core, &transcript, "fresh.txt", now + 1_000);
+    assert!(told.contains("fresh.txt"), "the new turn is told: {told}");
+    assert!(
+        !told.contains("hello.txt"),
+        "the turns it held when it was found are not told again: {told}"
+    );
+
+    // Replaced while quiet (tmp + rename): the new file is read from its start.
+    let replacement = sessions.join("replacement.tmp");
+    std::fs::write(&replacement, bytes.replace("hello.txt", "again.txt")).expect("new file");
+    std::fs::rename(&replacement, &transcript).expect("rename");
+    age(&transcript, Duration::from_secs(86_400));
+    let mut core_later = Core::new(
+        Scope::Gateways(vec![tmp.path().join("home/alice/.openclaw")]),
+        SessionConfig::default(),
+    );
+    core_later.startup(now + 5_000);
+    std::fs::write(&replacement, bytes.replace("hello.txt", "other.txt")).expect("newer file");
+    std::fs::rename(&replacement, &transcript).expect("rename");
+    let told = turn_reading(&mut core_later, &transcript, "fresh.txt", now + 6_000);
+    assert!(
+        told.contains("other.txt") && told.contains("fresh.txt"),
+        "another file at the name is read from its start: {told}"
+    );
+}

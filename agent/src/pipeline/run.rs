@@ -133,6 +133,9 @@ pub async fn run_controlled<S: Sink + ?Sized>(
     let deltas = core.startup(now_ms());
     super::snapshot::count_boxes(&deltas);
     sink.deliver(&deltas, now_ms());
+    // The startup read every sessions index and stat()ed every transcript: what that freed
+    // would otherwise stay in the RSS for the daemon's whole life.
+    crate::heap::release_free_memory();
     let mut snapshot = hooks
         .snapshot
         .clone()

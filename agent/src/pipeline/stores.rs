@@ -229,6 +229,11 @@ impl Stores {
         all
     }
 
+    /// Whether any of the agent's sessions lives in its store.
+    pub fn holds_any(&self, agent: &AgentRef) -> bool {
+        self.followed.get(agent).is_some_and(|s| !s.keys.is_empty())
+    }
+
     /// Whether a JSONL transcript's session lives in the agent's store (then only the store is read).
     pub fn holds(&self, agent: &AgentRef, key: &str) -> bool {
         self.followed

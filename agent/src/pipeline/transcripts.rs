@@ -19,8 +19,10 @@ use crate::watch::FsEventKind;
 use super::MTIME_SLACK_MS;
 use super::stores::Stores;
 
+mod history;
 mod reader;
 
+use history::{Ended, History};
 use reader::{Read, Reader, modified_within};
 
 type FileKey = (AgentRef, String);
@@ -78,6 +80,8 @@ fn is_standin(session: &SessionRef) -> bool {
 
 pub(super) struct Transcripts {
     followed: HashMap<FileKey, Followed>,
+    /// Finished transcripts found at startup, followed again when written to.
+    history: History,
     reader: Reader,
     /// Rotations and removals found by index re-reads made while reading a transcript the
     /// index did not name, applied before the batch ends like those of an index event.
@@ -91,6 +95,7 @@ impl Transcripts {
     pub fn new(catch_up_horizon_ms: i64) -> Transcripts {
         Transcripts {
             followed: HashMap::new(),
+            history: History::default(),
             reader: Reader::default(),
             rereads: Vec::new(),
             catch_up_horizon_ms,
@@ -102,7 +107,7 @@ impl Transcripts {
     }
 
     pub fn followed_files(&self) -> usize {
-        self.followed.len()
+        self.followed.len() + self.history.len()
     }
 
     /// Followed transcripts holding an fd (their lock is held, or they are being read).
@@ -148,6 +153,12 @@ impl Transcripts {
         let mut histories = Vec::new();
         for name in names {
             let key = (agent.clone(), name.clone());
+            if self.history.get(agent, &name).is_some() {
+                if self.unchanged_history(agent, &name) {
+                    continue;
+                }
+                self.promote(cx, agent, &name);
+            }
             if self.followed.contains_key(&key) {
                 self.read_and_feed(cx, &key);
                 continue;
@@ -186,12 +197,16 @@ impl Transcripts {
         name: &str,
         lock_held: bool,
     ) -> Option<CatchUp> {
+        let dir = self.reader.dir(agent)?;
+        let recent = lock_held || modified_within(dir, name, self.catch_up_horizon_ms, cx.now_ms);
+        if !recent && !cx.stores.holds_any(agent) {
+            self.keep_as_history(cx, agent, name);
+            return None;
+        }
         let session = self.session_for(cx, agent, name);
         if cx.stores.holds(agent, &session.id.key) {
             return None;
         }
-        let dir = self.reader.dir(agent)?;
-        let recent = lock_held || modified_within(dir, name, self.catch_up_horizon_ms, cx.now_ms);
         let mut followed = Followed {
             lock_held,
             session: Some(session.clone()),
@@ -207,6 +222,67 @@ impl Transcripts {
             records,
             lock_held,
         })
+    }
+
+    /// A finished transcript found at first sight: where it ends is recorded, nothing else (no
+    /// session is looked up). One that cannot be recorded so (not there yet) is followed.
+    fn keep_as_history(&mut self, cx: &mut Reading, agent: &AgentRef, name: &str) {
+        let mut tailer = None;
+        if self
+            .reader
+            .open_found(agent, name, false, false, &mut tailer)
+            .is_none()
+        {
+            return;
+        }
+        if let Some(t) = tailer.as_ref().filter(|t| t.is_untouched_deferred()) {
+            let ended = Ended {
+                identity: t.identity(),
+                offset: t.offset(),
+            };
+            self.history.record(agent, name, ended);
+            return;
+        }
+        let followed = Followed {
+            session: Some(self.session_for(cx, agent, name)),
+            tailer,
+            ..Followed::default()
+        };
+        self.followed
+            .insert((agent.clone(), name.to_owned()), followed);
+    }
+
+    /// Whether a recorded finished transcript is still the same file, no longer than it was.
+    fn unchanged_history(&mut self, agent: &AgentRef, name: &str) -> bool {
+        let Some(ended) = self.history.get(agent, name) else {
+            return false;
+        };
+        let now = self.reader.dir(agent).and_then(|dir| dir.stat(name).ok());
+        matches!(now, Some(Some((identity, size))) if identity == ended.identity && size == ended.offset)
+    }
+
+    /// A recorded finished transcript is followed again (it was written to, its lock taken, its
+    /// key rotated or removed): from where it ended when it was recorded, as if it had been
+    /// followed all along. Another file at its name (or none) is followed from its start.
+    fn promote(&mut self, cx: &mut Reading, agent: &AgentRef, name: &str) {
+        if self.history.get(agent, name).is_none() {
+            return;
+        }
+        let Some(dir) = self.reader.dir(agent) else {
+            return;
+        };
+        let now = dir.stat(name).ok().flatten().map(|(identity, _)| identity);
+        let Some(ended) = self.history.take(agent, name, now) else {
+            return;
+        };
+        let tailer = JsonlTailer::deferred_at(dir, name, ended.identity, ended.offset);
+        let followed = Followed {
+            session: Some(self.session_for(cx, agent, name)),
+            tailer: Some(tailer),
+            ..Followed::default()
+        };
+        self.followed
+            .insert((agent.clone(), name.to_owned()), followed);
     }
 
     fn follow_from_start(&mut self, cx: &mut Reading, agent: &AgentRef, name: &str) {
@@ -235,6 +311,7 @@ impl Transcripts {
         name: String,
         kind: FsEventKind,
     ) {
+        self.promote(cx, &agent, &name);
         let key = (agent, name);
         if self.followed.contains_key(&key) {
             // Removed too: the fd stays valid after a rename or unlink, and what was written
@@ -246,6 +323,7 @@ impl Transcripts {
     }
 
     pub fn on_lock(&mut self, cx: &mut Reading, agent: AgentRef, transcript: String, held: bool) {
+        self.promote(cx, &agent, &transcript);
         let key = (agent, transcript);
         if !self.followed.contains_key(&key) {
             if !held {
@@ -365,6 +443,7 @@ impl Transcripts {
     /// tell the tracker, and follow the new one from its start.
     fn rotate(&mut self, cx: &mut Reading, agent: &AgentRef, old: &str, new: &str) {
         self.finish(cx, &(agent.clone(), old.to_owned()), SessionInput::Reset);
+        self.promote(cx, agent, new);
         let new_key = (agent.clone(), new.to_owned());
         if !self.followed.contains_key(&new_key) {
             self.follow_from_start(cx, agent, new);
@@ -374,6 +453,7 @@ impl Transcripts {
     /// Takes what is left in a followed transcript, stops following it and tells its session
     /// `last`.
     fn finish(&mut self, cx: &mut Reading, key: &FileKey, last: SessionInput) {
+        self.promote(cx, &key.0, &key.1);
         if !self.followed.contains_key(key) {
             return;
         }

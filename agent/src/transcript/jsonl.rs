@@ -97,22 +97,39 @@ impl JsonlTailer {
     /// read (`unpark`), when the checks of `open` with that end as resume point are made. For
     /// history: thousands of finished transcripts cost a stat each, not an fd.
     pub fn deferred(dir: &SessionsDir, name: &str) -> Result<JsonlTailer, TailError> {
-        let path = dir.path().join(name);
         let Some((identity, size)) = dir.stat(name)? else {
-            return Err(TailError::NotFound { path });
+            return Err(TailError::NotFound {
+                path: dir.path().join(name),
+            });
         };
-        Ok(JsonlTailer {
+        Ok(JsonlTailer::deferred_at(dir, name, identity, size))
+    }
+
+    /// A `deferred` tailer from what an earlier one recorded (`identity`, `offset`): the same
+    /// checks run at its first `unpark`, against the file as it was when it was recorded.
+    pub fn deferred_at(
+        dir: &SessionsDir,
+        name: &str,
+        identity: FileIdentity,
+        offset: u64,
+    ) -> JsonlTailer {
+        JsonlTailer {
             file: None,
             resume_pending: true,
             name: name.to_owned(),
-            path,
+            path: dir.path().join(name),
             identity,
-            lines: Lines::at(size),
+            lines: Lines::at(offset),
             entries: Entries::default(),
             truncated: false,
             resumed: false,
             window: ReadWindow::default(),
-        })
+        }
+    }
+
+    /// A `deferred` tailer never unparked since: its file's identity and end are all it knows.
+    pub fn is_untouched_deferred(&self) -> bool {
+        self.file.is_none() && self.resume_pending
     }
 
     /// Continues at `point` if it is this file, at most `size` long, at a line boundary, with

@@ -135,7 +135,7 @@ pub async fn start_with(
     } else {
         std::process::id()
     };
-    // Loading parses the kernel's BTF (the first time) and runs the verifier: blocking work.
+    // Loading parses the kernel's BTF and runs the verifier: blocking work.
     let (bpf, translator, counters, ring, dirs) = tokio::task::spawn_blocking({
         let scope = scope.clone();
         move || arm(&scope, self_tgid, hooks)
@@ -146,6 +146,8 @@ pub async fn start_with(
         reason: e.to_string(),
     })?
     .map_err(unavailable)?;
+    // The BTF parses (tens of MB) are freed by now, but glibc would keep most of their pages.
+    crate::heap::release_free_memory();
     // SAFETY: the ring buffer owns its map fd and keeps it open and unchanged until the
     // AsyncFd (which owns the ring buffer) is dropped.
     let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| WatchError::Task {

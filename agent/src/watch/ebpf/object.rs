@@ -1,7 +1,5 @@
 //! The embedded eBPF object: loading it with this kernel's offsets, attaching its programs.
 
-use std::sync::OnceLock;
-
 use std::path::Path;
 
 use aya::programs::{FEntry, FExit, TracePoint};
@@ -43,19 +41,19 @@ impl Hooks {
     }
 }
 
-fn kernel_btf() -> Result<&'static Btf, String> {
-    static BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
-    BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| format!("cannot read the kernel's BTF: {e}")))
-        .as_ref()
-        .map_err(Clone::clone)
+/// Parsed again at each arming and dropped once the programs are attached, not kept for the
+/// process's life: aya's parse of the kernel's BTF holds ~25 MB, four times the rest of an idle
+/// daemon, and only attaching needs it.
+fn kernel_btf() -> Result<Btf, String> {
+    Btf::from_sys_fs().map_err(|e| format!("cannot read the kernel's BTF: {e}"))
 }
 
-fn load(self_tgid: u32, host_wide_locks: u32) -> Result<(Ebpf, &'static Btf), String> {
+fn load(self_tgid: u32, host_wide_locks: u32) -> Result<(Ebpf, Btf), String> {
     let bytes = bytes().ok_or_else(super::not_built_msg)?;
     let globals = offsets::globals()?;
     let btf = kernel_btf()?;
     let mut loader = EbpfLoader::new();
-    loader.btf(Some(btf));
+    loader.btf(Some(&btf));
     for (name, value) in globals {
         loader.override_global(name, value, true);
     }
@@ -140,7 +138,7 @@ pub(crate) fn load_and_attach(
     hooks: Hooks,
 ) -> Result<Ebpf, String> {
     let (mut bpf, btf) = load(self_tgid, u32::from(host_wide_locks))?;
-    let b = &mut bpf;
+    let (b, btf) = (&mut bpf, &btf);
     match hooks {
         Hooks::FentryPerformWrite | Hooks::FentryVfsWrite => {
             attach_fn(b, btf, "file_open", "security_file_open", false)?;
