@@ -43,12 +43,18 @@ if ! "$(dirname "$0")/build-ebpf.sh"; then
   fi
 fi
 
-# `make bench` compares against inotifywait.
-if [ "${1:-}" = --bench ] && ! command -v inotifywait >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends inotify-tools
-  else
-    echo "setup: inotifywait missing (apt-get install inotify-tools); the bench skips its reference column" >&2
+# `make bench`'s load table has two references beside the daemon: inotifywait and a stand-in of
+# the old Node daemon (tests/src/load/node_reference.js), which needs node.
+if [ "${1:-}" = --bench ]; then
+  need_bench=()
+  command -v inotifywait >/dev/null || need_bench+=(inotify-tools)
+  command -v node >/dev/null || need_bench+=(nodejs)
+  if ((${#need_bench[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_bench[@]}"
+    else
+      echo "setup: missing ${need_bench[*]} (apt-get install them); the benches skip their reference rows" >&2
+    fi
   fi
 fi

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use livestatus_e2e::load::agent::release_binary;
-use livestatus_e2e::load::measure::{LoadSpec, history_run, idle_run, inotifywait_run, load_run};
+use livestatus_e2e::load::measure::{
+    LoadSpec, ReferenceFigures, history_run, idle_run, inotifywait_run, load_run,
+    node_reference_run,
+};
 
 /// A setting from the environment, or its default; a value that does not parse is fatal.
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -185,19 +188,30 @@ fn load_table(
             }
             flush();
         }
-        match inotifywait_run(n, seconds, writers) {
-            Ok(r) => println!(
-                "| {n} ({:.0}/s) | reference: `inotifywait -m -r` | {:.0} % | {} | | | | | | |",
-                r.lines_per_s,
-                r.cpu_percent,
-                mb(r.hwm_kib)
-            ),
-            Err(e) => {
-                println!("| {n} | reference: `inotifywait -m -r` | skipped: {e} | | | | | | | |")
-            }
-        }
-        flush();
+        reference_row(
+            n,
+            "`inotifywait -m -r`",
+            inotifywait_run(n, seconds, writers),
+        );
+        reference_row(
+            n,
+            "Node `fs.watch` + 500 ms poll",
+            node_reference_run(n, seconds, writers),
+        );
     }
+}
+
+fn reference_row(n: usize, what: &str, run: Result<ReferenceFigures, String>) {
+    match run {
+        Ok(r) => println!(
+            "| {n} ({:.0}/s) | reference: {what} | {:.0} % | {} | | | | | | |",
+            r.lines_per_s,
+            r.cpu_percent,
+            mb(r.hwm_kib)
+        ),
+        Err(e) => println!("| {n} | reference: {what} | skipped: {e} | | | | | | | |"),
+    }
+    flush();
 }
 
 fn idle_table(binary: &Path, tiers: &[String], seconds: u64) {

@@ -1,6 +1,6 @@
 //! The three measurements of the load bench, each returning figures (or why it could not run):
-//! a load run, an idle run, a startup over history; and `inotifywait` on the same load as a
-//! reference.
+//! a load run, an idle run, a startup over history; and `inotifywait` and a stand-in of the old
+//! Node daemon on the same load as references.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -178,7 +178,7 @@ pub fn load_run(spec: &LoadSpec) -> Result<LoadFigures, String> {
     Ok(figures)
 }
 
-/// What `inotifywait -m -r` costs on the same load: CPU % of a core and peak RSS.
+/// What a reference watcher costs on the same load: CPU % of a core and peak RSS.
 #[derive(Debug)]
 pub struct ReferenceFigures {
     pub cpu_percent: f64,
@@ -193,28 +193,76 @@ pub fn inotifywait_run(
     seconds: u64,
     writers: usize,
 ) -> Result<ReferenceFigures, String> {
+    reference_run(sessions, seconds, writers, |_, state| {
+        let mut cmd = Command::new("inotifywait");
+        cmd.args(["-m", "-r", "-q"]).arg(state);
+        Ok((cmd, "`scripts/setup.sh --bench` installs inotify-tools"))
+    })
+}
+
+/// The old Node daemon's design, `fs.watch` on each sessions directory + a 500 ms poll, reading
+/// and parsing every appended line; a stand-in written from that design (`node_reference.js`),
+/// not its code. `Err` when `node` is not installed.
+pub fn node_reference_run(
+    sessions: usize,
+    seconds: u64,
+    writers: usize,
+) -> Result<ReferenceFigures, String> {
+    reference_run(sessions, seconds, writers, |dir, state| {
+        // Written out rather than run from the source tree, so the bench binary works wherever
+        // it was built.
+        let script = dir.join("node_reference.js");
+        std::fs::write(&script, include_str!("node_reference.js"))
+            .map_err(|e| format!("writing {}: {e}", script.display()))?;
+        let mut cmd = Command::new("node");
+        cmd.arg(&script).arg(state);
+        Ok((cmd, "`scripts/setup.sh --bench` installs nodejs"))
+    })
+}
+
+/// Spawns the watcher `command` builds (given a scratch dir and the gateway's state dir) over a
+/// fresh gateway of `sessions` sessions, runs the load, and measures the watcher over the
+/// writing window. `command` also returns how to install the program, for when it cannot run.
+fn reference_run(
+    sessions: usize,
+    seconds: u64,
+    writers: usize,
+    command: impl FnOnce(&Path, &Path) -> Result<(Command, &'static str), String>,
+) -> Result<ReferenceFigures, String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let state = tmp.path().join("home/alice/.openclaw");
     let list = gateway::write(&state, "http://127.0.0.1:9", BOT_TOKEN, sessions);
-    let mut child = Command::new("inotifywait")
-        .args(["-m", "-r", "-q"])
-        .arg(&state)
+    let (mut command, install) = command(tmp.path(), &state)?;
+    let name = command.get_program().to_string_lossy().into_owned();
+    let stderr_path = tmp.path().join("reference.stderr");
+    let stderr = std::fs::File::create(&stderr_path)
+        .map_err(|e| format!("{}: {e}", stderr_path.display()))?;
+    let mut child = command
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
-        .map_err(|e| {
-            format!(
-                "inotifywait not runnable ({e}); `scripts/setup.sh --bench` installs inotify-tools"
-            )
-        })?;
-    // It prints "Watches established" on stderr when ready; a short wait does the same here.
+        .map_err(|e| format!("{name} not runnable ({e}); {install}"))?;
+    // inotifywait would say "Watches established" without -q, the Node stand-in says nothing:
+    // one short wait for both keeps their rows measured alike.
     std::thread::sleep(Duration::from_millis(500));
+    if let Ok(Some(status)) = child.try_wait() {
+        // Its own words say why (a syntax error in an old node, a missing directory); node puts
+        // the error after the source line it points at.
+        let said = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        let said = said
+            .lines()
+            .find(|l| l.contains("Error"))
+            .or_else(|| said.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("")
+            .trim();
+        return Err(format!("{name} exited at once ({status}): {said}"));
+    }
     let pid = child.id();
     let ticks = ticks_per_second();
-    let before = Sample::read(pid, ticks).ok_or("inotifywait exited at once")?;
+    let before = Sample::read(pid, ticks).ok_or_else(|| format!("{name} exited at once"))?;
     let start = Instant::now();
     let report = writer::run_threads(&list, writers, turns_each(seconds), start);
-    let after = Sample::read(pid, ticks).ok_or("inotifywait exited during the load")?;
+    let after = Sample::read(pid, ticks).ok_or_else(|| format!("{name} exited during the load"))?;
     let _ = child.kill();
     let _ = child.wait();
     Ok(ReferenceFigures {
