@@ -73,38 +73,51 @@ pub fn write(state_dir: &Path, base_url: &str, token: &str, n: usize) -> Vec<Loa
     sessions
 }
 
+/// Sessions per agent in the history: one `sessions.json` of 200 000 entries would be 130 MB,
+/// over the daemon's bound for an index and far past what a gateway keeps in one (it prunes
+/// its index); a host with that much history has it across agents and gateways.
+pub const HISTORY_PER_AGENT: usize = 10_000;
+
 /// `n` finished sessions (one complete turn each) whose transcripts were last written at times
-/// spread evenly over the past day, for the startup measurement.
+/// spread evenly over the past day, for the startup measurement: agent `main` holds the first
+/// `HISTORY_PER_AGENT`, `h1`, `h2`, … the rest.
 pub fn write_history(state_dir: &Path, base_url: &str, token: &str, n: usize) {
     write_gateway_config(state_dir, base_url, token);
-    let dir = state_dir.join("agents/main/sessions");
-    std::fs::create_dir_all(&dir).expect("sessions dir");
     let now = SystemTime::now();
     let day = Duration::from_secs(86_400);
-    let mut index = serde_json::Map::new();
-    for i in 0..n {
-        let at = now - day.mul_f64((i as f64 + 1.0) / n as f64);
-        let ms = unix_ms(at);
-        let id = format!("01570000-0000-4000-8000-{i:012}");
-        let channel = channel_id(i);
-        let key = format!("agent:main:mattermost:channel:{channel}");
-        let transcript = dir.join(format!("{id}.jsonl"));
-        index.insert(key, index_entry(&id, &channel, &transcript, ms));
-        let mut text = header(&id, ms - 4000);
-        text.extend(Turn::new(i, 0).lines(ms - 4000, 4));
-        std::fs::write(&transcript, text).expect("history transcript");
-        let file = std::fs::File::options()
-            .write(true)
-            .open(&transcript)
-            .expect("reopen history transcript");
-        file.set_times(std::fs::FileTimes::new().set_modified(at).set_accessed(at))
-            .expect("set mtime");
+    for (a, first) in (0..n).step_by(HISTORY_PER_AGENT).enumerate() {
+        let agent = if a == 0 {
+            "main".to_owned()
+        } else {
+            format!("h{a}")
+        };
+        let dir = state_dir.join(format!("agents/{agent}/sessions"));
+        std::fs::create_dir_all(&dir).expect("sessions dir");
+        let mut index = serde_json::Map::new();
+        for i in first..n.min(first + HISTORY_PER_AGENT) {
+            let at = now - day.mul_f64((i as f64 + 1.0) / n as f64);
+            let ms = unix_ms(at);
+            let id = format!("01570000-0000-4000-8000-{i:012}");
+            let channel = channel_id(i);
+            let key = format!("agent:{agent}:mattermost:channel:{channel}");
+            let transcript = dir.join(format!("{id}.jsonl"));
+            index.insert(key, index_entry(&id, &channel, &transcript, ms));
+            let mut text = header(&id, ms - 4000);
+            text.extend(Turn::new(i, 0).lines(ms - 4000, 4));
+            std::fs::write(&transcript, text).expect("history transcript");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&transcript)
+                .expect("reopen history transcript");
+            file.set_times(std::fs::FileTimes::new().set_modified(at).set_accessed(at))
+                .expect("set mtime");
+        }
+        std::fs::write(
+            dir.join("sessions.json"),
+            serde_json::to_vec(&index).expect("index json"),
+        )
+        .expect("sessions.json");
     }
-    std::fs::write(
-        dir.join("sessions.json"),
-        serde_json::to_vec(&index).expect("index json"),
-    )
-    .expect("sessions.json");
 }
 
 fn index_entry(id: &str, channel: &str, transcript: &Path, now_ms: i64) -> serde_json::Value {
