@@ -318,22 +318,8 @@ impl JsonlTailer {
             .unwrap_or(CHUNK_BYTES)
             .min(CHUNK_BYTES);
         // The window holds bytes read, so it never reaches before the file's start.
-        let start = self.lines.read_pos() - kept as u64;
-        let mut buf = vec![0u8; kept + new];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self
-                .file()?
-                .read_at(&mut buf[filled..], start + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(TailError::io(self.path.clone(), "read", e)),
-            }
-        }
-        buf.truncate(filled);
-        if filled < kept || buf[..kept] != *window {
+        let buf = self.read_span(self.lines.read_pos() - kept as u64, kept + new)?;
+        if buf.len() < kept || buf[..kept] != *window {
             return Ok(None);
         }
         Ok(Some((buf, kept)))
@@ -436,7 +422,11 @@ impl JsonlTailer {
     /// Up to `max` bytes of the file ending at `end` (fewer when the file is shorter now).
     fn bytes_before(&self, end: u64, max: usize) -> Result<Vec<u8>, TailError> {
         let len = usize::try_from(end).map_or(max, |end| end.min(max));
-        let start = end - len as u64;
+        self.read_span(end - len as u64, len)
+    }
+
+    /// Up to `len` bytes of the file from `start` (fewer where it ends).
+    fn read_span(&self, start: u64, len: usize) -> Result<Vec<u8>, TailError> {
         let mut buf = vec![0u8; len];
         let mut filled = 0;
         while filled < len {
