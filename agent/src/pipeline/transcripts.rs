@@ -153,13 +153,10 @@ impl Transcripts {
         let mut histories = Vec::new();
         for name in names {
             let key = (agent.clone(), name.clone());
-            if self.history.get(agent, &name).is_some() {
-                if self.unchanged_history(agent, &name) {
-                    continue;
-                }
-                self.promote(cx, agent, &name);
+            if self.history.get(agent, &name).is_some() && self.unchanged_history(agent, &name) {
+                continue;
             }
-            if self.followed.contains_key(&key) {
+            if self.follows(cx, &key) {
                 self.read_and_feed(cx, &key);
                 continue;
             }
@@ -261,19 +258,25 @@ impl Transcripts {
         matches!(now, Some(Some((identity, size))) if identity == ended.identity && size == ended.offset)
     }
 
-    /// A recorded finished transcript is followed again (it was written to, its lock taken, its
-    /// key rotated or removed): from where it ended when it was recorded, as if it had been
-    /// followed all along. Another file at its name (or none) is followed from its start.
-    fn promote(&mut self, cx: &mut Reading, agent: &AgentRef, name: &str) {
+    /// Whether the transcript is followed, once a recorded finished one is followed again (it
+    /// was written to, its lock taken, its key rotated or removed): from where it ended when
+    /// it was recorded, as if it had been followed all along. Another file at its name (or
+    /// none) is followed from its start. A followed file is never recorded, so the history is
+    /// only looked at for the others: an append to a followed one costs one lookup.
+    fn follows(&mut self, cx: &mut Reading, key: &FileKey) -> bool {
+        if self.followed.contains_key(key) {
+            return true;
+        }
+        let (agent, name) = key;
         if self.history.get(agent, name).is_none() {
-            return;
+            return false;
         }
         let Some(dir) = self.reader.dir(agent) else {
-            return;
+            return false;
         };
         let now = dir.stat(name).ok().flatten().map(|(identity, _)| identity);
         let Some(ended) = self.history.take(agent, name, now) else {
-            return;
+            return false;
         };
         let tailer = JsonlTailer::deferred_at(dir, name, ended.identity, ended.offset);
         let followed = Followed {
@@ -281,8 +284,8 @@ impl Transcripts {
             tailer: Some(tailer),
             ..Followed::default()
         };
-        self.followed
-            .insert((agent.clone(), name.to_owned()), followed);
+        self.followed.insert(key.clone(), followed);
+        true
     }
 
     fn follow_from_start(&mut self, cx: &mut Reading, agent: &AgentRef, name: &str) {
@@ -311,9 +314,8 @@ impl Transcripts {
         name: String,
         kind: FsEventKind,
     ) {
-        self.promote(cx, &agent, &name);
         let key = (agent, name);
-        if self.followed.contains_key(&key) {
+        if self.follows(cx, &key) {
             // Removed too: the fd stays valid after a rename or unlink, and what was written
             // before it went is still to be taken.
             self.read_and_feed(cx, &key);
@@ -323,9 +325,8 @@ impl Transcripts {
     }
 
     pub fn on_lock(&mut self, cx: &mut Reading, agent: AgentRef, transcript: String, held: bool) {
-        self.promote(cx, &agent, &transcript);
         let key = (agent, transcript);
-        if !self.followed.contains_key(&key) {
+        if !self.follows(cx, &key) {
             if !held {
                 return;
             }
@@ -443,9 +444,8 @@ impl Transcripts {
     /// tell the tracker, and follow the new one from its start.
     fn rotate(&mut self, cx: &mut Reading, agent: &AgentRef, old: &str, new: &str) {
         self.finish(cx, &(agent.clone(), old.to_owned()), SessionInput::Reset);
-        self.promote(cx, agent, new);
         let new_key = (agent.clone(), new.to_owned());
-        if !self.followed.contains_key(&new_key) {
+        if !self.follows(cx, &new_key) {
             self.follow_from_start(cx, agent, new);
         }
     }
@@ -453,8 +453,7 @@ impl Transcripts {
     /// Takes what is left in a followed transcript, stops following it and tells its session
     /// `last`.
     fn finish(&mut self, cx: &mut Reading, key: &FileKey, last: SessionInput) {
-        self.promote(cx, &key.0, &key.1);
-        if !self.followed.contains_key(key) {
+        if !self.follows(cx, key) {
             return;
         }
         self.read_and_feed(cx, key);

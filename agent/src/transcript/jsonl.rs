@@ -280,7 +280,8 @@ impl JsonlTailer {
             self.take_in(&buf[kept..], &mut records);
             consumed = (buf.len() - kept) as u64;
         }
-        // What was there at the `size` above is read; a write after it brings its own event.
+        // No further read when the first took all that `size` showed: a write after it brings
+        // its own event. Otherwise (a restart, more than a chunk) read on to the end.
         let due = size.saturating_sub(self.lines.read_pos());
         if due > 0 && consumed < max_bytes {
             let mut chunk = vec![0u8; usize::try_from(due).unwrap_or(CHUNK_BYTES).min(CHUNK_BYTES)];

@@ -100,7 +100,6 @@ impl Reader {
         let (Some(dir), refusals) = (self.dirs.get(agent), &mut self.refusals) else {
             return None;
         };
-        let path = dir.path().join(name);
         let Some(open) = tailer.as_mut() else {
             let mut opened = open_tailer(dir, name, false, refusals).ok()??;
             let records = read_logged(&mut opened, None, dir, name, refusals);
@@ -116,13 +115,11 @@ impl Reader {
         let mut size = None;
         if open.is_parked() {
             match open.unpark(dir) {
-                Ok(()) => {
-                    refusals.clear(&path);
-                }
+                Ok(()) => fine_again(refusals, dir, name),
                 // Gone: what it got after the last read went with it (see `unpark`).
                 Err(err) if err.is_not_found() => return None,
                 Err(err) => {
-                    report(refusals, path, &err, "transcript refused");
+                    report(refusals, dir.path().join(name), &err, "transcript refused");
                     return None;
                 }
             }
@@ -131,9 +128,12 @@ impl Reader {
                 Some((identity, _)) if identity != open.identity() => {
                     match open.reopen(dir, name) {
                         Ok(r) => records = r,
-                        Err(err) => {
-                            report(refusals, path, &err, "cannot switch to the new transcript")
-                        }
+                        Err(err) => report(
+                            refusals,
+                            dir.path().join(name),
+                            &err,
+                            "cannot switch to the new transcript",
+                        ),
                     }
                 }
                 Some((_, now)) => size = Some(now),
@@ -163,9 +163,7 @@ fn named(
 ) -> Option<(FileIdentity, u64)> {
     match dir.stat(name) {
         Ok(Some(found)) => {
-            if !refusals.is_empty() {
-                refusals.clear(&dir.path().join(name));
-            }
+            fine_again(refusals, dir, name);
             Some(found)
         }
         Ok(None) => None,
@@ -173,6 +171,14 @@ fn named(
             report(refusals, dir.path().join(name), &err, "transcript refused");
             None
         }
+    }
+}
+
+/// A transcript read or stat()ed without a problem: one reported before is news again. The
+/// path is built only when something was reported (this runs at every append).
+fn fine_again(refusals: &mut Reported<PathBuf>, dir: &SessionsDir, name: &str) {
+    if !refusals.is_empty() {
+        refusals.clear(&dir.path().join(name));
     }
 }
 
