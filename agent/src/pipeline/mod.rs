@@ -14,6 +14,8 @@ mod park_tests;
 #[cfg(test)]
 mod recheck_tests;
 #[cfg(test)]
+mod recorded_gateway;
+#[cfg(test)]
 mod rewrite_tests;
 
 pub use arm::{choose, measure_command};

@@ -8,13 +8,11 @@ use super::Core;
 use crate::session::tracker::SessionConfig;
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
-const TRANSCRIPT: &str = "378cc088-7929-479b-991c-8aad99f30827.jsonl";
-const HISTORY: usize = 40;
+use super::recorded_gateway::{
+    TRANSCRIPT, fixture_sessions, recorded_gateway, recorded_transcript,
+};
 
-fn fixture_sessions() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/openclaw/2026.7.1/a_channel_tools/sessions")
-}
+const HISTORY: usize = 40;
 
 fn history_id(i: usize) -> String {
     format!("00000000-0000-4000-8000-{i:012}")
@@ -37,7 +35,7 @@ fn age(path: &Path, by: Duration) {
 
 #[test]
 fn history_and_finished_turns_hold_no_open_transcript() {
-    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let bytes = recorded_transcript();
     let tmp = tempfile::tempdir().expect("tmp");
     let state = tmp.path().join("home/alice/.openclaw");
     let sessions = state.join("agents/main/sessions");
@@ -136,7 +134,7 @@ fn ops_text(deltas: &[crate::session::BoxDelta]) -> String {
 
 /// One turn of the fixture under its lock, its tool reading `file` instead of `hello.txt`.
 fn turn_reading(core: &mut Core, transcript: &Path, file: &str, at: i64) -> String {
-    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let bytes = recorded_transcript();
     let turn: Vec<String> = bytes
         .lines()
         .skip(4)
@@ -163,16 +161,9 @@ fn turn_reading(core: &mut Core, transcript: &Path, file: &str, at: i64) -> Stri
 #[test]
 fn a_finished_transcript_written_again_is_followed_from_where_it_ended_and_a_new_file_at_its_name_from_its_start()
  {
-    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let bytes = recorded_transcript();
     let tmp = tempfile::tempdir().expect("tmp");
-    let state = tmp.path().join("home/alice/.openclaw");
-    let sessions = state.join("agents/main/sessions");
-    std::fs::create_dir_all(&sessions).expect("sessions dir");
-    std::fs::copy(
-        fixture_sessions().join("sessions.json"),
-        sessions.join("sessions.json"),
-    )
-    .expect("index");
+    let (state, sessions) = recorded_gateway(tmp.path());
     let transcript = sessions.join(TRANSCRIPT);
     std::fs::write(&transcript, &bytes).expect("transcript");
     age(&transcript, Duration::from_secs(86_400));

@@ -11,12 +11,7 @@ use crate::session::tracker::SessionConfig;
 use crate::session::{BoxDelta, BoxId, BoxModel, LineStatus};
 use crate::watch::{FsEvent, FsEventKind, Scope};
 
-const TRANSCRIPT: &str = "378cc088-7929-479b-991c-8aad99f30827.jsonl";
-
-fn fixture_sessions() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/openclaw/2026.7.1/a_channel_tools/sessions")
-}
+use super::recorded_gateway::{TRANSCRIPT, recorded_gateway, recorded_transcript};
 
 /// Every box the deltas built, by id.
 fn models(deltas: &[BoxDelta]) -> BTreeMap<BoxId, BoxModel> {
@@ -47,7 +42,7 @@ fn summary(model: &BoxModel) -> Vec<String> {
 
 #[test]
 fn a_transcript_rewritten_in_place_mid_turn_loses_no_tool_line() {
-    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let bytes = recorded_transcript();
     let lines: Vec<&str> = bytes.lines().collect();
     assert_eq!(
         lines.len(),
@@ -55,14 +50,7 @@ fn a_transcript_rewritten_in_place_mid_turn_loses_no_tool_line() {
         "header, 3 settings, the ask, tool calls, 2 results, answer, custom"
     );
     let tmp = tempfile::tempdir().expect("tmp");
-    let state = tmp.path().join("home/alice/.openclaw");
-    let sessions = state.join("agents/main/sessions");
-    std::fs::create_dir_all(&sessions).expect("sessions dir");
-    std::fs::copy(
-        fixture_sessions().join("sessions.json"),
-        sessions.join("sessions.json"),
-    )
-    .expect("index");
+    let (state, sessions) = recorded_gateway(tmp.path());
     let transcript = sessions.join(TRANSCRIPT);
     let lock = sessions.join(format!("{TRANSCRIPT}.lock"));
 
@@ -159,17 +147,10 @@ fn write_event(path: &Path) -> FsEvent {
 /// posted again).
 #[test]
 fn a_transcript_truncated_and_written_back_in_pieces_opens_no_box_again() {
-    let bytes = std::fs::read_to_string(fixture_sessions().join(TRANSCRIPT)).expect("fixture");
+    let bytes = recorded_transcript();
     let lines: Vec<&str> = bytes.lines().collect();
     let tmp = tempfile::tempdir().expect("tmp");
-    let state = tmp.path().join("home/alice/.openclaw");
-    let sessions = state.join("agents/main/sessions");
-    std::fs::create_dir_all(&sessions).expect("sessions dir");
-    std::fs::copy(
-        fixture_sessions().join("sessions.json"),
-        sessions.join("sessions.json"),
-    )
-    .expect("index");
+    let (state, sessions) = recorded_gateway(tmp.path());
     let transcript = sessions.join(TRANSCRIPT);
     let head = format!("{}\n", lines[..4].join("\n"));
     std::fs::write(&transcript, &head).expect("transcript");
