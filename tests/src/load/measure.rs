@@ -338,10 +338,7 @@ pub fn history_run(
     scratch: &Path,
 ) -> Result<HistoryFigures, String> {
     let mm = FakeMattermost::start();
-    let state = scratch.join(format!(
-        "h{transcripts}-per{}/.openclaw",
-        gateway::HISTORY_PER_AGENT
-    ));
+    let state = scratch.join(format!("h{transcripts}/.openclaw"));
     if !state.join("agents/main/sessions/sessions.json").exists() {
         gateway::write_history(&state, &mm.base_url(), BOT_TOKEN, transcripts);
     } else {
