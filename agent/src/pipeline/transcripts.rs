@@ -153,7 +153,7 @@ impl Transcripts {
         let mut histories = Vec::new();
         for name in names {
             let key = (agent.clone(), name.clone());
-            if self.history.get(agent, &name).is_some() && self.unchanged_history(agent, &name) {
+            if self.unchanged_history(agent, &name) {
                 continue;
             }
             if self.follows(cx, &key) {
